@@ -1,0 +1,1 @@
+"""The harness around ``reference``: checkpoint, CrowdPose data, evaluation, profiling, reports."""

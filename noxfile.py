@@ -1,0 +1,62 @@
+"""Sessions: `nox -l` lists them. Every session installs the pinned versions in constraints.txt."""
+
+from __future__ import annotations
+
+import platform
+
+import nox
+
+nox.options.default_venv_backend = "venv"
+nox.options.sessions = ["tests", "lint"]
+nox.options.reuse_venv = "yes"
+
+CONSTRAINTS = ("-c", "constraints.txt")
+
+
+def install(session: nox.Session, extras: str = "") -> None:
+    """Install this project (editable) with the pinned versions; torch comes from pip, not uv."""
+    session.install(*CONSTRAINTS, "-e", f".[{extras}]" if extras else ".")
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Unit and integration tests (offline; bundled sample and generated data). Posargs go to pytest."""
+    install(session, "test")
+    session.run("pytest", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff over the whole tree."""
+    session.install(*CONSTRAINTS, "ruff")
+    session.run("ruff", "check", ".")
+
+
+@nox.session(default=False)
+def reproduce(session: nox.Session) -> None:
+    """Main job: rerun the published CrowdPose rows and write a report (posargs go to `bench reproduce`)."""
+    install(session, "test")
+    session.run("python", "-m", "bench", "reproduce", *session.posargs)
+
+
+@nox.session(default=False)
+def profile(session: nox.Session) -> None:
+    """Per-stage latency profile on this machine (posargs go to `bench profile`)."""
+    install(session)
+    session.run("python", "-m", "bench", "profile", *session.posargs)
+
+
+@nox.session(default=False)
+def compare(session: nox.Session) -> None:
+    """Cross-hardware tables from the committed reports in results/ (posargs go to `bench compare`)."""
+    install(session)
+    session.run("python", "-m", "bench", "compare", *(session.posargs or ["results"]))
+
+
+@nox.session(default=False)
+def benchmark(session: nox.Session) -> None:
+    """pytest-benchmark suites, stored per machine under .benchmarks/<machine>."""
+    install(session, "test")
+    storage = f"file://.benchmarks/{platform.node() or 'machine'}"
+    session.run("pytest", "benchmarks", f"--benchmark-storage={storage}", "--benchmark-autosave",
+                *session.posargs)

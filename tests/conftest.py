@@ -1,0 +1,23 @@
+"""Shared test fixtures: paths to the bundled data (copied from shared/, so a fresh clone has them)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+DATA_DIR = Path(__file__).parent / "data"
+SAMPLE_DIR = DATA_DIR / "crowdpose_sample"
+MMPOSE_FIXTURES = DATA_DIR / "mmpose_v0.29.0"
+
+
+@pytest.fixture(scope="session")
+def sample_dir() -> Path:
+    """2 real CrowdPose test images with their GT (`test_crowdpose.json`)."""
+    return SAMPLE_DIR
+
+
+@pytest.fixture(scope="session")
+def mmpose_fixtures() -> Path:
+    """Reference outputs of mmpose 0.29.0 (see its README.md)."""
+    return MMPOSE_FIXTURES
