@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 DATA_DIR = Path(__file__).parent / "data"
-SAMPLE_DIR = DATA_DIR / "crowdpose_sample"
+SAMPLE_DIR = Path(__file__).parents[1] / "bench" / "assets" / "crowdpose_sample"
 MMPOSE_FIXTURES = DATA_DIR / "mmpose_v0.29.0"
 
 
