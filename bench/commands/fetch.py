@@ -1,0 +1,41 @@
+"""``python -m bench fetch [URL]``: download (or locate) a checkpoint, verify it, print path and sha256."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.checkpoint import default_checkpoint, resolve_checkpoint
+
+
+@dataclass(frozen=True)
+class FetchConfig:
+    """What to fetch (URL or local path; None = the registry's default) and where to cache it."""
+
+    checkpoint: str | None
+    cache_dir: Path | None
+    progress: bool
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "fetch", help="download and verify a checkpoint",
+        description="Download a checkpoint into the cache (resuming an interrupted download), verify its "
+                    "sha256, and print its path and sha256. A local path is verified only.")
+    parser.add_argument("checkpoint", nargs="?", metavar="URL",
+                        help="checkpoint URL or local path (default: the published HigherHRNet-W32 "
+                             "CrowdPose checkpoint from bench/checkpoints.toml)")
+    parser.add_argument("--cache-dir", type=Path,
+                        help="download folder (default: torch hub's checkpoints folder)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    config = FetchConfig(args.checkpoint, args.cache_dir, not args.no_progress)
+    resolved = resolve_checkpoint(config.checkpoint or default_checkpoint().url, config.cache_dir,
+                                  config.progress)
+    print(resolved.path)
+    print(f"sha256 {resolved.sha256}")
+    return 0
