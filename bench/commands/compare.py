@@ -1,0 +1,42 @@
+"""``python -m bench compare PATHS...``: cross-hardware tables and the speed-regression check."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from bench.compare import DEFAULT_THRESHOLD, CompareConfig, compare, comparison_markdown, write_comparison
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "compare",
+        help="compare reports across machines and flag speed regressions",
+        description="Load report JSON files (or every *.json under given folders), print cross-hardware "
+                    "tables of metrics and per-stage speed, and check the newest report of each machine "
+                    "and configuration against the previous one. Exits 1 on a speed regression.",
+    )
+    parser.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="report files or folders")
+    parser.add_argument("--baseline", metavar="FINGERPRINT_OR_FILE",
+                        help="baseline machine for speed ratios: a fingerprint id (or unique prefix) or a "
+                             "report file, which then is also the regression reference for its machine "
+                             "(default: the machine of the first report)")
+    parser.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD,
+                        help="relative p50 slowdown that counts as a regression (default: %(default)s)")
+    parser.add_argument("--out", type=Path, metavar="DIR",
+                        help="also write comparison.md, CSV tables and stages.png into DIR")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    config = CompareConfig(paths=tuple(args.paths), baseline=args.baseline, threshold=args.threshold,
+                           out_dir=args.out)
+    comparison = compare(config)
+    print(comparison_markdown(comparison))
+    if config.out_dir is not None:
+        for path in write_comparison(comparison, config.out_dir).values():
+            print(f"wrote {path}", file=sys.stderr)
+    for message in comparison.skipped:
+        print(f"warning: {message}", file=sys.stderr)
+    return 1 if comparison.regressed else 0

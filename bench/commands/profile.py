@@ -1,0 +1,103 @@
+"""``python -m bench profile``: per-stage latency of the pipeline on this machine, written as reports."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from bench.errors import BenchError
+from bench.profiling import DEFAULT_SIZES, DEVICES, INPUT_KINDS, PRECISIONS, ProfileConfig, run_profile
+from bench.timing import END_TO_END
+
+
+def parse_scales(text: str) -> tuple[float, ...]:
+    """``"2,1"`` -> (2.0, 1.0)."""
+    try:
+        scales = tuple(float(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected numbers such as 1 or 2,1, got {text!r}") from None
+    return scales
+
+
+def parse_sizes(text: str) -> tuple[tuple[int, int], ...]:
+    """``"512x512,512x768"`` -> ((512, 512), (512, 768)) as (width, height)."""
+    sizes = []
+    for part in text.split(","):
+        width, _, height = part.strip().lower().partition("x")
+        if not (width.isdigit() and height.isdigit()):
+            raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT sizes such as 512x768, got {part!r}")
+        sizes.append((int(width), int(height)))
+    return tuple(sizes)
+
+
+def parse_batches(text: str) -> tuple[int, ...]:
+    """``"2,4"`` -> (2, 4); ``--batch 1 2,4`` gives one tuple per word."""
+    parts = [part.strip() for part in text.split(",")]
+    if not all(part.isdigit() and int(part) > 0 for part in parts):
+        raise argparse.ArgumentTypeError(f"expected positive integers, got {text!r}")
+    return tuple(int(part) for part in parts)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "profile",
+        help="per-stage latency profile on this machine",
+        description="Time every pipeline stage (decode, preprocess, host-to-device copy, forward per "
+                    "scale, aggregation, NMS/top-k, matching, adjust, refine, mapping back, end to end; "
+                    "evaluation separately) after warm-up iterations, and write one report per input "
+                    "size and batch size. Without --checkpoint the network has deterministic synthetic "
+                    "weights and the grouping stages run on realistic rendered maps.",
+    )
+    parser.add_argument("--device", choices=DEVICES, default="auto",
+                        help="auto: CUDA when available, else CPU (default: %(default)s)")
+    parser.add_argument("--scales", type=parse_scales, default=(1.0,), metavar="S[,S...]",
+                        help="test scales of one run, e.g. 1 or 2,1 (default: 1)")
+    parser.add_argument("--batch", nargs="+", type=parse_batches, default=[(1,)], metavar="B",
+                        help="batch sizes to profile, e.g. --batch 1 4 (default: 1)")
+    parser.add_argument("--iters", type=int, default=3, help="measured iterations (default: %(default)s)")
+    parser.add_argument("--warmup", type=int, default=1, help="warm-up iterations (default: %(default)s)")
+    parser.add_argument("--inputs", choices=INPUT_KINDS, default="sample",
+                        help="sample: the bundled CrowdPose images at natural size; synthetic: a sample "
+                             "image resized to each of --sizes (default: %(default)s)")
+    parser.add_argument("--sizes", type=parse_sizes, metavar="WxH[,WxH...]",
+                        help="image sizes for --inputs synthetic (default: 512x512)")
+    parser.add_argument("--checkpoint", metavar="PATH|URL", help="real weights (default: synthetic weights)")
+    parser.add_argument("--precision", choices=PRECISIONS, default="float32",
+                        help="network precision; float32 keeps TF32 off (default: %(default)s)")
+    parser.add_argument("--cudnn-benchmark", action=argparse.BooleanOptionalAction, default=False,
+                        help="let cuDNN pick algorithms by benchmarking (default: off)")
+    parser.add_argument("--flip", action=argparse.BooleanOptionalAction, default=True,
+                        help="flip test (default: on)")
+    parser.add_argument("--input-size", type=int, default=512, help="network input size (default: 512)")
+    parser.add_argument("--trace", type=Path, metavar="OUT.json",
+                        help="also write a torch.profiler Chrome trace of a few iterations of the first case")
+    parser.add_argument("--out", type=Path, default=Path("results"), metavar="DIR",
+                        help="folder for the reports (default: %(default)s)")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.sizes is not None and args.inputs != "synthetic":
+        raise BenchError("--sizes applies only to --inputs synthetic (sample images keep their natural size)")
+    config = ProfileConfig(
+        device=args.device,
+        scales=args.scales,
+        batch_sizes=tuple(size for sizes in args.batch for size in sizes),
+        iters=args.iters,
+        warmup=args.warmup,
+        inputs=args.inputs,
+        sizes=args.sizes or DEFAULT_SIZES,
+        checkpoint=args.checkpoint,
+        precision=args.precision,
+        cudnn_benchmark=args.cudnn_benchmark,
+        flip=args.flip,
+        input_size=args.input_size,
+        trace=args.trace,
+        out_dir=args.out,
+    )
+    for report, written in run_profile(config):
+        end_to_end = report.timings[END_TO_END]
+        print(f"{report.config['label']}: end to end p50 {end_to_end.p50_ms:.1f} ms, "
+              f"{report.throughput['images_per_s']:.2f} images/s -> {written['json']}", file=sys.stderr)
+    return 0

@@ -1,0 +1,368 @@
+"""Per-stage latency profile of the HigherHRNet + AE pipeline on this machine.
+
+Every measured iteration runs the stages of ``reference.pipeline.Predictor`` one by one, each under
+its own ``StageTimer`` stage: ``decode`` (JPEG file to RGB), ``preprocess``, ``to_device``,
+``forward_x<scale>`` (one network pass per scale, two with flip test), ``aggregate``, the grouping
+stages ``nms_topk``, ``match``, ``adjust``, ``refine`` (person scores are part of ``adjust``),
+``to_image`` (mapping back to image pixels), all inside ``end_to_end``. ``evaluate`` is timed apart,
+on the bundled sample's ground truth.
+
+With deterministic synthetic weights the network output is noise, and grouping noise is both slow
+and meaningless (hundreds of candidates per image, see docs on the random-weight run), so the grouping
+stages and the mapping back then run on realistic rendered maps (``bench.synthetic_maps``) of the
+same size as the aggregated maps; the report says so. With a real checkpoint they run on the
+network's own output.
+
+One report is written per case (input size and batch size), so that ``bench compare`` can line up
+the same case across machines.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import tempfile
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from bench import atomic
+from bench.checkpoint import load_into, resolve_checkpoint
+from bench.data import read_image
+from bench.environment import fingerprint
+from bench.errors import BenchError
+from bench.evaluation import evaluate
+from bench.predict import people_to_results
+from bench.report import Report, new_report, write_report
+from bench.synthetic_maps import SyntheticMapsConfig, render_maps
+from bench.synthetic_weights import deterministic_state_dict
+from bench.timing import END_TO_END, StageTimer
+from reference.grouping import adjust_people, match_candidates, nms_topk, person_scores, refine_people
+from reference.model import higher_hrnet_w32
+from reference.pipeline import PRECISIONS, Batch, Predictor
+from reference.preprocess import image_frame
+
+INPUT_KINDS = ("sample", "synthetic")
+DEVICES = ("auto", "cpu", "cuda")
+DEFAULT_SIZES = ((512, 512),)
+SAMPLE_DIR = Path(__file__).parent / "assets" / "crowdpose_sample"
+SAMPLE_GT = SAMPLE_DIR / "test_crowdpose.json"
+PRECISION_TAGS = {"float32": "fp32", "tf32": "tf32", "bfloat16": "bf16", "float16": "fp16"}
+TRACE_ITERATIONS = 3
+SYNTHETIC_JPEG_QUALITY = 95
+
+Poses = tuple[np.ndarray, np.ndarray]
+
+
+@dataclass(frozen=True)
+class ProfileConfig:
+    """What `bench profile` measures.
+
+    ``sizes`` are (width, height) of the synthetic input images (the first sample image resized, so
+    decoding costs what a photo costs); ``batch_sizes`` are profiled one after the other; ``trace``
+    names a Chrome-trace file for a few iterations of the first case.
+    """
+
+    device: str = "auto"
+    scales: tuple[float, ...] = (1.0,)
+    batch_sizes: tuple[int, ...] = (1,)
+    iters: int = 3
+    warmup: int = 1
+    inputs: str = "sample"
+    sizes: tuple[tuple[int, int], ...] = DEFAULT_SIZES
+    checkpoint: str | None = None
+    precision: str = "float32"
+    cudnn_benchmark: bool = False
+    flip: bool = True
+    input_size: int = 512
+    trace: Path | None = None
+    out_dir: Path = Path("results")
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.device not in DEVICES:
+            problems.append(f"--device must be one of {DEVICES}, got {self.device!r}")
+        if self.inputs not in INPUT_KINDS:
+            problems.append(f"--inputs must be one of {INPUT_KINDS}, got {self.inputs!r}")
+        if self.precision not in PRECISIONS:
+            problems.append(f"--precision must be one of {PRECISIONS}, got {self.precision!r}")
+        if self.iters < 1 or self.warmup < 0:
+            problems.append(f"--iters must be >= 1 and --warmup >= 0, got {self.iters} and {self.warmup}")
+        if not self.batch_sizes or min(self.batch_sizes) < 1:
+            problems.append(f"--batch sizes must be >= 1, got {list(self.batch_sizes)}")
+        if not self.scales or min(self.scales) <= 0 or (len(self.scales) > 1 and 1 not in self.scales):
+            problems.append(f"--scales must be positive and include 1 if several, got {self.scales}")
+        if not self.sizes or min(min(size) for size in self.sizes) < 1:
+            problems.append(f"--sizes must be positive WIDTHxHEIGHT, got {list(self.sizes)}")
+        if self.input_size < 64 or self.input_size % 64:
+            problems.append(f"--input-size must be a positive multiple of 64, got {self.input_size}")
+        if problems:
+            raise BenchError("; ".join(problems))
+
+
+@dataclass(frozen=True)
+class Weights:
+    """Where the weights came from: "real" (a checkpoint), "synthetic" or "provided" (the caller's model)."""
+
+    kind: str
+    path: str | None = None
+    sha256: str | None = None
+    source: str | None = None
+
+
+@dataclass(frozen=True)
+class Case:
+    """One measured setting: iteration i feeds ``batch`` copies of ``images[i % len(images)]``."""
+
+    inputs: str
+    images: tuple[Path, ...]
+    image_ids: tuple[int | None, ...]
+    size: tuple[int, int] | None
+    batch: int
+
+    def label(self, scales: Sequence[float], flip: bool) -> str:
+        size = "natural" if self.size is None else f"{self.size[0]}x{self.size[1]}"
+        scale_text = "+".join(f"{scale:g}" for scale in scales)
+        return f"{self.inputs}-{size}-b{self.batch}-s{scale_text}-{'flip' if flip else 'noflip'}"
+
+
+def run_profile(
+    config: ProfileConfig, model: nn.Module | None = None
+) -> list[tuple[Report, dict[str, Path]]]:
+    """Profile every case of ``config`` and write one report per case into ``config.out_dir``.
+
+    ``model`` replaces HigherHRNet-W32 (for tests with a tiny network); its weights are "provided".
+    Returns each report with the paths written for it.
+    """
+    device = resolve_device(config.device)
+    saved_benchmark = torch.backends.cudnn.benchmark
+    torch.backends.cudnn.benchmark = config.cudnn_benchmark
+    try:
+        if model is None:
+            network, weights = load_network(config.checkpoint)
+        else:
+            network, weights = model, Weights("provided")
+        predictor = Predictor(network, scales=config.scales, flip=config.flip, device=device,
+                              input_size=config.input_size, precision=config.precision)
+        environment = fingerprint()
+        results = []
+        with tempfile.TemporaryDirectory(prefix="bench-profile-") as scratch:
+            for index, case in enumerate(profile_cases(config, Path(scratch))):
+                trace = config.trace if index == 0 else None
+                report = profile_case(predictor, case, config, weights, environment, trace)
+                results.append((report, write_report(report, config.out_dir)))
+        return results
+    finally:
+        torch.backends.cudnn.benchmark = saved_benchmark
+
+
+def resolve_device(name: str) -> torch.device:
+    """"auto" -> CUDA when available, else CPU; "cuda" without a usable GPU is a BenchError."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise BenchError("--device cuda: no CUDA device is available to this torch build "
+                         f"({torch.__version__}); use --device cpu or auto")
+    return torch.device(name)
+
+
+def load_network(checkpoint: str | None) -> tuple[nn.Module, Weights]:
+    """HigherHRNet-W32 with the checkpoint's weights, or deterministic synthetic ones without it."""
+    model = higher_hrnet_w32()
+    if checkpoint is None:
+        model.load_state_dict(deterministic_state_dict(model, seed=0))
+        return model, Weights("synthetic", source="bench.synthetic_weights.deterministic_state_dict(seed=0)")
+    resolved = resolve_checkpoint(checkpoint)
+    load_into(model, resolved.path)
+    return model, Weights("real", path=str(resolved.path), sha256=resolved.sha256, source=resolved.source)
+
+
+def profile_cases(config: ProfileConfig, scratch: Path) -> list[Case]:
+    """The cases of ``config``; synthetic inputs are JPEG files written into ``scratch``."""
+    if config.inputs == "sample":
+        images, ids = sample_images()
+        return [Case("sample", images, ids, None, batch) for batch in config.batch_sizes]
+    source = read_image(sample_images()[0][0])
+    cases = []
+    for width, height in config.sizes:
+        resized = cv2.resize(source, (width, height), interpolation=cv2.INTER_AREA)
+        ok, encoded = cv2.imencode(".jpg", cv2.cvtColor(resized, cv2.COLOR_RGB2BGR),
+                                   [cv2.IMWRITE_JPEG_QUALITY, SYNTHETIC_JPEG_QUALITY])
+        if not ok:
+            raise BenchError(f"could not encode a {width}x{height} synthetic JPEG")
+        path = atomic.write_bytes(scratch / f"synthetic-{width}x{height}.jpg", encoded.tobytes())
+        cases += [Case("synthetic", (path,), (None,), (width, height), batch) for batch in config.batch_sizes]
+    return cases
+
+
+def sample_images() -> tuple[tuple[Path, ...], tuple[int, ...]]:
+    """Paths and image ids of the bundled CrowdPose sample, in the order of its ground truth."""
+    images = json.loads(SAMPLE_GT.read_text(encoding="utf-8"))["images"]
+    paths = tuple(SAMPLE_DIR / image["file_name"] for image in images)
+    return paths, tuple(int(image["id"]) for image in images)
+
+
+def profile_case(predictor: Predictor, case: Case, config: ProfileConfig, weights: Weights,
+                 environment: dict, trace: Path | None = None) -> Report:
+    """Warm up, measure ``config.iters`` iterations of ``case``, time evaluation, build the report."""
+    device = predictor.device
+    label = case.label(config.scales, config.flip)
+    rendered = rendered_maps(predictor, case) if weights.kind != "real" else None
+    timer = StageTimer(warmup=config.warmup, device=device)
+    predictions: dict[int, Poses] = {}
+    for iteration in tqdm(range(config.warmup + config.iters), desc=label, unit="it", leave=False):
+        if iteration == config.warmup and device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(device)
+        index = iteration % len(case.images)
+        with timer.iteration():
+            poses = timed_iteration(timer, predictor, [case.images[index]] * case.batch,
+                                    None if rendered is None else rendered[index])
+        predictions[index] = poses[0]
+    evaluation = time_evaluation(timer, case, predictions, config)
+    if trace is not None:
+        write_trace(predictor, case, rendered, trace)
+    stats = timer.stats()
+    total_s = sum(timer.samples(END_TO_END)) / 1000.0
+    postprocess_source = ("network output" if rendered is None else
+                          f"rendered maps (bench.synthetic_maps, {SyntheticMapsConfig().num_people} people "
+                          "per image) at the aggregated-map size: untrained weights give noise maps")
+    run_config = {
+        "label": label,
+        "device": device.type,
+        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+        "precision": PRECISION_TAGS[config.precision],
+        "weights": weights.kind,
+        "checkpoint": asdict(weights),
+        "inputs": case.inputs,
+        "images": [path.name for path in case.images],
+        "image_size": None if case.size is None else list(case.size),
+        "batch": case.batch,
+        "scales": list(config.scales),
+        "flip": config.flip,
+        "forward_passes_per_scale": 2 if config.flip else 1,
+        "iters": config.iters,
+        "warmup": config.warmup,
+        "cudnn_benchmark": config.cudnn_benchmark,
+        "tf32": config.precision == "tf32",
+        "postprocess_input": postprocess_source,
+        "evaluation": evaluation,
+        "trace": None if trace is None else str(trace),
+        "pipeline": predictor.config.to_dict(),
+    }
+    return new_report(
+        "profile", run_config, environment=environment, timings=stats,
+        throughput={"images_per_s": case.batch * config.iters / total_s,
+                    "iterations_per_s": config.iters / total_s, "batch": case.batch},
+        memory=peak_memory(device),
+    )
+
+
+def timed_iteration(timer: StageTimer, predictor: Predictor, paths: Sequence[Path],
+                    rendered: tuple[torch.Tensor, torch.Tensor] | None) -> list[Poses]:
+    """One pass through every stage; grouping runs on ``rendered`` maps when they are given."""
+    with timer.stage("decode"):
+        images = [read_image(path) for path in paths]
+    with timer.stage("preprocess"):
+        batch = predictor.preprocess(images)
+    with timer.stage("to_device"):
+        batch = predictor.to_device(batch)
+    outputs = []
+    for scale, inputs in zip(batch.scales, batch.inputs, strict=True):
+        with timer.stage(f"forward_x{scale:g}"):
+            outputs += predictor.forward(Batch(inputs=(inputs,), scales=(scale,), frames=batch.frames))
+    with timer.stage("aggregate"):
+        heatmaps, tags = predictor.aggregate(outputs, batch)
+    if rendered is not None:
+        heatmaps, tags = rendered
+    grouped = timed_grouping(timer, heatmaps, tags, predictor)
+    with timer.stage("to_image"):
+        return predictor.to_image(grouped, batch)
+
+
+def timed_grouping(timer: StageTimer, heatmaps: torch.Tensor, tags: torch.Tensor,
+                   predictor: Predictor) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The grouping of ``Predictor.group``, stage by stage over the batch."""
+    grouping = predictor.config.grouping
+    with torch.inference_mode():
+        with timer.stage("nms_topk"):
+            candidates = nms_topk(heatmaps, tags, grouping)
+        with timer.stage("match"):
+            per_image = zip(candidates.values, candidates.locations, candidates.tags, strict=True)
+            people = [match_candidates(values, locations, found_tags, grouping)
+                      for values, locations, found_tags in per_image]
+        with timer.stage("adjust"):
+            if grouping.adjust:
+                people = [adjust_people(found, heatmaps[i], grouping) for i, found in enumerate(people)]
+            scores = [person_scores(found) for found in people]
+        with timer.stage("refine"):
+            if grouping.refine:
+                people = [refine_people(found, heatmaps[i], tags[i], grouping)
+                          for i, found in enumerate(people)]
+    return list(zip(people, scores, strict=True))
+
+
+def rendered_maps(predictor: Predictor, case: Case) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Per case image: heatmaps [B,K,H,W] and tags [B,K,H,W,L] rendered at its aggregated-map size,
+    on the predictor's device (B = batch, one seed per batch entry, L = 2 with flip test else 1)."""
+    maps = []
+    for path in case.images:
+        height, width = read_image(path).shape[:2]
+        frame = image_frame(height, width, predictor.config.input_size, predictor.config.scales)
+        base_w, base_h = frame.base_size
+        rendered = [render_maps(SyntheticMapsConfig(height=base_h, width=base_w, seed=seed,
+                                                    num_tag_dims=2 if predictor.config.flip else 1))
+                    for seed in range(case.batch)]
+        heatmaps = torch.from_numpy(np.stack([item.heatmaps for item in rendered])).to(predictor.device)
+        tags = torch.from_numpy(np.stack([item.tags for item in rendered])).to(predictor.device)
+        maps.append((heatmaps, tags))
+    return maps
+
+
+def time_evaluation(timer: StageTimer, case: Case, predictions: dict[int, Poses],
+                    config: ProfileConfig) -> str:
+    """Time ``bench.evaluation.evaluate`` on the sample's ground truth (one untimed warm-up call)."""
+    if case.inputs != "sample" or len(predictions) < len(case.images):
+        return "not timed: only the sample images have ground truth, and every one needs a prediction"
+    results = [entry for index, (keypoints, scores) in sorted(predictions.items())
+               for entry in people_to_results(case.image_ids[index], keypoints, scores)]
+    evaluate(SAMPLE_GT, results)
+    for _ in range(config.iters):
+        with timer.stage("evaluate"):
+            evaluate(SAMPLE_GT, results)
+    return f"timed on {SAMPLE_GT.name} ({len(case.images)} images, {len(results)} detections)"
+
+
+def peak_memory(device: torch.device) -> dict:
+    """Peak device memory of the measured iterations (CUDA) or the peak RSS of this process (CPU)."""
+    if device.type == "cuda":
+        return {"kind": "cuda max_memory_allocated over the measured iterations",
+                "peak_bytes": int(torch.cuda.max_memory_allocated(device)),
+                "peak_reserved_bytes": int(torch.cuda.max_memory_reserved(device))}
+    rss_unit = 1 if sys.platform == "darwin" else 1024  # ru_maxrss is in bytes on macOS, KiB on Linux
+    return {"kind": "peak resident set size of the whole process",
+            "peak_bytes": int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * rss_unit}
+
+
+def write_trace(predictor: Predictor, case: Case, rendered: list | None, path: Path) -> None:
+    """A torch.profiler Chrome trace of a few iterations, stages labelled, written atomically."""
+    activities = [torch.profiler.ProfilerActivity.CPU]
+    if predictor.device.type == "cuda":
+        activities.append(torch.profiler.ProfilerActivity.CUDA)
+    timer = StageTimer(device=predictor.device, annotate=True)
+    with torch.profiler.profile(activities=activities) as profiler:
+        for iteration in range(TRACE_ITERATIONS):
+            index = iteration % len(case.images)
+            with timer.iteration():
+                timed_iteration(timer, predictor, [case.images[index]] * case.batch,
+                                None if rendered is None else rendered[index])
+    with tempfile.TemporaryDirectory(prefix="bench-trace-") as scratch:
+        raw = Path(scratch) / "trace.json"
+        profiler.export_chrome_trace(str(raw))
+        atomic.write_bytes(path, raw.read_bytes())

@@ -1,0 +1,172 @@
+"""bench compare: cross-hardware tables, speed ratios and the p50 speed-regression check."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+
+from bench import atomic
+from bench.__main__ import main
+from bench.compare import CompareConfig, compare, write_comparison
+from bench.environment import fingerprint
+from bench.errors import BenchError
+from bench.report import new_report, write_report
+from bench.timing import END_TO_END, StageStats
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def environment() -> dict:
+    return fingerprint()
+
+
+def write_profile(folder: Path, environment: dict, fingerprint: str, day: int, p50s: dict[str, float],
+                  label: str = "synthetic-512x512-b1-s1-flip", device: str = "cpu") -> Path:
+    """A profile report made on 2025-01-``day`` whose stages all took exactly the given milliseconds."""
+    created = f"2025-01-{day:02d}T00:00:00+00:00"
+    timings = {stage: StageStats.from_samples([ms, ms, ms]) for stage, ms in p50s.items()}
+    timings[END_TO_END] = StageStats.from_samples([sum(p50s.values())] * 3)
+    config = {"device": device, "label": label, "precision": "fp32", "weights": "synthetic"}
+    report = new_report("profile", config, command=["bench", "profile"],
+                        environment={**environment, "fingerprint_id": fingerprint}, timings=timings,
+                        throughput={"images_per_s": 1000.0 / sum(p50s.values())})
+    report = dataclasses.replace(report, created=created)
+    stem = f"{fingerprint}-{device}-{label}-{created[:10]}"
+    return write_report(report, folder, stem=stem)["json"]
+
+
+def run_compare(*paths: Path, **options) -> object:
+    return compare(CompareConfig(paths=tuple(paths), **options))
+
+
+def test_regression_is_flagged_and_exits_nonzero(tmp_path, environment, capsys):
+    write_profile(tmp_path, environment, "aaaa00000000", 1, {"forward": 100.0})
+    write_profile(tmp_path, environment, "aaaa00000000", 2, {"forward": 125.0})
+    comparison = run_compare(tmp_path)
+    assert comparison.regressed
+    (check,) = comparison.checks
+    assert check.candidate.report.created.startswith("2025-01-02")
+    forward = next(delta for delta in check.deltas if delta.stage == "forward")
+    assert forward.change == pytest.approx(0.25)
+    assert forward.regressed
+    assert main(["compare", str(tmp_path)]) == 1
+    assert "REGRESSION" in capsys.readouterr().out
+
+
+def test_small_slowdown_or_speedup_is_not_a_regression(tmp_path, environment):
+    write_profile(tmp_path, environment, "aaaa00000000", 1, {"forward": 100.0})
+    write_profile(tmp_path, environment, "aaaa00000000", 2, {"forward": 105.0})
+    write_profile(tmp_path, environment, "bbbb00000000", 1, {"forward": 100.0})
+    write_profile(tmp_path, environment, "bbbb00000000", 2, {"forward": 50.0})
+    comparison = run_compare(tmp_path)
+    assert len(comparison.checks) == 2
+    assert not comparison.regressed
+    assert main(["compare", str(tmp_path)]) == 0
+    assert run_compare(tmp_path, threshold=0.01).regressed
+
+
+def test_only_the_newest_report_is_checked_against_the_one_before(tmp_path, environment):
+    for day, ms in ((1, 100.0), (2, 150.0), (3, 152.0)):
+        write_profile(tmp_path, environment, "aaaa00000000", day, {"forward": ms})
+    (check,) = run_compare(tmp_path).checks
+    assert check.reference.report.created.startswith("2025-01-02")
+    assert not check.regressed
+
+
+def test_baseline_file_is_the_regression_reference(tmp_path, environment):
+    first = write_profile(tmp_path, environment, "aaaa00000000", 1, {"forward": 100.0})
+    for day, ms in ((2, 150.0), (3, 152.0)):
+        write_profile(tmp_path, environment, "aaaa00000000", day, {"forward": ms})
+    comparison = run_compare(tmp_path, baseline=str(first))
+    (check,) = comparison.checks
+    assert check.reference.path == first
+    assert comparison.regressed
+
+
+def test_mismatched_fingerprints_are_not_compared_for_regression(tmp_path, environment):
+    write_profile(tmp_path, environment, "aaaa00000000", 1, {"forward": 100.0})
+    write_profile(tmp_path, environment, "bbbb00000000", 2, {"forward": 300.0})
+    comparison = run_compare(tmp_path)
+    assert comparison.checks == ()
+    assert not comparison.regressed
+    assert len(comparison.not_checked) == 2
+    assert all("different machines" in note for note in comparison.not_checked)
+
+
+def test_another_device_on_the_same_machine_is_not_compared(tmp_path, environment):
+    write_profile(tmp_path, environment, "aaaa00000000", 1, {"forward": 100.0}, device="cuda")
+    write_profile(tmp_path, environment, "aaaa00000000", 2, {"forward": 300.0}, device="cpu")
+    comparison = run_compare(tmp_path)
+    assert comparison.checks == ()
+    assert all("different machines or devices" in note for note in comparison.not_checked)
+
+
+def test_speed_ratios_against_the_baseline_machine(tmp_path, environment):
+    write_profile(tmp_path, environment, "aaaa00000000", 1, {"forward": 100.0})
+    write_profile(tmp_path, environment, "bbbb00000000", 1, {"forward": 25.0})
+    write_profile(tmp_path, environment, "cccc00000000", 1, {"forward": 10.0},
+                  label="other-config")
+    comparison = run_compare(tmp_path, baseline="bbbb")
+    assert comparison.baseline_fingerprint == "bbbb00000000"
+    speedups = dict(zip(comparison.ratios["fingerprint"], comparison.ratios["speedup"], strict=True))
+    assert speedups == pytest.approx({"aaaa00000000": 0.25, "bbbb00000000": 1.0})
+    assert set(comparison.speed["fingerprint"]) == {"aaaa00000000", "bbbb00000000", "cccc00000000"}
+    with pytest.raises(BenchError, match="fingerprint prefix"):
+        run_compare(tmp_path, baseline="zzzz")
+
+
+def test_missing_stages_are_listed(tmp_path, environment):
+    write_profile(tmp_path, environment, "aaaa00000000", 1,
+                  {"forward": 100.0, "refine": 5.0})
+    write_profile(tmp_path, environment, "aaaa00000000", 2,
+                  {"forward": 100.0, "match": 7.0})
+    comparison = run_compare(tmp_path)
+    (check,) = comparison.checks
+    assert check.only_in_reference == ("refine",)
+    assert check.only_in_candidate == ("match",)
+    assert {delta.stage for delta in check.deltas} == {"forward", END_TO_END}
+    written = write_comparison(comparison, tmp_path / "out")
+    markdown = written["md"].read_text()
+    assert "Stages only in the reference (not compared): refine" in markdown
+    assert "Stages only in the candidate (not compared): match" in markdown
+
+
+def test_older_schema_and_non_report_files_are_named(tmp_path, environment):
+    good = write_profile(tmp_path, environment, "aaaa00000000", 1, {"forward": 1.0})
+    old = atomic.write_json(tmp_path / "old.json", {**_json(good), "schema_version": 0})
+    atomic.write_json(tmp_path / "predictions.json", [{"image_id": 1, "score": 0.5}])
+    comparison = run_compare(tmp_path)
+    assert len(comparison.reports) == 1
+    skipped = "\n".join(comparison.skipped)
+    assert "old.json: schema version 0 is older" in skipped
+    assert "predictions.json: not a bench report" in skipped
+    with pytest.raises(BenchError, match="old.json: schema version 0"):
+        run_compare(old)
+    with pytest.raises(BenchError, match="no such report file or folder"):
+        run_compare(tmp_path / "absent")
+    assert main(["compare", str(old)]) == 2
+
+
+def test_outputs_written_with_plot(tmp_path, environment):
+    write_profile(tmp_path, environment, "aaaa00000000", 1, {"forward": 100.0})
+    write_profile(tmp_path, environment, "bbbb00000000", 1, {"forward": 25.0})
+    out = tmp_path / "comparison"
+    assert main(["compare", str(tmp_path), "--out", str(out)]) == 0
+    assert {path.name for path in out.iterdir()} >= {"comparison.md", "speed.csv", "ratios.csv", "stages.png"}
+    data = (out / "stages.png").read_bytes()
+    assert data.startswith(PNG_MAGIC) and len(data) > 1000
+    assert "forward p50 ms" in (out / "speed.csv").read_text()
+
+
+def test_negative_threshold_is_rejected(tmp_path, environment):
+    write_profile(tmp_path, environment, "aaaa00000000", 1, {"forward": 1.0})
+    with pytest.raises(BenchError, match="--threshold"):
+        run_compare(tmp_path, threshold=-0.1)
+
+
+def _json(path: Path) -> dict:
+    return json.loads(path.read_text())

@@ -1,0 +1,187 @@
+"""Report schema: round trip, validation messages, upgrades, file names, rendering, environment."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+
+import pytest
+
+from bench import atomic
+from bench.environment import fingerprint, fingerprint_id
+from bench.errors import BenchError
+from bench.expected import Check
+from bench.report import (
+    SCHEMA_VERSION,
+    Evaluator,
+    Report,
+    Row,
+    Subset,
+    load_report,
+    new_report,
+    report_from_dict,
+    report_stem,
+    write_report,
+)
+from bench.timing import END_TO_END, StageStats
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def environment() -> dict:
+    return fingerprint()
+
+
+def reproduce_row(status: str = "failed") -> Row:
+    expected = {"AP": 0.655, "AP50": 0.859}
+    metrics = {"AP": 0.650, "AP50": 0.861, "AR": 0.7, "AP_easy": -1.0}
+    return Row(
+        name="scales=[1], flip", scales=(1.0,), flip=True, status=status, reason="AP off by 0.005",
+        subset=Subset(dataset="crowdpose_sample", num_images=2, full=False),
+        metrics=metrics, expected=expected, tolerance={"AP": 0.003, "AP50": 0.003},
+        checks=(Check("AP", 0.655, 0.650, 0.003, False), Check("AP50", 0.859, 0.861, 0.003, True)),
+        evaluator=Evaluator(backend="faster-coco-eval", version="1.8.0", official=False),
+        behaviour={"stage_aggregation": "mmpose-0.29", "matcher": "munkres"},
+    )
+
+
+def sample_report(environment: dict, kind: str = "reproduce") -> Report:
+    timings = {
+        "preprocess": StageStats.from_samples([3.0, 4.0, 5.0]),
+        "forward": StageStats.from_samples([40.0, 42.0, 41.0]),
+        END_TO_END: StageStats.from_samples([45.0, 47.0, 46.5]),
+        "evaluate": StageStats.from_samples([9.0], in_iteration=False),
+    }
+    return new_report(
+        kind, {"device": "cpu", "precision": "fp32", "label": "sample-b1-s1-flip",
+               "checkpoint": {"path": None, "sha256": None, "weights": "synthetic"}},
+        command=["python", "-m", "bench", kind], environment=environment,
+        rows=(reproduce_row(),) if kind == "reproduce" else (), timings=timings,
+        throughput={"images_per_s": 21.5}, memory={"peak_rss_bytes": 123456789}, errors=("one row failed",),
+    )
+
+
+def test_round_trip_through_json(environment):
+    report = sample_report(environment)
+    restored = report_from_dict(json.loads(json.dumps(report.to_dict())), "memory")
+    assert restored == report
+    assert restored.to_dict()["schema_version"] == SCHEMA_VERSION
+
+
+def test_write_report_writes_json_markdown_and_plots(tmp_path, environment):
+    report = sample_report(environment)
+    written = write_report(report, tmp_path)
+    assert set(written) == {"json", "md", "stages_png", "metrics_png"}
+    assert load_report(written["json"]) == report
+    for role in ("stages_png", "metrics_png"):
+        data = written[role].read_bytes()
+        assert data.startswith(PNG_MAGIC) and len(data) > 1000
+    markdown = written["md"].read_text()
+    for heading in ("## Environment", "## Configuration", "## Rows", "## Per-stage latency (ms)",
+                    "## Failed checks", "## Errors"):
+        assert heading in markdown
+    assert environment["fingerprint_id"] in markdown
+    assert "evaluate (separate)" in markdown
+    assert written["stages_png"].name in markdown
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_profile_report_has_no_metrics_plot(tmp_path, environment):
+    written = write_report(sample_report(environment, kind="profile"), tmp_path, stem="custom")
+    assert set(written) == {"json", "md", "stages_png"}
+    assert written["json"].name == "custom.json"
+
+
+def test_stem_names_kind_device_precision_torch_cores_and_time(environment):
+    report = dataclasses.replace(sample_report(environment, "profile"), created="2025-01-02T03:04:05+00:00")
+    cores = environment["hardware"]["usable_cores"]
+    torch_minor = ".".join(environment["software"]["torch"].split(".")[:2])
+    expected = f"profile-cpu-fp32-pt{torch_minor}-{cores}core-sample-b1-s1-flip-20250102T030405Z"
+    assert report_stem(report) == expected
+
+
+def _report_dict(environment: dict) -> dict:
+    return sample_report(environment).to_dict()
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda d: d.pop("config"), "lacks the field"),
+        (lambda d: d.update(kind="train"), "kind 'train'"),
+        (lambda d: d.update(schema_version=SCHEMA_VERSION + 1), "newer than this bench"),
+        (lambda d: d.update(schema_version=0), "older than this bench reads.*cannot be upgraded"),
+        (lambda d: d.update(schema_version="1"), "must be an integer"),
+        (lambda d: d["rows"][0].pop("status"), "missing field 'status'"),
+        (lambda d: d["rows"][0].update(status="great"), "status 'great'"),
+        (lambda d: d["timings"]["forward"].pop("p50_ms"), "p50_ms"),
+        (lambda d: d["environment"].pop("fingerprint_id"), "fingerprint_id"),
+        (lambda d: d["rows"][0]["subset"].update(extra=1), "malformed report"),
+    ],
+    ids=["missing-config", "unknown-kind", "newer-schema", "older-schema", "string-version",
+         "row-without-status", "bad-status", "stats-without-p50", "no-fingerprint", "bad-subset"],
+)
+def test_invalid_reports_give_clear_errors(tmp_path, environment, mutate, message):
+    data = _report_dict(environment)
+    mutate(data)
+    path = atomic.write_json(tmp_path / "report.json", data)
+    with pytest.raises(BenchError, match=message) as error:
+        load_report(path)
+    assert str(path) in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [("{not json", "not valid JSON"), ("[1, 2]", "not a bench report"),
+     ('{"AP": 0.5}', "not a bench report")],
+)
+def test_non_report_files_are_named(tmp_path, content, message):
+    path = tmp_path / "other.json"
+    path.write_text(content)
+    with pytest.raises(BenchError, match=message) as error:
+        load_report(path)
+    assert "other.json" in str(error.value)
+
+
+def test_missing_report_file(tmp_path):
+    with pytest.raises(BenchError, match="not found"):
+        load_report(tmp_path / "absent.json")
+
+
+def test_older_schema_is_upgraded_when_a_step_exists(environment):
+    old = _report_dict(environment)
+    old["schema_version"] = 0
+    old["environ"] = old.pop("environment")
+
+    def rename_environ(data: dict) -> dict:
+        data["environment"] = data.pop("environ")
+        return data
+
+    report = report_from_dict(old, "old.json", upgrade_steps={0: rename_environ})
+    assert report.schema_version == SCHEMA_VERSION
+    assert report.environment == environment
+
+
+def test_fingerprint_ignores_host_but_not_hardware(environment):
+    assert fingerprint_id(environment) == environment["fingerprint_id"]
+    moved = {"hostname": "elsewhere", "git_commit": "0" * 40}
+    renamed = {**environment, "host": {**environment["host"], **moved}}
+    assert fingerprint_id(renamed) == environment["fingerprint_id"]
+    other_cpu = {**environment, "hardware": {**environment["hardware"], "cpu_model": "Other CPU"}}
+    assert fingerprint_id(other_cpu) != environment["fingerprint_id"]
+    more_threads = {**environment, "numerics": {**environment["numerics"], "torch_threads": 99}}
+    assert fingerprint_id(more_threads) != environment["fingerprint_id"]
+    with pytest.raises(ValueError, match="hardware"):
+        fingerprint_id({"software": {}, "numerics": {}})
+
+
+def test_environment_records_versions_and_flags(environment):
+    software, numerics = environment["software"], environment["numerics"]
+    assert software["torch"] and software["python"]
+    assert software["packages"]["numpy"] and software["packages"]["munkres"]
+    assert {"torch_threads", "cudnn_benchmark", "tf32_matmul", "tf32_cudnn"} <= set(numerics)
+    assert environment["hardware"]["usable_cores"] >= 1
+    assert set(environment["host"]) == {"hostname", "git_commit", "git_dirty"}
+    assert re.fullmatch(r"[0-9a-f]{12}", environment["fingerprint_id"])
