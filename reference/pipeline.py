@@ -1,0 +1,283 @@
+"""The test-time pipeline of HigherHRNet + AE on CrowdPose, and the ``Predictor`` that runs it.
+
+Stages, in order, each a public ``Predictor`` method so a profiler can time them from outside:
+``preprocess`` (CPU) -> ``to_device`` -> ``forward`` -> ``aggregate`` -> ``group`` -> ``to_image``.
+Defaults follow mmpose 0.29.0's ``higherhrnet_w32_crowdpose_512x512`` test config; every choice that
+changes numbers is a ``PipelineConfig`` field, and ``PipelineConfig.to_dict`` records them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from reference.aggregate import STAGE_AGGREGATIONS, ScaleOutputs, aggregate_outputs
+from reference.crowdpose import FLIP_INDEX
+from reference.grouping import GroupingConfig, group_batch
+from reference.preprocess import (
+    ImageError,
+    ImageFrame,
+    PreparedImage,
+    check_image,
+    check_resize_settings,
+    input_sizes,
+    preprocess_image,
+)
+from reference.transforms import to_image_coords
+
+PRECISIONS = ("float32", "tf32", "bfloat16", "float16")
+_AUTOCAST_DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16}
+
+Poses = tuple[np.ndarray, np.ndarray]
+"""(keypoints [N, K, 3] float64: x, y in image pixels and the heatmap value; scores [N] float64)."""
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """Test-time settings. ``scales`` are the test scale factors (tags come from scale 1, so several
+    scales must include 1); ``precision`` "float32" runs the network with TF32 off, "tf32" with TF32
+    on, "bfloat16"/"float16" under ``torch.autocast`` (aggregation and grouping stay float32)."""
+
+    input_size: int = 512
+    scales: tuple[float, ...] = (1,)
+    flip: bool = True
+    stage_aggregation: str = "mmpose-0.29"
+    grouping: GroupingConfig = field(default_factory=GroupingConfig)
+    precision: str = "float32"
+    channels_last: bool = False
+    compile: bool = False
+
+    def __post_init__(self) -> None:
+        check_resize_settings(self.input_size, self.scales)
+        object.__setattr__(self, "scales", tuple(self.scales))
+        if len(self.scales) > 1 and 1 not in self.scales:
+            raise ValueError(f"scales {self.scales} must include 1: the tags come from the scale-1 pass")
+        if self.stage_aggregation not in STAGE_AGGREGATIONS:
+            raise ValueError(
+                f"stage_aggregation must be one of {STAGE_AGGREGATIONS}, got {self.stage_aggregation!r}"
+            )
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+        if not isinstance(self.grouping, GroupingConfig):
+            raise TypeError(f"grouping must be a GroupingConfig, got {type(self.grouping).__name__}")
+        for name in ("flip", "channels_last", "compile"):
+            if not isinstance(getattr(self, name), bool):
+                raise TypeError(f"{name} must be a bool, got {getattr(self, name)!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready settings (nested grouping settings included) for reports."""
+        settings = dataclasses.asdict(self)
+        settings["scales"] = [float(s) for s in self.scales]
+        return settings
+
+
+def pipeline_config(scales: Sequence[float] = (1,), flip: bool = True, **options: Any) -> PipelineConfig:
+    """A ``PipelineConfig`` from flat keyword options: its own fields and ``GroupingConfig`` fields
+    (e.g. ``matcher="munkres"``) side by side. Unknown names raise TypeError."""
+    own = {f.name for f in dataclasses.fields(PipelineConfig)}
+    grouping_names = {f.name for f in dataclasses.fields(GroupingConfig)}
+    unknown = sorted(set(options) - own - grouping_names)
+    if unknown:
+        raise TypeError(f"unknown pipeline option(s): {', '.join(unknown)}")
+    grouping_options = {name: value for name, value in options.items() if name in grouping_names}
+    settings = {name: value for name, value in options.items() if name in own}
+    base_grouping = settings.pop("grouping", None) or GroupingConfig()
+    if not isinstance(base_grouping, GroupingConfig):
+        raise TypeError(f"grouping must be a GroupingConfig, got {type(base_grouping).__name__}")
+    grouping = dataclasses.replace(base_grouping, **grouping_options)
+    return PipelineConfig(scales=tuple(scales), flip=flip, grouping=grouping, **settings)
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Images that share one network input size per scale.
+
+    inputs: one float32 [B, 3, h_s, w_s] tensor per scale (largest scale first). scales: those scales.
+    frames: per image, where it sits in the scale-1 input (all share ``base_size``).
+    """
+
+    inputs: tuple[torch.Tensor, ...]
+    scales: tuple[float, ...]
+    frames: tuple[ImageFrame, ...]
+
+    @property
+    def base_size(self) -> tuple[int, int]:
+        """(W, H) of the scale-1 input, which is the size of the aggregated maps."""
+        return self.frames[0].base_size
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+
+def collate(prepared: Sequence[PreparedImage], scales: Sequence[float]) -> Batch:
+    """Stack prepared images (from ``preprocess_image`` with these ``scales``) into one CPU ``Batch``.
+
+    Raises ValueError if there are none or their input sizes differ (nothing is padded or resized).
+    """
+    if not prepared:
+        raise ValueError("a batch needs at least one image")
+    shapes = [tuple(array.shape for array in item.inputs) for item in prepared]
+    if len(set(shapes)) != 1:
+        raise ValueError(
+            f"all images in a batch must share the resize-aligned input sizes, got {sorted(set(shapes))}"
+        )
+    if len(shapes[0]) != len(scales):
+        raise ValueError(f"prepared images have {len(shapes[0])} inputs but {len(scales)} scales were given")
+    inputs = tuple(
+        torch.from_numpy(np.stack([item.inputs[index] for item in prepared]))
+        for index in range(len(scales))
+    )
+    return Batch(inputs=inputs, scales=tuple(sorted(scales, reverse=True)),
+                 frames=tuple(item.frame for item in prepared))
+
+
+@contextmanager
+def network_precision(precision: str, device_type: str) -> Iterator[None]:
+    """Run the enclosed network forward at ``precision`` (see ``PipelineConfig``); restores the TF32 flags."""
+    matmul, conv = torch.backends.cuda.matmul, torch.backends.cudnn.conv
+    saved = (matmul.fp32_precision, conv.fp32_precision)
+    matmul.fp32_precision = conv.fp32_precision = "tf32" if precision == "tf32" else "ieee"
+    autocast = (
+        torch.autocast(device_type, dtype=_AUTOCAST_DTYPES[precision])
+        if precision in _AUTOCAST_DTYPES else nullcontext()
+    )
+    try:
+        with autocast:
+            yield
+    finally:
+        matmul.fp32_precision, conv.fp32_precision = saved
+
+
+def _check_image_sequence(images: Sequence[np.ndarray]) -> None:
+    """Raise ``ImageError`` for a lone image (or other non-sequence) where a sequence of images is due."""
+    if isinstance(images, np.ndarray) and images.ndim != 4:
+        raise ImageError(f"images must be a sequence of RGB [H, W, 3] images, got one array of shape "
+                         f"{images.shape}; wrap a single image in a list")
+    if not isinstance(images, Sequence | np.ndarray):
+        raise ImageError(f"images must be a sequence of RGB [H, W, 3] images, got {type(images).__name__}")
+
+
+class Predictor:
+    """Multi-person poses from RGB uint8 [H, W, 3] images with a HigherHRNet-style ``model``.
+
+    ``model(x [B, 3, h, w])`` must return ``[low [B, 2K, h/4, w/4] (K heatmaps, K tags), high [B, K,
+    h/2, w/2]]`` with K = 14 CrowdPose joints. ``options`` are other ``PipelineConfig`` fields or
+    ``GroupingConfig`` fields, flat (``stage_aggregation="2020"``, ``matcher="munkres"``). Images of
+    different sizes are batched by their resize-aligned input size, at most ``batch_size`` at a time.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        scales: Sequence[float] = (1,),
+        flip: bool = True,
+        device: str | torch.device = "cpu",
+        batch_size: int = 8,
+        **options: Any,
+    ) -> None:
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+        self.config = pipeline_config(scales, flip, **options)
+        self.device = torch.device(device)
+        self.batch_size = batch_size
+        model = model.to(self.device).eval()
+        if self.config.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        self.model = torch.compile(model) if self.config.compile else model
+
+    @classmethod
+    def from_config(
+        cls, model: nn.Module, config: PipelineConfig, device: str | torch.device = "cpu", batch_size: int = 8
+    ) -> Predictor:
+        """A Predictor with the settings of ``config``."""
+        settings = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
+        return cls(model, device=device, batch_size=batch_size, **settings)
+
+    def __call__(self, image: np.ndarray) -> Poses:
+        """Poses of one RGB uint8 [H, W, 3] image: keypoints [N, 14, 3] in image pixels, scores [N]."""
+        check_image(image)
+        return self._predict_same_size([image])[0]
+
+    def predict_batch(self, images: Sequence[np.ndarray]) -> list[Poses]:
+        """Poses of each image (any sizes), in input order. Equal to calling the predictor per image, up to
+        what batching changes in the network's own float arithmetic (nothing is padded or resized)."""
+        _check_image_sequence(images)
+        buckets: dict[tuple[tuple[int, int], ...], list[int]] = {}
+        for index, image in enumerate(images):
+            try:
+                check_image(image)
+            except ImageError as error:
+                raise ImageError(f"images[{index}]: {error}") from None
+            key = input_sizes(image.shape[0], image.shape[1], self.config.input_size, self.config.scales)
+            buckets.setdefault(key, []).append(index)
+        results: list[Poses | None] = [None] * len(images)
+        for indices in buckets.values():
+            for start in range(0, len(indices), self.batch_size):
+                chunk = indices[start:start + self.batch_size]
+                poses = self._predict_same_size([images[i] for i in chunk])
+                for index, image_poses in zip(chunk, poses, strict=True):
+                    results[index] = image_poses
+        return results
+
+    def _predict_same_size(self, images: Sequence[np.ndarray]) -> list[Poses]:
+        batch = self.to_device(self.preprocess(images))
+        heatmaps, tags = self.aggregate(self.forward(batch), batch)
+        return self.to_image(self.group(heatmaps, tags), batch)
+
+    def preprocess(self, images: Sequence[np.ndarray]) -> Batch:
+        """CPU ``Batch`` of images that share one resize-aligned size (else ValueError)."""
+        _check_image_sequence(images)
+        prepared = [preprocess_image(image, self.config.input_size, self.config.scales) for image in images]
+        return collate(prepared, self.config.scales)
+
+    @property
+    def _memory_format(self) -> torch.memory_format:
+        return torch.channels_last if self.config.channels_last else torch.contiguous_format
+
+    def to_device(self, batch: Batch) -> Batch:
+        """``batch`` with its inputs on the predictor's device (channels-last if configured)."""
+        inputs = tuple(
+            x.to(self.device, non_blocking=True).contiguous(memory_format=self._memory_format)
+            for x in batch.inputs
+        )
+        return dataclasses.replace(batch, inputs=inputs)
+
+    def forward(self, batch: Batch) -> tuple[ScaleOutputs, ...]:
+        """Raw network outputs per scale (largest first), for the input and, with flip test, the
+        input mirrored along its width (outputs not yet flipped back)."""
+        outputs = []
+        with torch.inference_mode(), network_precision(self.config.precision, self.device.type):
+            for scale, x in zip(batch.scales, batch.inputs, strict=True):
+                original = tuple(self.model(x))
+                flipped = None
+                if self.config.flip:
+                    mirrored = torch.flip(x, [3]).contiguous(memory_format=self._memory_format)
+                    flipped = tuple(self.model(mirrored))
+                outputs.append(ScaleOutputs(scale=scale, original=original, flipped=flipped))
+        return tuple(outputs)
+
+    def aggregate(self, outputs: Sequence[ScaleOutputs], batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        """Heatmaps [B, K, H, W] and tags [B, K, H, W, L] at the base size, float32 on the device."""
+        with torch.inference_mode():
+            return aggregate_outputs(outputs, batch.base_size, FLIP_INDEX, self.config.stage_aggregation)
+
+    def group(self, heatmaps: torch.Tensor, tags: torch.Tensor) -> list[tuple[np.ndarray, np.ndarray]]:
+        """People per image in heatmap coordinates: (people [N, K, 3+L], scores [N]) from the grouping."""
+        with torch.inference_mode():
+            return group_batch(heatmaps, tags, self.config.grouping)
+
+    def to_image(self, grouped: Sequence[tuple[np.ndarray, np.ndarray]], batch: Batch) -> list[Poses]:
+        """Grouped people mapped from the aggregated maps back to each image's pixels."""
+        results = []
+        for (people, scores), frame in zip(grouped, batch.frames, strict=True):
+            keypoints = np.asarray(people)[..., :3]
+            results.append((to_image_coords(keypoints, frame.center, frame.scale, batch.base_size),
+                            np.asarray(scores, dtype=np.float64)))
+        return results

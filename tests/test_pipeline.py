@@ -1,0 +1,287 @@
+"""The Predictor end to end, with a stand-in network whose outputs are designed from known people."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from reference.aggregate import ScaleOutputs
+from reference.crowdpose import FLIP_INDEX, NUM_JOINTS
+from reference.grouping import GroupingConfig
+from reference.pipeline import Batch, PipelineConfig, Predictor, network_precision, pipeline_config
+from reference.preprocess import IMAGENET_MEAN, IMAGENET_STD, ImageError
+
+SIGMA_INPUT_PX = 5.0  # Gaussian width of the rendered heatmaps, in network-input pixels
+
+
+@dataclass(frozen=True)
+class Scene:
+    """An image size, a green level that identifies the image, and its people [P, 14, 2] (x, y in pixels)."""
+
+    height: int
+    width: int
+    green: int
+    people: np.ndarray
+    tags: tuple[float, ...]
+
+    def image(self) -> np.ndarray:
+        """RGB uint8: red ramps up left to right (so a mirrored input is recognisable), green = id."""
+        image = np.empty((self.height, self.width, 3), np.uint8)
+        image[..., 0] = np.linspace(0, 255, self.width).round().astype(np.uint8)
+        image[..., 1] = self.green
+        image[..., 2] = 128
+        return image
+
+
+class SceneNetwork(nn.Module):
+    """Stand-in for HigherHRNet: renders Gaussian heatmaps and constant-per-person tag maps of the
+    scene its input shows, at 1/4 (heatmaps + tags) and 1/2 (heatmaps) of the input size.
+
+    It recognises the scene by the green level at the input centre and a mirrored input by the red
+    ramp; for a mirrored input it draws joint j where the mirror of joint FLIP_INDEX[j] lies, as a
+    real network would see the mirrored person.
+    """
+
+    def __init__(self, scenes: list[Scene]):
+        super().__init__()
+        self.scenes = scenes
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        rendered = [self._render_one(sample) for sample in x.float()]
+        return [torch.stack([low for low, _ in rendered]), torch.stack([high for _, high in rendered])]
+
+    def _render_one(self, sample: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        height, width = sample.shape[-2:]
+        mean = torch.as_tensor(IMAGENET_MEAN, device=sample.device)[:, None, None]
+        std = torch.as_tensor(IMAGENET_STD, device=sample.device)[:, None, None]
+        rgb = (sample * std + mean) * 255
+        green = float(rgb[1, height // 2, width // 2])
+        scene = min(self.scenes, key=lambda s: abs(s.green - green))
+        middle_row = rgb[0, height // 2]
+        mirrored = bool(middle_row[: width // 2].mean() > middle_row[width // 2:].mean())
+        # The warp scales the image uniformly about its centre pixel (round(w/2), round(h/2)).
+        zoom = height / scene.height if scene.width >= scene.height else width / scene.width
+        center = np.array([round(scene.width / 2), round(scene.height / 2)])
+        joints = (scene.people - center) * zoom + np.array([width / 2, height / 2])
+        if mirrored:
+            joints = joints[:, list(FLIP_INDEX)]
+            joints[..., 0] = width - 1 - joints[..., 0]
+        joints = torch.as_tensor(joints, dtype=torch.float32, device=sample.device)
+        tags = torch.as_tensor(scene.tags, dtype=torch.float32, device=sample.device)
+        low_heat, low_tags = _gaussians(joints, tags, height // 4, width // 4, 4)
+        high_heat, _ = _gaussians(joints, tags, height // 2, width // 2, 2)
+        return torch.cat([low_heat, low_tags]), high_heat
+
+
+def _gaussians(joints: torch.Tensor, tags: torch.Tensor, height: int, width: int, stride: int):
+    """Heatmaps [K, h, w] (max over people of a unit Gaussian) and tag maps [K, h, w] (tag of the person
+    whose Gaussian is largest) for ``joints`` [P, K, 2] in input pixels, on a map of the given stride."""
+    if len(joints) == 0:
+        empty = torch.zeros(NUM_JOINTS, height, width, device=joints.device)
+        return empty, empty.clone()
+    # Map pixel u covers input pixel (u + 0.5) * stride - 0.5 (half-pixel centres, like bilinear resizing).
+    centres = (joints + 0.5) / stride - 0.5
+    ys = torch.arange(height, device=joints.device, dtype=torch.float32)[:, None]
+    xs = torch.arange(width, device=joints.device, dtype=torch.float32)[None, :]
+    sigma = SIGMA_INPUT_PX / stride
+    dist2 = (xs - centres[..., 0, None, None]) ** 2 + (ys - centres[..., 1, None, None]) ** 2
+    gauss = torch.exp(-dist2 / (2 * sigma**2))  # [P, K, h, w]
+    heat, owner = gauss.max(dim=0)
+    return heat, tags[owner]
+
+
+def _person(x0: float, y0: float, jitter: np.ndarray) -> np.ndarray:
+    """14 joints in two columns 12 px apart, rows 11 px apart, from (x0, y0), plus sub-pixel jitter."""
+    grid = np.array([[12.0 * (j % 2), 11.0 * (j // 2)] for j in range(NUM_JOINTS)])
+    return grid + np.array([x0, y0]) + jitter
+
+
+def _scene(height: int, width: int, green: int, num_people: int, seed: int) -> Scene:
+    rng = np.random.default_rng(seed)
+    starts = [(8 + 40 * p + rng.uniform(0, 6), 8 + rng.uniform(0, 20)) for p in range(num_people)]
+    people = np.array([_person(x, y, rng.uniform(-0.4, 0.4, (NUM_JOINTS, 2))) for x, y in starts])
+    return Scene(height, width, green, people.reshape(num_people, NUM_JOINTS, 2),
+                 tuple(float(3 * p - 2) for p in range(num_people)))
+
+
+def _assert_recovers(scene: Scene, keypoints: np.ndarray, scores: np.ndarray, tolerance_px: float) -> None:
+    assert keypoints.shape == (len(scene.people), NUM_JOINTS, 3) and scores.shape == (len(scene.people),)
+    order = np.argsort(keypoints[:, :, 0].mean(axis=1))  # people were laid out left to right
+    errors = np.linalg.norm(keypoints[order, :, :2] - scene.people, axis=-1)
+    assert errors.max() < tolerance_px, f"max keypoint error {errors.max():.2f} px"
+    assert (keypoints[..., 2] > 0.5).all() and (scores > 0.5).all()
+
+
+# Base maps of 256 x 384 for the 160 x 120 scenes: fast, and still about 2 input pixels per image pixel.
+SMALL = {"input_size": 256}
+
+
+@pytest.mark.parametrize("stage_aggregation", ["mmpose-0.29", "2020"])
+@pytest.mark.parametrize("scales", [(1,), (2, 1)], ids=["1", "2,1"])
+@pytest.mark.parametrize("flip", [True, False], ids=["flip", "noflip"])
+def test_recovers_designed_people(stage_aggregation, scales, flip):
+    scene = _scene(120, 160, green=90, num_people=3, seed=0)
+    predictor = Predictor(SceneNetwork([scene]), scales=scales, flip=flip,
+                          stage_aggregation=stage_aggregation, **SMALL)
+    keypoints, scores = predictor(scene.image())
+    _assert_recovers(scene, keypoints, scores, tolerance_px=1.0)
+
+
+@pytest.mark.parametrize("matcher", ["scipy", "munkres"])
+def test_recovers_designed_people_with_either_matcher_at_full_size(matcher):
+    scene = _scene(425, 640, green=150, num_people=4, seed=1)
+    predictor = Predictor(SceneNetwork([scene]), matcher=matcher)
+    keypoints, scores = predictor(scene.image())
+    assert predictor.config.grouping.matcher == matcher
+    _assert_recovers(scene, keypoints, scores, tolerance_px=1.5)
+
+
+def test_portrait_image_and_no_people():
+    portrait = _scene(160, 120, green=30, num_people=2, seed=2)
+    empty = _scene(120, 160, green=210, num_people=0, seed=3)
+    predictor = Predictor(SceneNetwork([portrait, empty]), **SMALL)
+    _assert_recovers(portrait, *predictor(portrait.image()), tolerance_px=1.0)
+    keypoints, scores = predictor(empty.image())
+    assert keypoints.shape == (0, NUM_JOINTS, 3) and scores.shape == (0,)
+
+
+def test_batch_equals_single_for_mixed_sizes():
+    scenes = [
+        _scene(120, 160, green=30, num_people=3, seed=4),
+        _scene(100, 150, green=70, num_people=2, seed=5),  # same 384 x 256 input as 160 x 120, other frame
+        _scene(160, 120, green=110, num_people=2, seed=6),  # portrait: its own bucket
+        _scene(120, 160, green=150, num_people=1, seed=7),
+        _scene(100, 200, green=190, num_people=3, seed=8),  # 512 x 256
+        _scene(120, 160, green=230, num_people=0, seed=9),
+    ]
+    predictor = Predictor(SceneNetwork(scenes), scales=(2, 1), batch_size=2, **SMALL)
+    images = [scene.image() for scene in scenes]
+    batched = predictor.predict_batch(images)
+    assert len(batched) == len(scenes)
+    for scene, image, (keypoints, scores) in zip(scenes, images, batched, strict=True):
+        single_keypoints, single_scores = predictor(image)
+        np.testing.assert_allclose(keypoints, single_keypoints, atol=1e-4, rtol=0)
+        np.testing.assert_array_equal(scores, single_scores)
+        if len(scene.people):
+            _assert_recovers(scene, keypoints, scores, tolerance_px=1.0)
+    assert predictor.predict_batch([]) == []
+
+
+def test_stage_methods_in_order():
+    scene = _scene(120, 160, green=90, num_people=2, seed=10)
+    predictor = Predictor(SceneNetwork([scene]), scales=(1, 2), **SMALL)
+    batch = predictor.preprocess([scene.image(), scene.image()])
+    assert isinstance(batch, Batch) and len(batch) == 2 and batch.scales == (2, 1)
+    assert [tuple(x.shape) for x in batch.inputs] == [(2, 3, 512, 768), (2, 3, 256, 384)]
+    assert batch.base_size == (384, 256) and batch.frames[0].center == (80, 60)
+    batch = predictor.to_device(batch)
+    outputs = predictor.forward(batch)
+    assert [o.scale for o in outputs] == [2, 1] and all(isinstance(o, ScaleOutputs) for o in outputs)
+    assert tuple(outputs[0].original[0].shape) == (2, 2 * NUM_JOINTS, 128, 192)
+    assert tuple(outputs[1].flipped[1].shape) == (2, NUM_JOINTS, 128, 192)
+    heatmaps, tags = predictor.aggregate(outputs, batch)
+    assert tuple(heatmaps.shape) == (2, NUM_JOINTS, 256, 384)
+    assert tuple(tags.shape) == (2, NUM_JOINTS, 256, 384, 2)
+    grouped = predictor.group(heatmaps, tags)
+    assert [people.shape for people, _ in grouped] == [(2, NUM_JOINTS, 5)] * 2
+    poses = predictor.to_image(grouped, batch)
+    for keypoints, scores in poses:
+        _assert_recovers(scene, keypoints, scores, tolerance_px=1.0)
+
+
+def test_preprocess_refuses_mixed_sizes():
+    predictor = Predictor(SceneNetwork([]), **SMALL)
+    with pytest.raises(ValueError, match="resize-aligned"):
+        predictor.preprocess([np.zeros((120, 160, 3), np.uint8), np.zeros((160, 120, 3), np.uint8)])
+    with pytest.raises(ValueError, match="at least one image"):
+        predictor.preprocess([])
+
+
+def test_bad_images_name_their_position():
+    predictor = Predictor(SceneNetwork([]), **SMALL)
+    with pytest.raises(ImageError, match=r"images\[1\].*uint8"):
+        predictor.predict_batch([np.zeros((8, 8, 3), np.uint8), np.zeros((8, 8, 3), np.float32)])
+    with pytest.raises(ImageError, match="shape"):
+        predictor(np.zeros((8, 8), np.uint8))
+    with pytest.raises(ImageError, match="wrap a single image in a list"):
+        predictor.predict_batch(np.zeros((8, 8, 3), np.uint8))
+
+
+def test_real_network_runs_through_on_a_small_image():
+    from reference.model import higher_hrnet_w32
+
+    torch.manual_seed(0)
+    image = np.random.default_rng(0).integers(0, 256, (96, 128, 3), dtype=np.uint8)
+    predictor = Predictor(higher_hrnet_w32(), scales=(1,), input_size=128, detection_threshold=1e6)
+    batch = predictor.to_device(predictor.preprocess([image]))
+    heatmaps, tags = predictor.aggregate(predictor.forward(batch), batch)
+    assert tuple(heatmaps.shape) == (1, NUM_JOINTS, 128, 192)
+    assert tuple(tags.shape) == (1, NUM_JOINTS, 128, 192, 2)
+    assert torch.isfinite(heatmaps).all() and heatmaps.abs().max() < 1e6
+    [(keypoints, scores)] = predictor.to_image(predictor.group(heatmaps, tags), batch)
+    assert keypoints.shape == (0, NUM_JOINTS, 3) and scores.shape == (0,)
+
+
+def test_config_from_flat_options_and_unknown_names():
+    predictor = Predictor(SceneNetwork([]), scales=[2, 1], flip=False, stage_aggregation="2020",
+                          matcher="munkres", precision="bfloat16", batch_size=3)
+    config = predictor.config
+    assert config.scales == (2, 1) and not config.flip
+    assert config.stage_aggregation == "2020" and config.grouping.matcher == "munkres"
+    assert config.precision == "bfloat16" and predictor.batch_size == 3
+    report = json.loads(json.dumps(config.to_dict()))
+    assert report["scales"] == [2.0, 1.0] and report["grouping"]["matcher"] == "munkres"
+    assert report["stage_aggregation"] == "2020" and report["input_size"] == 512
+    with pytest.raises(TypeError, match="bogus_option.*other_bogus|other_bogus.*bogus_option"):
+        Predictor(SceneNetwork([]), bogus_option=1, other_bogus=2)
+    same = Predictor.from_config(SceneNetwork([]), config)
+    assert same.config == config
+
+
+@pytest.mark.parametrize(
+    ("options", "error", "message"),
+    [
+        ({"scales": (2, 0.5)}, ValueError, "must include 1"),
+        ({"stage_aggregation": "2019"}, ValueError, "stage_aggregation"),
+        ({"precision": "int8"}, ValueError, "precision"),
+        ({"flip": "yes"}, TypeError, "flip"),
+        ({"input_size": -1}, ValueError, "input_size"),
+        ({"grouping": {"matcher": "scipy"}}, TypeError, "GroupingConfig"),
+    ],
+)
+def test_config_validation(options, error, message):
+    with pytest.raises(error, match=message):
+        pipeline_config(**options)
+
+
+def test_pipeline_config_defaults_follow_mmpose_config():
+    config = PipelineConfig()
+    assert (config.input_size, config.scales, config.flip) == (512, (1,), True)
+    assert config.stage_aggregation == "mmpose-0.29"
+    assert (config.precision, config.channels_last, config.compile) == ("float32", False, False)
+    assert config.grouping == GroupingConfig()
+
+
+def test_network_precision_sets_and_restores_flags():
+    saved = (torch.backends.cuda.matmul.fp32_precision, torch.backends.cudnn.conv.fp32_precision)
+    with network_precision("float32", "cpu"):
+        assert torch.backends.cudnn.conv.fp32_precision == "ieee"
+        assert torch.backends.cuda.matmul.fp32_precision == "ieee"
+    with network_precision("tf32", "cpu"):
+        assert torch.backends.cudnn.conv.fp32_precision == "tf32"
+    with network_precision("bfloat16", "cpu"):
+        assert torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == torch.bfloat16
+    assert not torch.is_autocast_enabled("cpu")
+    assert (torch.backends.cuda.matmul.fp32_precision, torch.backends.cudnn.conv.fp32_precision) == saved
+
+
+@pytest.mark.parametrize("options", [{"precision": "bfloat16"}, {"channels_last": True}])
+def test_precision_and_memory_format_options_still_recover_people(options):
+    scene = _scene(120, 160, green=90, num_people=2, seed=11)
+    predictor = Predictor(SceneNetwork([scene]), **SMALL, **options)
+    _assert_recovers(scene, *predictor(scene.image()), tolerance_px=1.0)
