@@ -1,0 +1,401 @@
+"""bench.evaluation: the official CrowdPose protocol on hand-computable cases, inputs, errors, the CLI."""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import tempfile
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from bench.__main__ import main
+from bench.errors import BenchError
+from bench.evaluation import (
+    BACKEND_NAMES,
+    DEFAULT_BACKEND,
+    METRIC_NAMES,
+    backend_faster,
+    backend_faster_stock,
+    backend_support,
+    backend_xtcocotools,
+    evaluate,
+    evaluate_with_info,
+    protocol,
+)
+from bench.evaluation.inputs import load_detections, load_ground_truth
+from bench.synthetic_data import DetectionSpec, GroundTruthSpec, make_detections, make_ground_truth
+
+SIGMAS = np.array([0.079, 0.079, 0.072, 0.072, 0.062, 0.062, 0.107, 0.107, 0.087, 0.087, 0.089, 0.089,
+                   0.079, 0.079])
+BOX = [100.0, 50.0, 100.0, 200.0]  # x, y, w, h: OKS scale 0.53 * 100 * 200 = 10600
+
+
+def person(ann_id: int, image_id: int, shift: float = 0.0, visible: int = 14) -> dict:
+    """A GT person with ``visible`` labelled joints spread inside BOX, optionally shifted right."""
+    points = [[BOX[0] + 5 + 6 * j + shift, BOX[1] + 10 + 12 * j, 2 if j < visible else 0] for j in range(14)]
+    keypoints = [v for x, y, vis in points for v in ((x, y, vis) if vis else (0, 0, 0))]
+    return {"id": ann_id, "image_id": image_id, "category_id": 1, "keypoints": keypoints, "iscrowd": 0,
+            "num_keypoints": sum(1 for j in range(12) if j < visible), "bbox": list(BOX)}
+
+
+def ground_truth(annotations: list[dict], crowd_indices: dict[int, float]) -> dict:
+    images = [{"id": image_id, "file_name": f"{image_id}.jpg", "width": 400, "height": 400,
+               "crowdIndex": crowd_index} for image_id, crowd_index in crowd_indices.items()]
+    return {"images": images, "annotations": annotations,
+            "categories": [{"id": 1, "name": "person", "supercategory": "person"}]}
+
+
+def detection(ann: dict, score: float = 0.9, shift: float = 0.0, joint_score: float = 0.8) -> dict:
+    """A detection at the labelled joints of ``ann`` (shifted right by ``shift``), others at a corner."""
+    values = []
+    for j in range(14):
+        x, y, v = ann["keypoints"][3 * j: 3 * j + 3]
+        values += [x + shift, y, joint_score] if v else [BOX[0], BOX[1], joint_score]
+    return {"image_id": ann["image_id"], "category_id": 1, "keypoints": values, "score": score}
+
+
+def expected_oks(shift: float, visible: int = 14) -> float:
+    """OKS, by the formula, of a detection ``shift`` px off a GT with ``visible`` labelled joints."""
+    area = BOX[2] * BOX[3] * 0.53
+    return float(np.mean(np.exp(-shift ** 2 / (2 * SIGMAS[:visible]) ** 2 / area / 2)))
+
+
+def gt_as_detections(gt: dict) -> list[dict]:
+    """Every non-ignored GT person as a detection at its labelled joints, score 1."""
+    return [{"image_id": ann["image_id"], "category_id": ann["category_id"], "keypoints": ann["keypoints"],
+             "score": 1.0} for ann in gt["annotations"] if ann["num_keypoints"] > 0 and not ann["iscrowd"]]
+
+
+@pytest.fixture(scope="module")
+def edge_case() -> tuple[dict, list[dict]]:
+    gt = make_ground_truth(GroundTruthSpec(num_images=60, seed=3))
+    return gt, make_detections(gt, DetectionSpec(seed=4))
+
+
+def test_metric_names_and_types(edge_case):
+    metrics = evaluate(*edge_case)
+    assert tuple(metrics) == METRIC_NAMES
+    assert all(type(value) is float for value in metrics.values())
+    assert all(-1.0 <= value <= 1.0 for value in metrics.values())
+
+
+@pytest.mark.parametrize("shift", [6.0, 10.0, 13.0, 16.0, 19.0])
+def test_single_person_ap_counts_the_oks_thresholds_it_passes(shift):
+    gt_ann = person(1, 7)
+    oks = expected_oks(shift)
+    passed = int(np.sum(protocol.iou_thresholds() <= oks))
+    assert 0 < passed < 10 and all(abs(oks - t) > 1e-3 for t in protocol.iou_thresholds())
+    metrics = evaluate(ground_truth([gt_ann], {7: 0.5}), [detection(gt_ann, shift=shift)])
+    assert metrics["AP"] == pytest.approx(passed / 10)
+    assert metrics["AR"] == pytest.approx(passed / 10)
+    assert metrics["AP50"] == metrics["AR50"] == 1.0
+    assert metrics["AP75"] == metrics["AR75"] == (1.0 if oks >= 0.75 else 0.0)
+    assert metrics["AP_medium"] == round(passed / 10, 4)
+    assert metrics["AP_easy"] == metrics["AP_hard"] == -1.0
+
+
+def test_oks_uses_only_labelled_joints():
+    gt_ann = person(1, 7, visible=6)
+    shift = 12.0
+    passed = int(np.sum(protocol.iou_thresholds() <= expected_oks(shift, visible=6)))
+    metrics = evaluate(ground_truth([gt_ann], {7: 0.5}), [detection(gt_ann, shift=shift)])
+    assert metrics["AP"] == pytest.approx(passed / 10)
+
+
+def test_false_positive_ranked_first_halves_precision():
+    gt_ann = person(1, 7)
+    stray = detection(person(99, 7, shift=150.0), score=0.95)
+    metrics = evaluate(ground_truth([gt_ann], {7: 0.5}), [detection(gt_ann, score=0.5), stray])
+    assert metrics["AP"] == pytest.approx(0.5)
+    assert metrics["AR"] == 1.0
+    stray["score"] = 0.1
+    assert evaluate(ground_truth([gt_ann], {7: 0.5}), [detection(gt_ann, score=0.5), stray])["AP"] == 1.0
+
+
+@pytest.mark.parametrize(("true_rank", "expected_ap"), [(20, 1 / 20), (21, 0.0)])
+def test_only_the_top_20_detections_per_image_count(true_rank, expected_ap):
+    gt_ann = person(1, 7)
+    strays = [detection(person(100 + i, 7, shift=150.0), score=1.0 - i / 100) for i in range(true_rank - 1)]
+    true = detection(gt_ann, score=1.0 - true_rank / 100)
+    metrics = evaluate(ground_truth([gt_ann], {7: 0.5}), strays + [true])
+    assert metrics["AP"] == pytest.approx(expected_ap)
+    assert metrics["AR"] == (1.0 if true_rank <= protocol.MAX_DETECTIONS else 0.0)
+
+
+def test_ignored_people_neither_help_nor_hurt():
+    regular = person(1, 7)
+    head_neck_only = person(2, 7, shift=60.0, visible=0)
+    head_neck_only["keypoints"][36:42] = [180, 60, 1, 180, 80, 2]  # head and neck labelled only
+    crowd = dict(person(3, 7, shift=120.0), iscrowd=1)
+    assert head_neck_only["num_keypoints"] == 0
+    gt = ground_truth([regular, head_neck_only, crowd], {7: 0.5})
+    dets = [detection(regular, 0.5), detection(head_neck_only, 0.9), detection(crowd, 0.8)]
+    assert evaluate(gt, dets)["AP"] == 1.0
+    assert evaluate(ground_truth([head_neck_only, crowd], {7: 0.5}), dets)["AP"] == -1.0
+
+
+def test_split_boundaries_go_up_and_empty_splits_are_minus_one():
+    medium, hard = person(1, 1), person(2, 2)
+    gt = ground_truth([medium, hard], {1: 0.2, 2: 0.8})
+    assert protocol.split_image_ids(gt["images"]) == ([], [1], [2])
+    metrics = evaluate(gt, [detection(medium), detection(hard, shift=150.0)])
+    assert (metrics["AP_easy"], metrics["AP_medium"], metrics["AP_hard"]) == (-1.0, 1.0, 0.0)
+
+
+def test_gt_id_zero_counts_its_match_as_false_positive_like_the_official_api():
+    gt_ann = person(0, 7)
+    metrics = evaluate(ground_truth([gt_ann], {7: 0.5}), [detection(gt_ann)])
+    assert metrics["AP"] == 0.0 and metrics["AR"] == 0.0
+    info = evaluate_with_info(ground_truth([gt_ann], {7: 0.5}), [detection(gt_ann)])
+    assert info.input_report.gt_has_id_zero
+
+
+def test_all_zero_keypoint_scores_are_kept_and_reported():
+    gt_ann = person(1, 7)
+    info = evaluate_with_info(ground_truth([gt_ann], {7: 0.5}), [detection(gt_ann, joint_score=0.0)])
+    assert info.metrics["AP"] == 1.0
+    assert info.input_report.num_zero_score_detections == 1
+    assert "1 detections with all-zero keypoint scores" in info.input_report.summary()
+
+
+def test_gt_as_detections_scores_one_on_the_real_sample(sample_dir):
+    gt_file = sample_dir / "test_crowdpose.json"
+    gt = json.loads(gt_file.read_text())
+    for backend in ("faster-coco-eval", "faster-coco-eval-stock", "pycocotools"):
+        metrics = evaluate(gt_file, gt_as_detections(gt), backend)
+        assert [metrics[name] for name in protocol.SUMMARY_NAMES] == [1.0] * 6, backend
+        assert (metrics["AP_easy"], metrics["AP_medium"], metrics["AP_hard"]) == (-1.0, 1.0, -1.0), backend
+
+
+def test_unlabelled_gt_copied_as_detection_is_a_tied_false_positive(sample_dir):
+    gt = json.loads((sample_dir / "test_crowdpose.json").read_text())
+    everything = [{"image_id": ann["image_id"], "category_id": 1, "keypoints": ann["keypoints"], "score": 1.0}
+                  for ann in gt["annotations"]]
+    # Ties keep input order across images sorted by id: TP TP TP FP TP over 4 scored GT, so the
+    # precision envelope is 1 up to recall 0.75 (76 thresholds) and 0.8 above (25 thresholds).
+    metrics = evaluate(gt, everything)
+    assert metrics["AP"] == pytest.approx(96 / 101) and metrics["AR"] == 1.0
+    assert metrics["AP_medium"] == round(96 / 101, 4)
+
+
+def test_gt_as_detections_scores_one_on_generated_data():
+    gt = make_ground_truth(GroundTruthSpec(num_images=40, seed=11))
+    metrics = evaluate(gt, gt_as_detections(gt))
+    assert metrics == dict.fromkeys(METRIC_NAMES, 1.0)
+
+
+def test_empty_results_follow_the_official_logic(sample_dir):
+    metrics = evaluate(sample_dir / "test_crowdpose.json", [])
+    assert metrics == {**dict.fromkeys(METRIC_NAMES, 0.0), "AP_easy": -1.0, "AP_hard": -1.0}
+    no_scored_gt = ground_truth([dict(person(1, 7), iscrowd=1)], {7: 0.1})
+    assert evaluate(no_scored_gt, []) == dict.fromkeys(METRIC_NAMES, -1.0)
+
+
+@pytest.mark.parametrize("backend", [backend_faster, backend_faster_stock])
+def test_empty_results_match_what_faster_coco_eval_computes(sample_dir, backend):
+    gt = load_ground_truth(sample_dir / "test_crowdpose.json")
+    assert backend.run(gt, load_detections([], gt)) == protocol.metrics_without_detections(gt.data)
+
+
+def test_inputs_are_not_modified_and_paths_work(tmp_path, edge_case):
+    gt, dets = edge_case
+    gt_before, dets_before = copy.deepcopy(gt), copy.deepcopy(dets)
+    from_objects = {name: evaluate(gt, dets, name) for name in ("faster-coco-eval", "faster-coco-eval-stock",
+                                                                "pycocotools")}
+    assert gt == gt_before and dets == dets_before
+    (tmp_path / "gt.json").write_text(json.dumps(gt))
+    (tmp_path / "dt.json").write_text(json.dumps(dets))
+    assert evaluate(tmp_path / "gt.json", str(tmp_path / "dt.json")) == from_objects[DEFAULT_BACKEND]
+
+
+def test_extra_detection_keys_are_ignored(edge_case):
+    gt, dets = edge_case
+    with_extras = [dict(det, bbox=[0, 0, -5, 7], area=-1.0, id=123) for det in dets]
+    assert evaluate(gt, with_extras) == evaluate(gt, dets)
+
+
+def test_evaluation_info_records_backend_and_silences_its_output(capsys, edge_case):
+    info = evaluate_with_info(*edge_case, backend="faster-coco-eval-stock")
+    assert info.backend == "faster-coco-eval-stock" and not info.official and info.backend_version
+    assert "Average Precision" in info.backend_output
+    assert capsys.readouterr().out == ""
+    record = info.to_dict()
+    assert record["metrics"] == info.metrics and record["input_report"]["num_detections"] == len(edge_case[1])
+
+
+def test_default_backend_is_faster_coco_eval(edge_case):
+    info = evaluate_with_info(*edge_case)
+    assert info.backend == DEFAULT_BACKEND == "faster-coco-eval"
+    assert set(BACKEND_NAMES) >= {"faster-coco-eval", "pycocotools", "xtcocotools", "crowdposetools"}
+
+
+def test_unknown_backend_is_a_clear_error(edge_case):
+    with pytest.raises(BenchError, match="unknown evaluation backend 'cocoapi'.*faster-coco-eval"):
+        evaluate(*edge_case, backend="cocoapi")
+
+
+@pytest.mark.parametrize("failure", [ImportError("No module named 'crowdposetools'"),
+                                     ValueError("numpy.dtype size changed, may indicate binary incompat.")])
+def test_backend_that_cannot_be_imported_says_how_to_install(monkeypatch, edge_case, failure):
+    def broken_import(name):
+        raise failure
+
+    monkeypatch.setattr(backend_support, "importlib", SimpleNamespace(import_module=broken_import))
+    for backend, hint in (("crowdposetools", "not on PyPI"), ("xtcocotools", "--no-binary xtcocotools")):
+        with pytest.raises(BenchError, match=f"{backend!r} is not available.*{hint}"):
+            evaluate(*edge_case, backend=backend)
+
+
+@pytest.mark.parametrize(("version", "refused"), [("1.6", False), ("1.7.0", True), ("1.11.5", True),
+                                                  ("1.12", False), ("1.14.3", False)])
+def test_xtcocotools_buggy_versions_are_refused(monkeypatch, version, refused):
+    fake = type("Module", (), {"__version__": version})
+    monkeypatch.setattr(backend_xtcocotools, "import_evaluator", lambda *args: fake)
+    if refused:
+        with pytest.raises(BenchError, match="xtcocotools>=1.12"):
+            backend_xtcocotools.version()
+    else:
+        assert backend_xtcocotools.version() == version
+
+
+def test_xtcocotools_differences_are_warned_about():
+    gt_ann = person(0, 7)
+    gt = load_ground_truth(ground_truth([gt_ann], {7: 0.5}))
+    detections = load_detections([detection(gt_ann, joint_score=0.0)], gt)
+    with pytest.warns(UserWarning) as caught:
+        backend_xtcocotools.warn_about_known_differences(detections, gt)
+    messages = " ".join(str(warning.message) for warning in caught)
+    assert "all-zero keypoint scores" in messages and "id 0" in messages
+
+
+def test_temporary_input_files_are_removed_even_after_errors(monkeypatch, tmp_path, edge_case):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    gt = load_ground_truth(edge_case[0])
+    detections = load_detections(edge_case[1], gt)
+    with backend_support.temporary_input_files(gt, detections) as (gt_path, results_path):
+        assert json.loads(gt_path.read_text()) == gt.data
+        assert len(json.loads(results_path.read_text())) == len(detections)
+    with pytest.raises(RuntimeError), backend_support.temporary_input_files(gt, detections):
+        raise RuntimeError("backend failed")
+    assert list(tmp_path.iterdir()) == []
+
+
+def bad_gt_cases() -> list[tuple[str, object, str]]:
+    base = ground_truth([person(1, 7), person(2, 7)], {7: 0.5, 8: 0.3})
+    no_index = copy.deepcopy(base)
+    del no_index["images"][1]["crowdIndex"]
+    short = copy.deepcopy(base)
+    short["annotations"][1]["keypoints"] = short["annotations"][1]["keypoints"][:39]
+    duplicate = copy.deepcopy(base)
+    duplicate["annotations"][1]["id"] = 1
+    orphan = copy.deepcopy(base)
+    orphan["annotations"][0]["image_id"] = 99
+    nan = copy.deepcopy(base)
+    nan["annotations"][0]["keypoints"][4] = float("nan")
+    no_bbox = copy.deepcopy(base)
+    del no_bbox["annotations"][0]["bbox"]
+    return [("no crowdIndex", no_index, r"images\[1\] \(id 8\): no crowdIndex"),
+            ("short keypoints", short, r"annotations\[1\] \(id 2\): keypoints has 39 values, expected 42"),
+            ("duplicate id", duplicate, "annotation id 1 appears 2 times"),
+            ("unknown image", orphan, r"annotations\[0\] \(id 1\): image_id 99 is not in images"),
+            ("nan", nan, r"annotations\[0\] \(id 1\): keypoints holds a value that is not a finite number"),
+            ("no bbox", no_bbox, "bbox must be 4 finite numbers"),
+            ("not coco", [1, 2], "expected a JSON object"),
+            ("no images", {"annotations": [], "categories": []}, "images missing or not a list")]
+
+
+@pytest.mark.parametrize(("gt", "message"), [case[1:] for case in bad_gt_cases()],
+                         ids=[case[0] for case in bad_gt_cases()])
+def test_bad_ground_truth_is_named(tmp_path, gt, message):
+    path = tmp_path / "gt.json"
+    path.write_text(json.dumps(gt))
+    with pytest.raises(BenchError, match=f"{re.escape(str(path))}.*\n(.*\n)*.*{message}"):
+        evaluate(path, [])
+
+
+def test_bad_ground_truth_files_are_named(tmp_path):
+    with pytest.raises(BenchError, match="ground-truth file .*missing.json does not exist"):
+        evaluate(tmp_path / "missing.json", [])
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"images": [\n  {"id": 1,}\n]}')
+    with pytest.raises(BenchError, match=r"broken.json is not valid JSON: .* line 2 column 12"):
+        evaluate(broken, [])
+
+
+def bad_detection_cases() -> list[tuple[str, object, str]]:
+    good = detection(person(1, 7))
+    return [("unknown image", dict(good, image_id=5), "detection 1: image_id 5 is not an image"),
+            ("short keypoints", dict(good, keypoints=good["keypoints"][:40]),
+             "detection 1: keypoints has 40"),
+            ("nan keypoint", dict(good, keypoints=[float("nan")] + good["keypoints"][1:]),
+             "detection 1: keypoints holds a value that is not a finite number"),
+            ("string keypoint", dict(good, keypoints=["1.0"] + good["keypoints"][1:]),
+             "detection 1: keypoints holds a value that is not a finite number"),
+            ("inf score", dict(good, score=float("inf")), "detection 1: score inf is not a finite number"),
+            ("missing score", {k: v for k, v in good.items() if k != "score"}, "detection 1: missing score"),
+            ("bad category", dict(good, category_id=2), "detection 1: category_id 2 is not a ground-truth"),
+            ("not a dict", [1, 2], "detection 1: not an object")]
+
+
+@pytest.mark.parametrize(("bad", "message"), [case[1:] for case in bad_detection_cases()],
+                         ids=[case[0] for case in bad_detection_cases()])
+def test_bad_detections_are_named_by_index_and_file(tmp_path, bad, message):
+    gt = ground_truth([person(1, 7)], {7: 0.5})
+    results = [detection(person(1, 7)), bad]
+    results_before = copy.deepcopy(results)
+    with pytest.raises(BenchError, match=f"results list.*\n.*{message}"):
+        evaluate(gt, results)
+    assert repr(results) == repr(results_before)
+    path = tmp_path / "dt.json"
+    path.write_text(json.dumps(results))
+    with pytest.raises(BenchError, match=f"{re.escape(str(path))}.*\n.*{message}"):
+        evaluate(gt, path)
+
+
+def test_results_file_must_hold_a_list(tmp_path):
+    path = tmp_path / "dt.json"
+    path.write_text('{"image_id": 1}')
+    with pytest.raises(BenchError, match="dt.json: expected a JSON list of detections, got dict"):
+        evaluate(ground_truth([person(1, 7)], {7: 0.5}), path)
+
+
+def test_many_problems_are_listed_with_a_count():
+    gt = ground_truth([person(1, 7)], {7: 0.5})
+    with pytest.raises(BenchError, match=r"30 problems(\n  - detection \d+: .*){20}\n  \.\.\. and 10 more$"):
+        evaluate(gt, [dict(detection(person(1, 7)), image_id=9)] * 30)
+
+
+def test_cli_prints_the_table_and_writes_json(tmp_path, capsys, sample_dir):
+    gt_file = sample_dir / "test_crowdpose.json"
+    results = tmp_path / "dt.json"
+    results.write_text(json.dumps(gt_as_detections(json.loads(gt_file.read_text()))))
+    out = tmp_path / "out" / "metrics.json"
+    assert main(["evaluate", str(gt_file), str(results), "--backend", "pycocotools", "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "AP_medium" in printed and "1.0000" in printed and "pycocotools" in printed
+    record = json.loads(out.read_text())
+    assert record["metrics"]["AP"] == 1.0 and record["backend"] == "pycocotools"
+    assert record["official"] is False and record["input_report"]["num_detections"] == 4
+
+
+def test_cli_reports_bad_input_without_traceback(tmp_path, capsys, sample_dir):
+    assert main(["evaluate", str(sample_dir / "test_crowdpose.json"), str(tmp_path / "none.json")]) == 2
+    assert "results file" in capsys.readouterr().err
+
+
+def test_dataset_selection_evaluates_against_its_own_gt(tmp_path):
+    from bench.data import load_dataset
+    from bench.synthetic_data import write_mini_dataset
+
+    dataset = load_dataset(write_mini_dataset(tmp_path, num_images=12, seed=5)).select(limit=5)
+    subset = dataset.ground_truth()
+    assert [image["id"] for image in subset["images"]] == list(dataset.image_ids)
+    assert evaluate(subset, gt_as_detections(subset))["AP"] == 1.0
+    with pytest.raises(BenchError, match="is not an image of the ground truth"):
+        evaluate(subset, gt_as_detections(dataset.gt))
+    assert Path(dataset.write_ground_truth(tmp_path / "subset.json")).is_file()
+    assert evaluate(tmp_path / "subset.json", gt_as_detections(subset))["AP"] == 1.0
