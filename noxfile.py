@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import platform
+from pathlib import Path
 
 import nox
 
@@ -34,9 +35,27 @@ def lint(session: nox.Session) -> None:
 
 @nox.session(default=False)
 def reproduce(session: nox.Session) -> None:
-    """Main job: rerun the published CrowdPose rows and write a report (posargs go to `bench reproduce`)."""
+    """Main job: rerun the published CrowdPose rows, write a report, then gate it with the suites.
+
+    Posargs go to `python -m bench reproduce` (e.g. `-- --data-root D --checkpoint PATH --strict`).
+    """
     install(session, "test")
-    session.run("python", "-m", "bench", "reproduce", *session.posargs)
+    out = Path(_option(session.posargs, "--out", "results"))
+    before = set(out.glob("reproduce-*.json"))
+    session.run("python", "-m", "bench", "reproduce", *session.posargs, success_codes=[0, 1])
+    written = sorted(set(out.glob("reproduce-*.json")) - before, key=lambda path: path.stat().st_mtime)
+    if not written:
+        session.error(f"bench reproduce wrote no report into {out}")
+    gate = ["--gate"] if "--strict" in session.posargs else []
+    session.run("pytest", "suites", f"--report={written[-1]}", "--junitxml=build/junit-reproduce.xml",
+                "-p", "no:cacheprovider", "-q", *gate)
+
+
+@nox.session(default=False)
+def suites(session: nox.Session) -> None:
+    """The reproduction suites alone (rerun from scratch; posargs go to pytest, e.g. --data-root D --gate)."""
+    install(session, "test")
+    session.run("pytest", "suites", "--junitxml=build/junit-suites.xml", *session.posargs)
 
 
 @nox.session(default=False)
@@ -60,3 +79,13 @@ def benchmark(session: nox.Session) -> None:
     storage = f"file://.benchmarks/{platform.node() or 'machine'}"
     session.run("pytest", "benchmarks", f"--benchmark-storage={storage}", "--benchmark-autosave",
                 *session.posargs)
+
+
+def _option(args: list[str], name: str, default: str) -> str:
+    """The value of ``name`` in ``args`` (``--name V`` or ``--name=V``), else ``default``."""
+    for index, arg in enumerate(args):
+        if arg == name and index + 1 < len(args):
+            return args[index + 1]
+        if arg.startswith(f"{name}="):
+            return arg.split("=", 1)[1]
+    return default

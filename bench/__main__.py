@@ -14,13 +14,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(f"bench.commands.{name}")
-        except ModuleNotFoundError as error:
-            if error.name != f"bench.commands.{name}":
-                raise
-            continue
-        module.register(subparsers)
+        importlib.import_module(f"bench.commands.{name}").register(subparsers)
     return parser
 
 

@@ -31,6 +31,8 @@ class ExpectedRow:
 class ExpectedTable:
     checkpoint_name: str
     checkpoint_url: str
+    dataset_name: str
+    dataset_num_images: int
     tolerance_reason: str
     rows: tuple[ExpectedRow, ...]
     path: str
@@ -70,6 +72,8 @@ def load_expected(path: str | Path = DEFAULT_EXPECTED) -> ExpectedTable:
         return ExpectedTable(
             checkpoint_name=data["checkpoint"]["name"],
             checkpoint_url=data["checkpoint"]["url"],
+            dataset_name=str(data["dataset"]["name"]),
+            dataset_num_images=int(data["dataset"]["num_images"]),
             tolerance_reason=reason,
             rows=rows,
             path=str(path),

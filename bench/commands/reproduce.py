@@ -1,0 +1,74 @@
+"""`python -m bench reproduce`: rerun the published CrowdPose rows; summary table, report, exit status."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from bench.expected import DEFAULT_EXPECTED
+from bench.reproduce import ReproduceConfig, run_reproduction
+
+
+def parse_scales(text: str) -> tuple[float, ...]:
+    """'1' -> (1.0,), '2,1' -> (2.0, 1.0)."""
+    try:
+        return tuple(float(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"scales must be numbers like 2,1; got {text!r}") from None
+
+
+def parse_options(text: str) -> dict:
+    try:
+        options = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise argparse.ArgumentTypeError(f"--pipeline-options must be a JSON object: {error}") from None
+    if not isinstance(options, dict):
+        raise argparse.ArgumentTypeError("--pipeline-options must be a JSON object")
+    return options
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "reproduce", help="rerun the published CrowdPose rows and check their metrics",
+        description="Rerun CrowdPose test evaluation of the published checkpoint for the published rows "
+                    "(scales [1] and [2, 1], flip), check the metrics, write a report. Runs what it can "
+                    "when the checkpoint or dataset is missing, and says what is missing.")
+    parser.add_argument("--checkpoint", help="checkpoint URL or local path (default: the published URL)")
+    parser.add_argument("--data-root", help="CrowdPose root with annotations/ and images/ "
+                                            "(default: $CROWDPOSE_ROOT)")
+    parser.add_argument("--ann-file", help="annotation file, for another layout")
+    parser.add_argument("--img-dir", help="image folder, for another layout")
+    parser.add_argument("--scales", type=parse_scales, action="append",
+                        help="run only the row with these test scales, e.g. 1 or 2,1 (repeatable)")
+    parser.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda, cuda:N")
+    parser.add_argument("--limit", type=int, help="only the first N test images (a labelled subset)")
+    parser.add_argument("--image-ids", type=lambda s: tuple(int(i) for i in s.split(",")),
+                        help="only these comma-separated image ids (a labelled subset)")
+    parser.add_argument("--out", default="results", help="report folder (default: results)")
+    parser.add_argument("--strict", action="store_true", help="gate mode: a skipped row is a failure")
+    parser.add_argument("--backend", help="evaluation backend (default: faster-coco-eval)")
+    parser.add_argument("--batch-size", type=int, default=1, help="images per forward pass")
+    parser.add_argument("--workers", type=int, default=2, help="image decoding worker processes")
+    parser.add_argument("--precision", default="float32", choices=("float32", "tf32", "bfloat16", "float16"))
+    parser.add_argument("--pipeline-options", type=parse_options, default={},
+                        help='extra Predictor options as JSON, e.g. \'{"stage_aggregation": "2020"}\'')
+    parser.add_argument("--cache-dir", help="prediction cache (default: ~/.cache/hhrnet-crowdpose-bench)")
+    parser.add_argument("--checkpoint-cache-dir", help="checkpoint download cache (default: torch hub's)")
+    parser.add_argument("--expected", default=str(DEFAULT_EXPECTED), help="expected-metrics table (TOML)")
+    parser.add_argument("--no-sample", dest="sample", action="store_false",
+                        help="do not run the bundled sample when published rows are skipped")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    config = ReproduceConfig(
+        checkpoint=args.checkpoint, data_root=args.data_root, ann_file=args.ann_file, img_dir=args.img_dir,
+        scales=tuple(args.scales) if args.scales else None, device=args.device, limit=args.limit,
+        image_ids=args.image_ids, out=args.out, strict=args.strict, backend=args.backend,
+        batch_size=args.batch_size, workers=args.workers, precision=args.precision,
+        pipeline_options=args.pipeline_options, cache_dir=args.cache_dir,
+        checkpoint_cache_dir=args.checkpoint_cache_dir, expected=args.expected, sample=args.sample)
+    result = run_reproduction(config)
+    if result.summary:
+        print(result.summary)
+    return result.exit_code

@@ -1,0 +1,327 @@
+"""`bench reproduce`: rerun the published CrowdPose rows and say, row by row, what reproduced.
+
+A row is *reproduced* or *failed* only when its metrics come from the published checkpoint (sha256
+prefix as in its name) on the whole test set; any other run (a subset, another checkpoint) is measured,
+recorded and *skipped* with its reason, and a row that cannot run at all (no checkpoint, no dataset) is
+*skipped* with what is missing and how to supply it. Then the bundled 2-image sample runs end to end
+(*smoke* rows, never compared), with the checkpoint if there is one, else with deterministic synthetic
+weights. Under torchrun the images are sharded over ranks and rank 0 evaluates and reports.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+
+from bench import atomic, distributed
+from bench.checkpoint import ResolvedCheckpoint, hash_prefix_in_name, load_into, resolve_checkpoint
+from bench.data import CrowdPoseDataset, load_dataset, validate
+from bench.errors import BenchError
+from bench.evaluation import DEFAULT_BACKEND, evaluate_with_info
+from bench.expected import DEFAULT_EXPECTED, ExpectedRow, ExpectedTable, check_metrics, load_expected
+from bench.predict import ImageJob, predict_images
+from bench.prediction_cache import PredictionCache, cache_key, reference_code_version
+from bench.report import Evaluator, Report, Row, Subset, new_report, write_report
+from bench.synthetic_weights import deterministic_state_dict
+from reference.model import higher_hrnet_w32
+from reference.pipeline import Predictor
+
+SAMPLE_DIR = Path(__file__).parent / "assets" / "crowdpose_sample"
+SUMMARY_METRICS = ("AP", "AP50", "AP75", "AP_easy", "AP_medium", "AP_hard")
+
+
+@dataclass(frozen=True)
+class ReproduceConfig:
+    """Everything a reproduce run depends on; recorded verbatim in its report.
+
+    ``scales`` picks published rows by their test scales (None: all rows). ``pipeline_options`` are
+    extra ``reference.pipeline.Predictor`` options (e.g. ``stage_aggregation="2020"``).
+    """
+
+    checkpoint: str | None = None
+    data_root: str | None = None
+    ann_file: str | None = None
+    img_dir: str | None = None
+    scales: tuple[tuple[float, ...], ...] | None = None
+    device: str = "auto"
+    limit: int | None = None
+    image_ids: tuple[int, ...] | None = None
+    out: str = "results"
+    strict: bool = False
+    backend: str | None = None
+    batch_size: int = 1
+    workers: int = 2
+    precision: str = "float32"
+    pipeline_options: Mapping[str, Any] = field(default_factory=dict)
+    cache_dir: str | None = None
+    checkpoint_cache_dir: str | None = None
+    expected: str = str(DEFAULT_EXPECTED)
+    sample: bool = True
+
+
+@dataclass(frozen=True)
+class ReproductionResult:
+    """The report (None on ranks other than 0), the files written, the summary table, the exit code."""
+
+    report: dict | None
+    paths: dict[str, Path]
+    summary: str
+    exit_code: int
+
+
+@dataclass(frozen=True)
+class Weights:
+    """The weights a row ran with: a verified checkpoint file, or the deterministic synthetic fill."""
+
+    checkpoint: ResolvedCheckpoint | None
+    published_prefix: str | None
+
+    @property
+    def label(self) -> str:
+        return "checkpoint" if self.checkpoint else "synthetic (deterministic, seed 0)"
+
+    @property
+    def is_published(self) -> bool:
+        return bool(self.checkpoint and self.published_prefix
+                    and self.checkpoint.sha256.startswith(self.published_prefix))
+
+    def to_dict(self) -> dict[str, Any]:
+        if self.checkpoint is None:
+            return {"kind": "synthetic", "seed": 0, "sha256": None}
+        return {"kind": "checkpoint", "path": str(self.checkpoint.path), "source": self.checkpoint.source,
+                "sha256": self.checkpoint.sha256, "published": self.is_published}
+
+    def build_model(self) -> torch.nn.Module:
+        model = higher_hrnet_w32()
+        if self.checkpoint is None:
+            model.load_state_dict(deterministic_state_dict(model, seed=0))
+        else:
+            load_into(model, self.checkpoint.path)
+        return model
+
+
+def resolve_device(name: str) -> torch.device:
+    """'auto' is the best available device (CUDA, else CPU); 'cuda' without CUDA is a clear error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise BenchError("--device cuda asked for, but torch sees no CUDA device; use --device cpu")
+    return device
+
+
+def run_reproduction(config: ReproduceConfig) -> ReproductionResult:
+    """Run the selected published rows (and the sample smoke run), write the report, summarise."""
+    table = load_expected(config.expected)
+    rows = select_rows(table, config.scales)
+    device = resolve_device(config.device)
+    topology = distributed.init_from_env(device.type)
+    if topology.distributed and device.type == "cuda":
+        device = torch.device("cuda", topology.local_rank)
+    try:
+        problems: list[str] = []
+        checkpoint = _attempt(lambda: resolve_checkpoint(config.checkpoint or table.checkpoint_url,
+                                                         config.checkpoint_cache_dir), "checkpoint", problems)
+        dataset = _attempt(lambda: _load_selected_dataset(config), "dataset", problems)
+        weights = Weights(checkpoint, hash_prefix_in_name(table.checkpoint_name))
+        runner = _RowRunner(config, device, topology)
+        report_rows = [
+            runner.run(row, weights, dataset, table) if checkpoint and dataset else _not_run(row, problems)
+            for row in rows
+        ]
+        if config.sample and any(row.status == "skipped" for row in report_rows):
+            sample = load_dataset(ann_file=SAMPLE_DIR / "test_crowdpose.json", img_dir=SAMPLE_DIR)
+            report_rows += [runner.run(row, weights, sample, table, smoke=True) for row in rows]
+        if not topology.is_main:
+            return ReproductionResult(None, {}, "", distributed.broadcast_from_main(0, topology))
+        report = new_report("reproduce", _config_record(config, device, weights, table),
+                            rows=tuple(report_rows), throughput=runner.throughput, errors=tuple(problems))
+        paths = write_report(report, config.out)
+        summary = summarize(report, paths)
+        exit_code = distributed.broadcast_from_main(exit_code_of(report_rows, config.strict), topology)
+        return ReproductionResult(report.to_dict(), paths, summary, exit_code)
+    finally:
+        distributed.shutdown(topology)
+
+
+def select_rows(table: ExpectedTable, scales: Sequence[Sequence[float]] | None) -> list[ExpectedRow]:
+    """The published rows to run: all, or those whose test scales were asked for."""
+    if scales is None:
+        return list(table.rows)
+    wanted = [tuple(float(s) for s in row_scales) for row_scales in scales]
+    unknown = [s for s in wanted if s not in {row.scales for row in table.rows}]
+    if unknown:
+        published = ", ".join(",".join(f"{s:g}" for s in row.scales) for row in table.rows)
+        raise BenchError(f"no published row for --scales {unknown}; published rows have scales {published} "
+                         f"({table.path})")
+    return [row for row in table.rows if row.scales in wanted]
+
+
+def exit_code_of(rows: Sequence[Row], strict: bool) -> int:
+    """1 if a row failed, or (strict, for gates) if a published row was skipped; else 0."""
+    if any(row.status == "failed" for row in rows):
+        return 1
+    if strict and any(row.status == "skipped" for row in rows):
+        return 1
+    return 0
+
+
+def summarize(report: Report, paths: Mapping[str, Path]) -> str:
+    """The summary: a metrics table with each row's status, each row's reason, what is missing and how
+    to supply it, and where the report went."""
+    table = pd.DataFrame([
+        {"row": row.name, "status": row.status,
+         **{name: _fmt(row.metrics.get(name)) for name in SUMMARY_METRICS}}
+        for row in report.rows
+    ])
+    lines = [table.to_string(index=False), ""]
+    lines += [f"{row.name}: {row.status}: {row.reason}" for row in report.rows if row.reason]
+    if report.errors:
+        lines += ["", "What is missing, and how to supply it:"]
+        lines += [f"- {problem}" for problem in report.errors]
+    lines += [""] + [f"report: {path}" for role, path in paths.items() if role in ("json", "md")]
+    return "\n".join(lines)
+
+
+class _RowRunner:
+    """Runs rows on one device and rank, reusing the model across rows with the same weights."""
+
+    def __init__(self, config: ReproduceConfig, device: torch.device, topology: distributed.Topology):
+        self.config = config
+        self.device = device
+        self.topology = topology
+        self.throughput: dict[str, float] = {}
+        self._models: dict[str, torch.nn.Module] = {}
+
+    def run(self, row: ExpectedRow, weights: Weights, dataset: CrowdPoseDataset, table: ExpectedTable,
+            smoke: bool = False) -> Row:
+        predictor = Predictor(self._model(weights), scales=row.scales, flip=row.flip, device=self.device,
+                              batch_size=self.config.batch_size, precision=self.config.precision,
+                              **self.config.pipeline_options)
+        name = f"sample: {row.name}" if smoke else row.name
+        predicted = self._predict(predictor, dataset, weights, name)
+        if predicted is None:
+            return _placeholder_for_other_ranks(row, name)
+        detections, results_path = predicted
+        evaluation = evaluate_with_info(dataset.ground_truth(), detections, self.config.backend)
+        status, reason = _judge(row, weights, dataset, table, smoke, evaluation.metrics)
+        checks = check_metrics(row.expected, row.tolerance, evaluation.metrics) if status != "smoke" else []
+        return Row(
+            name=name, scales=row.scales, flip=row.flip, status=status, reason=reason,
+            subset=Subset(str(dataset.ann_file), len(dataset), _is_full(dataset, table) and not smoke),
+            metrics=evaluation.metrics, expected=dict(row.expected), tolerance=dict(row.tolerance),
+            checks=tuple(checks),
+            evaluator=Evaluator(evaluation.backend, evaluation.backend_version, evaluation.official),
+            behaviour={"pipeline": predictor.config.to_dict(), "weights": weights.to_dict(),
+                       "results_json": str(results_path),
+                       "evaluation_inputs": evaluation.input_report.to_dict()},
+        )
+
+    def _model(self, weights: Weights) -> torch.nn.Module:
+        key = weights.checkpoint.sha256 if weights.checkpoint else "synthetic"
+        if key not in self._models:
+            self._models[key] = weights.build_model()
+        return self._models[key]
+
+    def _predict(self, predictor: Predictor, dataset: CrowdPoseDataset, weights: Weights,
+                 name: str) -> tuple[list[dict], Path] | None:
+        """This rank's share of the images through the predictor (cached), gathered on rank 0, where the
+        mmpose-format results JSON is written before scoring (``bench evaluate`` can rescore it)."""
+        jobs = [ImageJob(record["id"], dataset.image_path(record)) for record in dataset.images]
+        cache = PredictionCache(self._cache_root(), self._cache_fields(predictor, weights),
+                                shard_name=f"rank{self.topology.rank}")
+        start = time.perf_counter()
+        mine = predict_images(predictor, distributed.shard(jobs, self.topology), cache,
+                              batch_size=self.config.batch_size, workers=self.config.workers,
+                              description=name, progress_bar=self.topology.is_main)
+        seconds = time.perf_counter() - start
+        gathered = distributed.gather_to_main((mine, seconds), self.topology)
+        if gathered is None:
+            return None
+        merged = {image_id: people for part, _ in gathered for image_id, people in part.items()}
+        self.throughput[f"{name}: images/s"] = len(jobs) / max(max(s for _, s in gathered), 1e-9)
+        detections = [person for job in jobs for person in merged[job.image_id]]
+        ids_hash = cache_key({"image_ids": [job.image_id for job in jobs]})[:8]
+        results_path = cache.directory / f"results-{len(jobs)}img-{ids_hash}.json"
+        atomic.write_json(results_path, detections, indent=None)
+        return detections, results_path
+
+    def _cache_root(self) -> Path:
+        if self.config.cache_dir:
+            return Path(self.config.cache_dir)
+        return Path.home() / ".cache" / "hhrnet-crowdpose-bench" / "predictions"
+
+    def _cache_fields(self, predictor: Predictor, weights: Weights) -> dict[str, Any]:
+        return {"weights": weights.to_dict().get("sha256") or "synthetic-seed0",
+                "pipeline": predictor.config.to_dict(), "device": self.device.type,
+                "torch": torch.__version__, "reference_code": reference_code_version()}
+
+
+def _judge(row: ExpectedRow, weights: Weights, dataset: CrowdPoseDataset, table: ExpectedTable,
+           smoke: bool, metrics: Mapping[str, float]) -> tuple[str, str | None]:
+    if smoke:
+        return "smoke", (f"pipeline smoke run on the bundled {len(dataset)}-image sample with "
+                         f"{weights.label} weights; never compared with the published numbers")
+    if not weights.is_published:
+        return "skipped", (f"measured with checkpoint sha256 {weights.checkpoint.sha256[:12]}..., not the "
+                           f"published {table.checkpoint_name}; not compared")
+    if not _is_full(dataset, table):
+        return "skipped", (f"measured on {len(dataset)} images, not the whole {table.dataset_name} set "
+                           f"({table.dataset_num_images} images); not compared")
+    failed = [check for check in check_metrics(row.expected, row.tolerance, metrics) if not check.passed]
+    if failed:
+        return "failed", "; ".join(check.describe() for check in failed)
+    return "reproduced", None
+
+
+def _is_full(dataset: CrowdPoseDataset, table: ExpectedTable) -> bool:
+    return len(dataset) == table.dataset_num_images == len(dataset.gt["images"])
+
+
+def _not_run(row: ExpectedRow, problems: Sequence[str]) -> Row:
+    missing = " and ".join(problem.split(":", 1)[0] for problem in problems)
+    return Row(name=row.name, scales=row.scales, flip=row.flip, status="skipped",
+               reason=f"not run: no usable {missing} (see below)", subset=Subset("", 0, False), metrics={},
+               expected=dict(row.expected), tolerance=dict(row.tolerance), checks=(),
+               evaluator=Evaluator(DEFAULT_BACKEND, None, False), behaviour={})
+
+
+def _placeholder_for_other_ranks(row: ExpectedRow, name: str) -> Row:
+    return dataclasses.replace(_not_run(row, ["evaluated on rank 0"]), name=name)
+
+
+def _attempt(step, what: str, problems: list[str]):
+    """Run ``step``; on a BenchError record '<what>: <message>' in ``problems`` and return None."""
+    try:
+        return step()
+    except BenchError as error:
+        problems.append(f"{what}: {error}")
+        return None
+
+
+def _load_selected_dataset(config: ReproduceConfig) -> CrowdPoseDataset:
+    dataset = load_dataset(config.data_root, ann_file=config.ann_file, img_dir=config.img_dir)
+    dataset = dataset.select(limit=config.limit, image_ids=config.image_ids)
+    validate(dataset)
+    return dataset
+
+
+def _config_record(config: ReproduceConfig, device: torch.device, weights: Weights,
+                   table: ExpectedTable) -> dict[str, Any]:
+    record = dataclasses.asdict(config)
+    record["pipeline_options"] = dict(config.pipeline_options)
+    record.update(device=str(device), weights=weights.to_dict(), expected_table=table.path,
+                  precision=config.precision, label="-".join(
+                      "s" + "+".join(f"{s:g}" for s in scales) for scales in (config.scales or ())))
+    return record
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"

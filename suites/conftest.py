@@ -1,0 +1,55 @@
+"""Options of the reproduction suites: check a report, or rerun the reproduction first.
+
+    pytest suites --report results/reproduce-....json        # check a report written by `bench reproduce`
+    pytest suites --data-root $CROWDPOSE_ROOT [--checkpoint PATH|URL] [--device cuda] [--limit N]
+    pytest suites ... --gate                                  # any skipped row fails (CI gates)
+    pytest suites ... --baseline-report OLD.json              # regression gate against our own report
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("reproduction suites")
+    group.addoption("--report", help="a reproduce report (JSON) to check instead of rerunning")
+    group.addoption("--checkpoint", help="checkpoint path or URL for a rerun (default: the published URL)")
+    group.addoption("--data-root", help="CrowdPose root for a rerun (default: $CROWDPOSE_ROOT)")
+    group.addoption("--device", default="auto", help="device for a rerun: auto, cpu, cuda")
+    group.addoption("--limit", type=int, help="rerun on the first N test images only (labelled as a subset)")
+    group.addoption("--out", default="results", help="where a rerun writes its report")
+    group.addoption("--gate", action="store_true", help="a skipped row fails instead of skipping")
+    group.addoption("--baseline-report", help="an earlier report of ours to match within 1e-4")
+
+
+@pytest.fixture(scope="session")
+def gate(request: pytest.FixtureRequest) -> bool:
+    return bool(request.config.getoption("--gate"))
+
+
+@pytest.fixture(scope="session")
+def report(request: pytest.FixtureRequest) -> dict:
+    """The reproduce report to check: the one given with --report, or a fresh rerun's."""
+    from bench.reproduce import ReproduceConfig, run_reproduction
+
+    given = request.config.getoption("--report")
+    if given:
+        return json.loads(Path(given).read_text(encoding="utf-8"))
+    config = ReproduceConfig(
+        checkpoint=request.config.getoption("--checkpoint"),
+        data_root=request.config.getoption("--data-root"),
+        device=request.config.getoption("--device"),
+        limit=request.config.getoption("--limit"),
+        out=request.config.getoption("--out"),
+    )
+    return run_reproduction(config).report
+
+
+@pytest.fixture(scope="session")
+def baseline_report(request: pytest.FixtureRequest) -> dict | None:
+    path = request.config.getoption("--baseline-report")
+    return json.loads(Path(path).read_text(encoding="utf-8")) if path else None

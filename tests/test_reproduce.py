@@ -1,0 +1,205 @@
+"""`bench reproduce` end to end, offline: a generated mini CrowdPose, a synthesized mmpose-format
+checkpoint served over loopback HTTP, the report, the summary, resume after a kill, and gate mode."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from loopback_http import LoopbackServer
+
+from bench.__main__ import main
+from bench.checkpoint import sha256_of
+from bench.evaluation import evaluate
+from bench.predict import people_to_results
+from bench.synthetic_data import write_mini_dataset
+from bench.synthetic_weights import deterministic_state_dict, save_mmpose_checkpoint
+from reference.model import higher_hrnet_w32
+
+pytestmark = pytest.mark.slow
+NUM_IMAGES = 3
+
+
+def tame_state_dict() -> dict[str, torch.Tensor]:
+    """Deterministic weights with the output layers rescaled so heatmaps are O(0.1) and tags O(0.01):
+    every joint finds candidates and they group into at most 30 people (quick to group, non-trivial)."""
+    model = higher_hrnet_w32()
+    state = deterministic_state_dict(model)
+    low, high = "keypoint_head.final_layers.0", "keypoint_head.final_layers.1"
+    state[f"{low}.weight"][:14] *= 1e-11 / 3
+    state[f"{low}.weight"][14:] *= 1e-13
+    state[f"{low}.bias"].zero_()
+    model.load_state_dict(state)
+    probe = torch.randn(1, 3, 256, 256, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        high_max = model(probe)[1].abs().max()
+    state[f"{high}.weight"] /= high_max
+    state[f"{high}.bias"].zero_()
+    return state
+
+
+@pytest.fixture(scope="module")
+def served_checkpoint(tmp_path_factory):
+    """The tame checkpoint in mmpose's format, named with its sha256 prefix, served on 127.0.0.1."""
+    staging = tmp_path_factory.mktemp("ckpt") / "tame.pth"
+    save_mmpose_checkpoint(tame_state_dict(), staging, meta={"note": "test"})
+    name = f"tame_hrnet-{sha256_of(staging)[:8]}_20260101.pth"
+    with LoopbackServer({name: staging.read_bytes()}) as server:
+        yield server.url(name), name
+
+
+@pytest.fixture(scope="module")
+def mini_root(tmp_path_factory):
+    return write_mini_dataset(tmp_path_factory.mktemp("mini"), num_images=NUM_IMAGES, seed=3)
+
+
+def write_expected(path: Path, checkpoint_name: str, url: str, value: float, tolerance: float) -> Path:
+    """An expected-metrics table for the mini set, every AP metric expected at ``value``."""
+    metrics = ", ".join(f"{name} = {value}" for name in ("AP", "AP50", "AP75"))
+    path.write_text(
+        f'[checkpoint]\nname = "{checkpoint_name}"\nurl = "{url}"\n'
+        f'[dataset]\nname = "mini"\nnum_images = {NUM_IMAGES}\n'
+        f'[tolerance]\ndefault = {tolerance}\nreason = "test"\n'
+        f'[[rows]]\nname = "mini [1]"\nscales = [1]\nflip = true\nsource = "test"\n'
+        f"expected = {{ {metrics} }}\n")
+    return path
+
+
+def run_cli(args: list[str], capsys) -> tuple[int, str]:
+    code = main(["reproduce", *args])
+    return code, capsys.readouterr().out
+
+
+@pytest.fixture(scope="module")
+def first_run(served_checkpoint, mini_root, tmp_path_factory):
+    """One uninterrupted run (download, verify, predict, evaluate, report) shared by the tests."""
+    url, name = served_checkpoint
+    work = tmp_path_factory.mktemp("run")
+    expected = write_expected(work / "expected.toml", name, url, value=0.0, tolerance=1.0)
+    args = ["--checkpoint", url, "--data-root", str(mini_root), "--expected", str(expected),
+            "--out", str(work / "out"), "--cache-dir", str(work / "cache"),
+            "--checkpoint-cache-dir", str(work / "ckpt"), "--workers", "0", "--no-sample"]
+    code = main(["reproduce", *args])
+    reports = sorted((work / "out").glob("reproduce-*.json"))
+    return code, json.loads(reports[-1].read_text()), args, work
+
+
+def test_full_run_reports_reproduced_with_everything_recorded(first_run):
+    code, report, _, work = first_run
+    assert code == 0
+    (row,) = report["rows"]
+    assert row["status"] == "reproduced" and row["subset"]["num_images"] == NUM_IMAGES
+    assert set(row["metrics"]) == {"AP", "AP50", "AP75", "AR", "AR50", "AR75", "AP_easy", "AP_medium",
+                                   "AP_hard"}
+    assert row["evaluator"]["backend"] == "faster-coco-eval"
+    assert row["behaviour"]["pipeline"]["stage_aggregation"] == "mmpose-0.29"
+    assert report["config"]["weights"]["sha256"] == sha256_of(next((work / "ckpt").glob("*.pth")))
+    results = json.loads(Path(row["behaviour"]["results_json"]).read_text())
+    assert results and all(len(person["keypoints"]) == 42 for person in results)
+    assert evaluate(str(Path(row["subset"]["dataset"])), results) == row["metrics"]
+    assert sorted(p.suffix for p in (work / "out").iterdir()) == [".json", ".md", ".png"]
+
+
+def test_mismatch_fails_with_metric_named_and_exit_1(first_run, served_checkpoint, capsys):
+    _, _, args, work = first_run
+    url, name = served_checkpoint
+    strict_table = write_expected(work / "strict.toml", name, url, value=0.99, tolerance=0.003)
+    code, out = run_cli([*args, "--expected", str(strict_table)], capsys)
+    assert code == 1
+    assert "failed" in out and "AP: actual" in out and "expected 0.9900 +/- 0.003" in out
+
+
+def test_other_checkpoint_or_subset_is_measured_but_not_compared(first_run, capsys):
+    _, report, args, _ = first_run
+    code, out = run_cli([*args, "--expected", str(Path(__file__).parents[1] / "suites" / "expected.toml"),
+                         "--scales", "1", "--limit", "2"], capsys)
+    assert code == 0
+    assert "skipped" in out and "not the published higher_hrnet32_crowdpose_512x512" in out
+
+
+def test_missing_dataset_is_explained_and_strict_fails(first_run, tmp_path, capsys):
+    _, _, args, _ = first_run
+    without_data = [a for a in args if a != "--data-root"]
+    without_data.remove(args[args.index("--data-root") + 1])
+    env_root = os.environ.pop("CROWDPOSE_ROOT", None)
+    try:
+        code, out = run_cli(without_data, capsys)
+        assert code == 0 and "skipped" in out and "CROWDPOSE_ROOT" in out and "--data-root" in out
+        code, _ = run_cli([*without_data, "--strict"], capsys)
+        assert code == 1
+    finally:
+        if env_root is not None:
+            os.environ["CROWDPOSE_ROOT"] = env_root
+
+
+def test_killed_run_resumes_with_identical_predictions(first_run, tmp_path):
+    _, report, args, work = first_run
+    cache = tmp_path / "cache"
+    resumed_args = [*args[:args.index("--cache-dir")], "--cache-dir", str(cache),
+                    *args[args.index("--cache-dir") + 2:], "--out", str(tmp_path / "out")]
+    command = [sys.executable, "-m", "bench", "reproduce", *resumed_args]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and not any(
+            path.stat().st_size for path in cache.glob("*/predictions-*.jsonl")):
+        time.sleep(0.2)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    (shard,) = cache.glob("*/predictions-*.jsonl")
+    done_before_resume = len(shard.read_text().splitlines())
+    assert 1 <= done_before_resume < NUM_IMAGES
+    finished = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert finished.returncode == 0, finished.stderr
+    resumed = json.loads(sorted((tmp_path / "out").glob("reproduce-*.json"))[-1].read_text())
+    assert resumed["rows"][0]["metrics"] == report["rows"][0]["metrics"]
+    original = Path(report["rows"][0]["behaviour"]["results_json"]).read_text()
+    assert Path(resumed["rows"][0]["behaviour"]["results_json"]).read_text() == original
+
+
+def test_ground_truth_as_predictions_scores_one(sample_dir):
+    """The reproduce results format (people_to_results) through the evaluation path gives AP 1.0."""
+    import numpy as np
+
+    gt = json.loads((sample_dir / "test_crowdpose.json").read_text())
+    results = []
+    for image in gt["images"]:
+        people = [a for a in gt["annotations"] if a["image_id"] == image["id"] and a["num_keypoints"] > 0]
+        keypoints = np.array([a["keypoints"] for a in people], dtype=float).reshape(-1, 14, 3)
+        keypoints[..., 2] = 1.0
+        results += people_to_results(image["id"], keypoints, np.ones(len(people)))
+    metrics = evaluate(str(sample_dir / "test_crowdpose.json"), results)
+    assert metrics["AP"] == 1.0 and metrics["AR"] == 1.0
+
+
+def test_summary_is_printed(first_run, capsys):
+    _, _, args, _ = first_run
+    code, out = run_cli(args, capsys)
+    assert code == 0
+    assert "mini [1]" in out and "reproduced" in out and "report:" in out
+
+
+def test_torchrun_two_cpu_ranks_give_the_single_process_metrics(first_run, tmp_path):
+    """`torchrun --nproc-per-node 2 -m bench reproduce ... --device cpu` (gloo): one report, same metrics."""
+    _, report, args, work = first_run
+    local_checkpoint = next((work / "ckpt").glob("*.pth"))
+    data_root = args[args.index("--data-root") + 1]
+    expected = args[args.index("--expected") + 1]
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+               "-m", "bench", "reproduce", "--data-root", data_root, "--checkpoint", str(local_checkpoint),
+               "--device", "cpu", "--scales", "1", "--out", str(tmp_path / "out"), "--expected", expected,
+               "--cache-dir", str(tmp_path / "cache"), "--workers", "0", "--no-sample"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    finished = subprocess.run(command, capture_output=True, text=True, timeout=900, env=env)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    (written,) = (tmp_path / "out").glob("reproduce-*.json")
+    distributed_report = json.loads(written.read_text())
+    assert distributed_report["rows"][0]["metrics"] == report["rows"][0]["metrics"]
+    assert sorted(p.name for p in next((tmp_path / "cache").iterdir()).glob("predictions-*.jsonl")) == [
+        "predictions-rank0.jsonl", "predictions-rank1.jsonl"]
