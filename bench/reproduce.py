@@ -35,6 +35,7 @@ from reference.pipeline import Predictor
 
 SAMPLE_DIR = Path(__file__).parent / "assets" / "crowdpose_sample"
 SUMMARY_METRICS = ("AP", "AP50", "AP75", "AP_easy", "AP_medium", "AP_hard")
+VARIANT_AP_TOLERANCE = 0.001
 
 
 @dataclass(frozen=True)
@@ -202,16 +203,22 @@ class _RowRunner:
 
     def run(self, row: ExpectedRow, weights: Weights, dataset: CrowdPoseDataset, table: ExpectedTable,
             smoke: bool = False) -> Row:
-        predictor = Predictor(self._model(weights), scales=row.scales, flip=row.flip, device=self.device,
-                              batch_size=self.config.batch_size, precision=self.config.precision,
-                              **self.config.pipeline_options)
+        predictor = self._predictor(row, weights, self.config.precision, self.config.pipeline_options)
         name = f"sample: {row.name}" if smoke else row.name
         predicted = self._predict(predictor, dataset, weights, name)
+        float32_predicted = None
+        if not smoke and is_variant(predictor):
+            plain = {**self.config.pipeline_options, "channels_last": False, "compile": False}
+            float32_predicted = self._predict(self._predictor(row, weights, "float32", plain), dataset,
+                                              weights, f"{name} (float32 reference)")
         if predicted is None:
             return _placeholder_for_other_ranks(row, name)
         detections, results_path = predicted
         evaluation = evaluate_with_info(dataset.ground_truth(), detections, self.config.backend)
-        status, reason = _judge(row, weights, dataset, table, smoke, evaluation.metrics)
+        variant = float32_predicted and _variant_record(
+            evaluation.metrics, evaluate_with_info(dataset.ground_truth(), float32_predicted[0],
+                                                   self.config.backend).metrics)
+        status, reason = _judge(row, weights, dataset, table, smoke, evaluation.metrics, variant)
         checks = check_metrics(row.expected, row.tolerance, evaluation.metrics) if status != "smoke" else []
         return Row(
             name=name, scales=row.scales, flip=row.flip, status=status, reason=reason,
@@ -220,9 +227,14 @@ class _RowRunner:
             checks=tuple(checks),
             evaluator=Evaluator(evaluation.backend, evaluation.backend_version, evaluation.official),
             behaviour={"pipeline": predictor.config.to_dict(), "weights": weights.to_dict(),
-                       "results_json": str(results_path),
+                       "results_json": str(results_path), "variant_vs_float32": variant,
                        "evaluation_inputs": evaluation.input_report.to_dict()},
         )
+
+    def _predictor(self, row: ExpectedRow, weights: Weights, precision: str,
+                   options: Mapping[str, Any]) -> Predictor:
+        return Predictor(self._model(weights), scales=row.scales, flip=row.flip, device=self.device,
+                         batch_size=self.config.batch_size, precision=precision, **options)
 
     def _model(self, weights: Weights) -> torch.nn.Module:
         key = weights.checkpoint.sha256 if weights.checkpoint else "synthetic"
@@ -264,8 +276,20 @@ class _RowRunner:
                 "torch": torch.__version__, "reference_code": reference_code_version()}
 
 
-def _judge(row: ExpectedRow, weights: Weights, dataset: CrowdPoseDataset, table: ExpectedTable,
-           smoke: bool, metrics: Mapping[str, float]) -> tuple[str, str | None]:
+def is_variant(predictor: Predictor) -> bool:
+    """True for a speed variant of the float32 reference (lower precision, TF32, channels_last, compile)."""
+    config = predictor.config
+    return config.precision != "float32" or config.channels_last or config.compile
+
+
+def _variant_record(metrics: Mapping[str, float], float32_metrics: Mapping[str, float]) -> dict[str, Any]:
+    delta = metrics["AP"] - float32_metrics["AP"]
+    return {"float32_metrics": dict(float32_metrics), "AP_delta": delta,
+            "accepted": abs(delta) <= VARIANT_AP_TOLERANCE, "tolerance": VARIANT_AP_TOLERANCE}
+
+
+def _judge(row: ExpectedRow, weights: Weights, dataset: CrowdPoseDataset, table: ExpectedTable, smoke: bool,
+           metrics: Mapping[str, float], variant: Mapping[str, Any] | None) -> tuple[str, str | None]:
     if smoke:
         return "smoke", (f"pipeline smoke run on the bundled {len(dataset)}-image sample with "
                          f"{weights.label} weights; never compared with the published numbers")
@@ -275,6 +299,9 @@ def _judge(row: ExpectedRow, weights: Weights, dataset: CrowdPoseDataset, table:
     if not _is_full(dataset, table):
         return "skipped", (f"measured on {len(dataset)} images, not the whole {table.dataset_name} set "
                            f"({table.dataset_num_images} images); not compared")
+    if variant and not variant["accepted"]:
+        return "skipped", (f"speed variant: AP differs from the float32 run by {variant['AP_delta']:+.4f} "
+                           f"(more than {VARIANT_AP_TOLERANCE}); labelled, not accepted as a reproduction")
     failed = [check for check in check_metrics(row.expected, row.tolerance, metrics) if not check.passed]
     if failed:
         return "failed", "; ".join(check.describe() for check in failed)

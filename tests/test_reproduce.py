@@ -203,3 +203,17 @@ def test_torchrun_two_cpu_ranks_give_the_single_process_metrics(first_run, tmp_p
     assert distributed_report["rows"][0]["metrics"] == report["rows"][0]["metrics"]
     assert sorted(p.name for p in next((tmp_path / "cache").iterdir()).glob("predictions-*.jsonl")) == [
         "predictions-rank0.jsonl", "predictions-rank1.jsonl"]
+
+
+def test_precision_variant_records_its_ap_difference_to_float32(first_run, capsys):
+    _, report, args, _ = first_run
+    code, _ = run_cli([*args, "--precision", "bfloat16", "--out", args[args.index("--out") + 1] + "-bf16"],
+                      capsys)
+    out_dir = Path(args[args.index("--out") + 1] + "-bf16")
+    (row,) = json.loads(sorted(out_dir.glob("reproduce-*.json"))[-1].read_text())["rows"]
+    variant = row["behaviour"]["variant_vs_float32"]
+    assert variant["float32_metrics"] == report["rows"][0]["metrics"]
+    assert variant["AP_delta"] == row["metrics"]["AP"] - variant["float32_metrics"]["AP"]
+    assert variant["accepted"] == (abs(variant["AP_delta"]) <= 0.001)
+    assert row["behaviour"]["pipeline"]["precision"] == "bfloat16"
+    assert code == 0 and row["status"] == ("reproduced" if variant["accepted"] else "skipped")
