@@ -208,6 +208,16 @@ class Predictor:
     def predict_batch(self, images: Sequence[np.ndarray]) -> list[Poses]:
         """Poses of each image (any sizes), in input order. Equal to calling the predictor per image, up to
         what batching changes in the network's own float arithmetic (nothing is padded or resized)."""
+        results: list[Poses | None] = [None] * len(images)
+        for chunk in self.network_batches(images):
+            poses = self._predict_same_size([images[i] for i in chunk])
+            for index, image_poses in zip(chunk, poses, strict=True):
+                results[index] = image_poses
+        return results
+
+    def network_batches(self, images: Sequence[np.ndarray]) -> list[list[int]]:
+        """Indices of ``images`` per network batch: images that share one resize-aligned input size, in
+        order of first appearance, at most ``batch_size`` per batch. Checks every image."""
         _check_image_sequence(images)
         buckets: dict[tuple[tuple[int, int], ...], list[int]] = {}
         for index, image in enumerate(images):
@@ -217,14 +227,8 @@ class Predictor:
                 raise ImageError(f"images[{index}]: {error}") from None
             key = input_sizes(image.shape[0], image.shape[1], self.config.input_size, self.config.scales)
             buckets.setdefault(key, []).append(index)
-        results: list[Poses | None] = [None] * len(images)
-        for indices in buckets.values():
-            for start in range(0, len(indices), self.batch_size):
-                chunk = indices[start:start + self.batch_size]
-                poses = self._predict_same_size([images[i] for i in chunk])
-                for index, image_poses in zip(chunk, poses, strict=True):
-                    results[index] = image_poses
-        return results
+        return [indices[start:start + self.batch_size]
+                for indices in buckets.values() for start in range(0, len(indices), self.batch_size)]
 
     def _predict_same_size(self, images: Sequence[np.ndarray]) -> list[Poses]:
         batch = self.to_device(self.preprocess(images))

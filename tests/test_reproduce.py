@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 
 import pytest
-import torch
 from loopback_http import LoopbackServer
 
 from bench.__main__ import main
@@ -20,36 +19,17 @@ from bench.checkpoint import sha256_of
 from bench.evaluation import evaluate
 from bench.predict import people_to_results
 from bench.synthetic_data import write_mini_dataset
-from bench.synthetic_weights import deterministic_state_dict, save_mmpose_checkpoint
-from reference.model import higher_hrnet_w32
+from bench.synthetic_weights import calibrated_state_dict, save_mmpose_checkpoint
 
 pytestmark = pytest.mark.slow
 NUM_IMAGES = 3
-
-
-def tame_state_dict() -> dict[str, torch.Tensor]:
-    """Deterministic weights with the output layers rescaled so heatmaps are O(0.1) and tags O(0.01):
-    every joint finds candidates and they group into at most 30 people (quick to group, non-trivial)."""
-    model = higher_hrnet_w32()
-    state = deterministic_state_dict(model)
-    low, high = "keypoint_head.final_layers.0", "keypoint_head.final_layers.1"
-    state[f"{low}.weight"][:14] *= 1e-11 / 3
-    state[f"{low}.weight"][14:] *= 1e-13
-    state[f"{low}.bias"].zero_()
-    model.load_state_dict(state)
-    probe = torch.randn(1, 3, 256, 256, generator=torch.Generator().manual_seed(0))
-    with torch.no_grad():
-        high_max = model(probe)[1].abs().max()
-    state[f"{high}.weight"] /= high_max
-    state[f"{high}.bias"].zero_()
-    return state
 
 
 @pytest.fixture(scope="module")
 def served_checkpoint(tmp_path_factory):
     """The tame checkpoint in mmpose's format, named with its sha256 prefix, served on 127.0.0.1."""
     staging = tmp_path_factory.mktemp("ckpt") / "tame.pth"
-    save_mmpose_checkpoint(tame_state_dict(), staging, meta={"note": "test"})
+    save_mmpose_checkpoint(calibrated_state_dict(), staging, meta={"note": "test"})
     name = f"tame_hrnet-{sha256_of(staging)[:8]}_20260101.pth"
     with LoopbackServer({name: staging.read_bytes()}) as server:
         yield server.url(name), name
@@ -70,6 +50,19 @@ def write_expected(path: Path, checkpoint_name: str, url: str, value: float, tol
         f'[[rows]]\nname = "mini [1]"\nscales = [1]\nflip = true\nsource = "test"\n'
         f"expected = {{ {metrics} }}\n")
     return path
+
+
+def run_process_group(command: list[str], timeout: float, **kwargs) -> subprocess.CompletedProcess:
+    """Run ``command`` in its own process group; on timeout kill the whole group (torchrun's ranks too)."""
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               start_new_session=True, **kwargs)
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+        raise
+    return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
 
 
 def run_cli(args: list[str], capsys) -> tuple[int, str]:
@@ -196,7 +189,7 @@ def test_torchrun_two_cpu_ranks_give_the_single_process_metrics(first_run, tmp_p
                "--device", "cpu", "--scales", "1", "--out", str(tmp_path / "out"), "--expected", expected,
                "--cache-dir", str(tmp_path / "cache"), "--workers", "0", "--no-sample"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    finished = subprocess.run(command, capture_output=True, text=True, timeout=900, env=env)
+    finished = run_process_group(command, env=env, timeout=600)
     assert finished.returncode == 0, finished.stderr[-3000:]
     (written,) = (tmp_path / "out").glob("reproduce-*.json")
     distributed_report = json.loads(written.read_text())

@@ -1,0 +1,173 @@
+"""bench.predict_images: input order, bit-identical to the predictor run directly, resume from a partial
+cache, and errors from decoding (named file) and from the post-processing thread.
+
+A tiny stand-in network keeps this fast: fixed 1x1 convolutions of the pooled image give heatmaps in
+(0, 0.5) and tags within 0.01, so every image yields up to 30 people; an all-white image gives NaN
+heatmaps, which grouping refuses (the error then comes from the post-processing thread).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from bench.errors import BenchError
+from bench.predict import ImageJob, people_to_results, predict_images
+from bench.prediction_cache import PredictionCache
+from bench.synthetic_weights import calibrated_state_dict
+from reference.crowdpose import NUM_JOINTS
+from reference.model import higher_hrnet_w32
+from reference.pipeline import Predictor
+
+INPUT_SIZE = 64
+SIZES = ((60, 80), (80, 60))  # (height, width): two resize-aligned input sizes, mixed in the job list
+IMAGE_IDS = (17, 3, 42, 8, 25, 11, 30)
+
+
+class TinyPoseNet(nn.Module):
+    """HigherHRNet's outputs ([B, 2K, h/4, w/4], [B, K, h/2, w/2]) from fixed seeded 1x1 convolutions."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        generator = torch.Generator().manual_seed(0)
+        self.low = nn.Conv2d(3, 2 * NUM_JOINTS, 1)
+        self.high = nn.Conv2d(3, NUM_JOINTS, 1)
+        for layer in (self.low, self.high):
+            layer.weight.data = torch.randn(layer.weight.shape, generator=generator)
+            layer.bias.data.zero_()
+        self.calls = 0
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        self.calls += 1
+        low = self.low(F.avg_pool2d(x, 4))
+        heatmaps = torch.sigmoid(low[:, :NUM_JOINTS]) / 2
+        white = ((x > 2).all(dim=1).float().mean(dim=(1, 2)) > 0.5)[:, None, None, None]
+        heatmaps = torch.where(white, torch.nan, heatmaps)
+        tags = torch.tanh(low[:, NUM_JOINTS:]) / 100
+        high = torch.sigmoid(self.high(F.avg_pool2d(x, 2))) / 2
+        return [torch.cat((heatmaps, tags), dim=1), high]
+
+
+def make_predictor(batch_size: int = 2) -> Predictor:
+    return Predictor(TinyPoseNet(), input_size=INPUT_SIZE, batch_size=batch_size)
+
+
+def write_image(path: Path, image: np.ndarray) -> Path:
+    path.write_bytes(cv2.imencode(".png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR))[1].tobytes())
+    return path
+
+
+@pytest.fixture(scope="module")
+def images() -> dict[int, np.ndarray]:
+    rng = np.random.default_rng(0)
+    sizes = [SIZES[1] if index % 3 == 1 else SIZES[0] for index in range(len(IMAGE_IDS))]
+    return {image_id: rng.integers(0, 256, (*size, 3), dtype=np.uint8)
+            for image_id, size in zip(IMAGE_IDS, sizes, strict=True)}
+
+
+@pytest.fixture(scope="module")
+def jobs(images, tmp_path_factory) -> list[ImageJob]:
+    folder = tmp_path_factory.mktemp("images")
+    return [ImageJob(image_id, write_image(folder / f"{image_id}.png", image))
+            for image_id, image in images.items()]
+
+
+def new_cache(root: Path) -> PredictionCache:
+    return PredictionCache(root, {"test": "predict"})
+
+
+def cached_ids(cache: PredictionCache) -> list[int]:
+    return [json.loads(line)["image_id"] for line in cache.shard_path.read_text().splitlines()]
+
+
+def results_of(image_id: int, poses) -> list[dict]:
+    return people_to_results(image_id, *poses)
+
+
+def test_network_batches_group_equal_input_sizes_in_order_of_first_appearance(images):
+    ordered = list(images.values())
+    assert make_predictor(batch_size=2).network_batches(ordered) == [[0, 2], [3, 5], [6], [1, 4]]
+    assert make_predictor(batch_size=8).network_batches(ordered) == [[0, 2, 3, 5, 6], [1, 4]]
+
+
+@pytest.mark.parametrize(("overlap", "workers"), [(True, 0), (True, 2), (False, 0)])
+def test_predictions_equal_predict_batch_bit_for_bit_in_input_order(images, jobs, tmp_path, overlap, workers):
+    predictor = make_predictor(batch_size=2)
+    cache = new_cache(tmp_path)
+    results = predict_images(predictor, jobs, cache, batch_size=3, workers=workers, progress_bar=False,
+                             overlap=overlap)
+    expected = {}
+    for start in range(0, len(IMAGE_IDS), 3):
+        ids = IMAGE_IDS[start:start + 3]
+        for image_id, poses in zip(ids, predictor.predict_batch([images[i] for i in ids]), strict=True):
+            expected[image_id] = results_of(image_id, poses)
+    assert list(results) == list(IMAGE_IDS)
+    assert results == expected
+    assert cached_ids(cache) == list(IMAGE_IDS)
+    assert all(1 <= len(people) <= 30 for people in results.values())
+
+
+def test_batch_size_one_equals_calling_the_predictor_per_image(images, jobs, tmp_path):
+    predictor = make_predictor(batch_size=1)
+    results = predict_images(predictor, jobs, new_cache(tmp_path), batch_size=1, workers=0,
+                             progress_bar=False)
+    assert results == {image_id: results_of(image_id, predictor(images[image_id])) for image_id in IMAGE_IDS}
+
+
+def test_partial_cache_resumes_with_only_the_missing_images(jobs, tmp_path):
+    fresh = predict_images(make_predictor(batch_size=1), jobs, new_cache(tmp_path / "fresh"), batch_size=2,
+                           workers=0, progress_bar=False)
+    cache = new_cache(tmp_path / "resumed")
+    predict_images(make_predictor(batch_size=1), jobs[1:4], cache, batch_size=2, workers=0,
+                   progress_bar=False)
+    predictor = make_predictor(batch_size=1)
+    resumed = predict_images(predictor, jobs, cache, batch_size=2, workers=0, progress_bar=False)
+    assert resumed == fresh and list(resumed) == list(IMAGE_IDS)
+    assert predictor.model.calls == 2 * 4  # flip test: two network passes for each of the 4 images left
+    assert sorted(cached_ids(cache)) == sorted(IMAGE_IDS)
+    assert cached_ids(cache)[3:] == [IMAGE_IDS[0], *IMAGE_IDS[4:]]
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_unreadable_file_is_named_after_the_batches_before_it_are_cached(jobs, tmp_path, workers):
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"not an image")
+    with_broken = [*jobs[:4], ImageJob(99, broken), *jobs[4:]]
+    cache = new_cache(tmp_path / "cache")
+    with pytest.raises(BenchError, match="broken.jpg") as raised:
+        predict_images(make_predictor(), with_broken, cache, batch_size=2, workers=workers,
+                       progress_bar=False)
+    assert "DataLoader worker" not in str(raised.value)
+    assert cached_ids(cache) == list(IMAGE_IDS[:4])
+
+
+def test_error_in_the_post_processing_thread_propagates(images, jobs, tmp_path):
+    white = write_image(tmp_path / "white.png", np.full((60, 80, 3), 255, dtype=np.uint8))
+    with_white = [*jobs[:2], ImageJob(99, white), *jobs[2:]]
+    cache = new_cache(tmp_path / "cache")
+    with pytest.raises(ValueError, match="NaN"):
+        predict_images(make_predictor(batch_size=1), with_white, cache, batch_size=2, workers=0,
+                       progress_bar=False)
+    assert cached_ids(cache) == list(IMAGE_IDS[:2])
+
+
+def test_calibrated_weights_find_up_to_30_people_in_each_sample_photo(sample_dir, tmp_path):
+    model = higher_hrnet_w32()
+    untouched = {key: value.clone() for key, value in model.state_dict().items()}
+    state = calibrated_state_dict(model)
+    assert all(torch.equal(value, untouched[key]) for key, value in model.state_dict().items())
+    model.load_state_dict(state)
+    photos = [ImageJob(index, path) for index, path in enumerate(sorted(sample_dir.glob("*.jpg")))]
+    results = predict_images(Predictor(model), photos, new_cache(tmp_path), workers=0,
+                             progress_bar=False)
+    assert [1 <= len(people) <= 30 for people in results.values()] == [True, True]
+    for people in results.values():
+        keypoint_scores = np.array([person["keypoints"][2::3] for person in people])
+        assert (keypoint_scores > 0.1).any(axis=0).all(), "every joint should find a candidate"
