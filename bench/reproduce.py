@@ -5,7 +5,8 @@ prefix as in its name) on the whole test set; any other run (a subset, another c
 recorded and *skipped* with its reason, and a row that cannot run at all (no checkpoint, no dataset) is
 *skipped* with what is missing and how to supply it. Then the bundled 2-image sample runs end to end
 (*smoke* rows, never compared), with the checkpoint if there is one, else with deterministic synthetic
-weights. Under torchrun the images are sharded over ranks and rank 0 evaluates and reports.
+weights calibrated to give plausible heatmaps and tags (so grouping does real work). Under torchrun
+the images are sharded over ranks and rank 0 evaluates and reports.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from bench.expected import DEFAULT_EXPECTED, ExpectedRow, ExpectedTable, check_m
 from bench.predict import ImageJob, predict_images
 from bench.prediction_cache import PredictionCache, cache_key, reference_code_version
 from bench.report import Evaluator, Report, Row, Subset, new_report, write_report
-from bench.synthetic_weights import deterministic_state_dict
+from bench.synthetic_weights import calibrated_state_dict
 from reference.model import higher_hrnet_w32
 from reference.pipeline import Predictor
 
@@ -86,7 +87,7 @@ class Weights:
 
     @property
     def label(self) -> str:
-        return "checkpoint" if self.checkpoint else "synthetic (deterministic, seed 0)"
+        return "checkpoint" if self.checkpoint else "synthetic (calibrated deterministic, seed 0)"
 
     @property
     def is_published(self) -> bool:
@@ -95,14 +96,15 @@ class Weights:
 
     def to_dict(self) -> dict[str, Any]:
         if self.checkpoint is None:
-            return {"kind": "synthetic", "seed": 0, "sha256": None}
+            return {"kind": "synthetic", "seed": 0, "sha256": None,
+                    "builder": "bench.synthetic_weights.calibrated_state_dict"}
         return {"kind": "checkpoint", "path": str(self.checkpoint.path), "source": self.checkpoint.source,
                 "sha256": self.checkpoint.sha256, "published": self.is_published}
 
     def build_model(self) -> torch.nn.Module:
         model = higher_hrnet_w32()
         if self.checkpoint is None:
-            model.load_state_dict(deterministic_state_dict(model, seed=0))
+            model.load_state_dict(calibrated_state_dict(model, seed=0))
         else:
             load_into(model, self.checkpoint.path)
         return model
@@ -344,7 +346,8 @@ def _config_record(config: ReproduceConfig, device: torch.device, weights: Weigh
                    table: ExpectedTable) -> dict[str, Any]:
     record = dataclasses.asdict(config)
     record["pipeline_options"] = dict(config.pipeline_options)
-    record.update(device=str(device), weights=weights.to_dict(), expected_table=table.path,
+    record.update(device=str(device), weights="checkpoint" if weights.checkpoint else "synthetic",
+                  checkpoint=weights.to_dict(), expected_table=table.path,
                   precision=config.precision, label="-".join(
                       "s" + "+".join(f"{s:g}" for s in scales) for scales in (config.scales or ())))
     return record

@@ -93,7 +93,8 @@ def test_full_run_reports_reproduced_with_everything_recorded(first_run):
                                    "AP_hard"}
     assert row["evaluator"]["backend"] == "faster-coco-eval"
     assert row["behaviour"]["pipeline"]["stage_aggregation"] == "mmpose-0.29"
-    assert report["config"]["weights"]["sha256"] == sha256_of(next((work / "ckpt").glob("*.pth")))
+    assert report["config"]["weights"] == "checkpoint"
+    assert report["config"]["checkpoint"]["sha256"] == sha256_of(next((work / "ckpt").glob("*.pth")))
     results = json.loads(Path(row["behaviour"]["results_json"]).read_text())
     assert results and all(len(person["keypoints"]) == 42 for person in results)
     assert evaluate(str(Path(row["subset"]["dataset"])), results) == row["metrics"]
