@@ -12,6 +12,7 @@ the images are sharded over ranks and rank 0 evaluates and reports.
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ import torch
 
 from bench import atomic, distributed
 from bench.checkpoint import ResolvedCheckpoint, hash_prefix_in_name, load_into, resolve_checkpoint
-from bench.data import CrowdPoseDataset, load_dataset, validate
+from bench.data import CrowdPoseDataset, DataConfig, load_dataset, open_dataset, validate
 from bench.errors import BenchError
 from bench.evaluation import DEFAULT_BACKEND, evaluate_with_info
 from bench.expected import DEFAULT_EXPECTED, ExpectedRow, ExpectedTable, check_metrics, load_expected
@@ -48,13 +49,9 @@ class ReproduceConfig:
     """
 
     checkpoint: str | None = None
-    data_root: str | None = None
-    ann_file: str | None = None
-    img_dir: str | None = None
+    data: DataConfig = field(default_factory=DataConfig)
     scales: tuple[tuple[float, ...], ...] | None = None
     device: str = "auto"
-    limit: int | None = None
-    image_ids: tuple[int, ...] | None = None
     out: str = "results"
     strict: bool = False
     backend: str | None = None
@@ -336,16 +333,14 @@ def _attempt(step, what: str, problems: list[str]):
 
 
 def _load_selected_dataset(config: ReproduceConfig) -> CrowdPoseDataset:
-    dataset = load_dataset(config.data_root, ann_file=config.ann_file, img_dir=config.img_dir)
-    dataset = dataset.select(limit=config.limit, image_ids=config.image_ids)
+    dataset = open_dataset(config.data)
     validate(dataset)
     return dataset
 
 
 def _config_record(config: ReproduceConfig, device: torch.device, weights: Weights,
                    table: ExpectedTable) -> dict[str, Any]:
-    record = dataclasses.asdict(config)
-    record["pipeline_options"] = dict(config.pipeline_options)
+    record = json.loads(json.dumps(dataclasses.asdict(config), default=str))
     record.update(device=str(device), weights="checkpoint" if weights.checkpoint else "synthetic",
                   checkpoint=weights.to_dict(), expected_table=table.path,
                   precision=config.precision, label="-".join(

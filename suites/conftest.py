@@ -34,6 +34,7 @@ def gate(request: pytest.FixtureRequest) -> bool:
 @pytest.fixture(scope="session")
 def report(request: pytest.FixtureRequest) -> dict:
     """The reproduce report to check: the one given with --report, or a fresh rerun's."""
+    from bench.data import DataConfig
     from bench.reproduce import ReproduceConfig, run_reproduction
 
     given = request.config.getoption("--report")
@@ -41,9 +42,9 @@ def report(request: pytest.FixtureRequest) -> dict:
         return json.loads(Path(given).read_text(encoding="utf-8"))
     config = ReproduceConfig(
         checkpoint=request.config.getoption("--checkpoint"),
-        data_root=request.config.getoption("--data-root"),
+        data=DataConfig(data_root=request.config.getoption("--data-root"),
+                        limit=request.config.getoption("--limit")),
         device=request.config.getoption("--device"),
-        limit=request.config.getoption("--limit"),
         out=request.config.getoption("--out"),
     )
     return run_reproduction(config).report

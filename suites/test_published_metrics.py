@@ -24,6 +24,7 @@ def _report_row(report: dict, row_name: str, gate: bool) -> dict:
         if entry["name"] == row_name:
             if entry["status"] not in ("reproduced", "failed"):
                 message = f"{row_name}: {entry['status']}: {entry.get('reason') or 'no reason given'}"
+                message += "".join(f"\n  {problem}" for problem in report.get("errors", []))
                 if gate:
                     pytest.fail(f"gate mode, row did not run: {message}")
                 pytest.skip(message)

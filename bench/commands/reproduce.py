@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from bench.data import DataConfig, add_data_arguments
 from bench.expected import DEFAULT_EXPECTED
 from bench.reproduce import ReproduceConfig, run_reproduction
 
@@ -34,16 +35,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "(scales [1] and [2, 1], flip), check the metrics, write a report. Runs what it can "
                     "when the checkpoint or dataset is missing, and says what is missing.")
     parser.add_argument("--checkpoint", help="checkpoint URL or local path (default: the published URL)")
-    parser.add_argument("--data-root", help="CrowdPose root with annotations/ and images/ "
-                                            "(default: $CROWDPOSE_ROOT)")
-    parser.add_argument("--ann-file", help="annotation file, for another layout")
-    parser.add_argument("--img-dir", help="image folder, for another layout")
     parser.add_argument("--scales", type=parse_scales, action="append",
                         help="run only the row with these test scales, e.g. 1 or 2,1 (repeatable)")
     parser.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda, cuda:N")
-    parser.add_argument("--limit", type=int, help="only the first N test images (a labelled subset)")
-    parser.add_argument("--image-ids", type=lambda s: tuple(int(i) for i in s.split(",")),
-                        help="only these comma-separated image ids (a labelled subset)")
     parser.add_argument("--out", default="results", help="report folder (default: results)")
     parser.add_argument("--strict", action="store_true", help="gate mode: a skipped row is a failure")
     parser.add_argument("--backend", help="evaluation backend (default: faster-coco-eval)")
@@ -57,14 +51,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--expected", default=str(DEFAULT_EXPECTED), help="expected-metrics table (TOML)")
     parser.add_argument("--no-sample", dest="sample", action="store_false",
                         help="do not run the bundled sample when published rows are skipped")
+    add_data_arguments(parser)
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     config = ReproduceConfig(
-        checkpoint=args.checkpoint, data_root=args.data_root, ann_file=args.ann_file, img_dir=args.img_dir,
-        scales=tuple(args.scales) if args.scales else None, device=args.device, limit=args.limit,
-        image_ids=args.image_ids, out=args.out, strict=args.strict, backend=args.backend,
+        checkpoint=args.checkpoint, data=DataConfig.from_args(args),
+        scales=tuple(args.scales) if args.scales else None, device=args.device, out=args.out,
+        strict=args.strict, backend=args.backend,
         batch_size=args.batch_size, workers=args.workers, precision=args.precision,
         pipeline_options=args.pipeline_options, cache_dir=args.cache_dir,
         checkpoint_cache_dir=args.checkpoint_cache_dir, expected=args.expected, sample=args.sample)
