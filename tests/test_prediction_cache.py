@@ -41,3 +41,4 @@ def test_corrupt_entry_names_the_file(tmp_path):
     cache.shard_path.write_text('{"image_id": 1}\n')
     with pytest.raises(BenchError, match="predictions-rank0.jsonl:1"):
         cache.load()
+
