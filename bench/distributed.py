@@ -6,6 +6,8 @@ Without torchrun (no WORLD_SIZE in the environment) everything runs in one proce
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -67,6 +69,17 @@ def broadcast_from_main(obj: Any, topology: Topology) -> Any:
     holder = [obj]
     dist.broadcast_object_list(holder, src=0)
     return holder[0]
+
+
+@contextmanager
+def main_first(topology: Topology) -> Iterator[None]:
+    """Rank 0 runs the block first, the other ranks after it (e.g. a download into a shared cache).
+    The block must not raise, or the ranks would wait for each other forever."""
+    if topology.distributed and not topology.is_main:
+        dist.barrier()
+    yield
+    if topology.distributed and topology.is_main:
+        dist.barrier()
 
 
 def shutdown(topology: Topology) -> None:

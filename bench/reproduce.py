@@ -127,8 +127,11 @@ def run_reproduction(config: ReproduceConfig) -> ReproductionResult:
         device = torch.device("cuda", topology.local_rank)
     try:
         problems: list[str] = []
-        checkpoint = _attempt(lambda: resolve_checkpoint(config.checkpoint or table.checkpoint_url,
-                                                         config.checkpoint_cache_dir), "checkpoint", problems)
+        spec = config.checkpoint or table.checkpoint_url
+        with distributed.main_first(topology):  # one rank downloads, the others then find it cached
+            checkpoint = _attempt(
+                lambda: resolve_checkpoint(spec, config.checkpoint_cache_dir, progress=topology.is_main),
+                "checkpoint", problems)
         dataset = _attempt(lambda: _load_selected_dataset(config), "dataset", problems)
         weights = Weights(checkpoint, hash_prefix_in_name(table.checkpoint_name))
         runner = _RowRunner(config, device, topology)
@@ -136,7 +139,9 @@ def run_reproduction(config: ReproduceConfig) -> ReproductionResult:
             runner.run(row, weights, dataset, table) if checkpoint and dataset else _not_run(row, problems)
             for row in rows
         ]
-        if config.sample and any(row.status == "skipped" for row in report_rows):
+        # rank 0 holds the real statuses (other ranks hold placeholders), so it decides for all
+        any_skipped = any(row.status == "skipped" for row in report_rows)
+        if distributed.broadcast_from_main(config.sample and any_skipped, topology):
             sample = load_dataset(ann_file=SAMPLE_DIR / "test_crowdpose.json", img_dir=SAMPLE_DIR)
             report_rows += [runner.run(row, weights, sample, table, smoke=True) for row in rows]
         if not topology.is_main:
