@@ -53,7 +53,8 @@ class PredictionCache:
         """All cached images of every shard; a torn last line (killed mid-write) is cut off and ignored."""
         cached: dict[int, list[dict]] = {}
         for shard in sorted(self.directory.glob("predictions-*.jsonl")):
-            for line_number, line in enumerate(_complete_lines(shard), start=1):
+            lines = _complete_lines(shard, truncate=shard == self.shard_path)
+            for line_number, line in enumerate(lines, start=1):
                 try:
                     record = json.loads(line)
                     cached[int(record["image_id"])] = record["people"]
@@ -77,11 +78,12 @@ class PredictionCache:
             os.fsync(handle.fileno())
 
 
-def _complete_lines(path: Path) -> list[str]:
-    """Lines of ``path`` up to its last newline; truncates a partial trailing line in place."""
+def _complete_lines(path: Path, truncate: bool) -> list[str]:
+    """Lines of ``path`` up to its last newline. With ``truncate`` (only for this process's own shard:
+    another writer may be mid-append to its own) a partial trailing line is cut off in place."""
     data = path.read_bytes()
     end = data.rfind(b"\n") + 1
-    if end != len(data):
+    if truncate and end != len(data):
         with open(path, "r+b") as handle:
             handle.truncate(end)
     return [line for line in data[:end].decode("utf-8").splitlines() if line.strip()]

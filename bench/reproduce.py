@@ -24,7 +24,8 @@ import torch
 
 from bench import atomic, distributed
 from bench.checkpoint import ResolvedCheckpoint, hash_prefix_in_name, load_into, resolve_checkpoint
-from bench.data import CrowdPoseDataset, DataConfig, load_dataset, open_dataset, validate
+from bench.data import CrowdPoseDataset, DataConfig, load_dataset, locate_files, open_dataset, validate
+from bench.environment import fingerprint
 from bench.errors import BenchError
 from bench.evaluation import DEFAULT_BACKEND, evaluate_with_info
 from bench.expected import DEFAULT_EXPECTED, ExpectedRow, ExpectedTable, check_metrics, load_expected
@@ -33,11 +34,14 @@ from bench.prediction_cache import PredictionCache, cache_key, reference_code_ve
 from bench.report import Evaluator, Report, Row, Subset, new_report, write_report
 from bench.synthetic_weights import calibrated_state_dict
 from reference.model import higher_hrnet_w32
-from reference.pipeline import Predictor
+from reference.pipeline import Predictor, pipeline_config
 
 SAMPLE_DIR = Path(__file__).parent / "assets" / "crowdpose_sample"
 SUMMARY_METRICS = ("AP", "AP50", "AP75", "AP_easy", "AP_medium", "AP_hard")
 VARIANT_AP_TOLERANCE = 0.001
+# Pipeline options a compared row may set: the recorded mmpose-version behaviours and speed variants.
+RECORDED_BEHAVIOURS = ("stage_aggregation", "group_limit", "ignore_too_much", "joint_order", "matcher",
+                       "channels_last", "compile")
 
 
 @dataclass(frozen=True)
@@ -121,22 +125,28 @@ def run_reproduction(config: ReproduceConfig) -> ReproductionResult:
     """Run the selected published rows (and the sample smoke run), write the report, summarise."""
     table = load_expected(config.expected)
     rows = select_rows(table, config.scales)
+    check_settings(config)
     device = resolve_device(config.device)
     topology = distributed.init_from_env(device.type)
     if topology.distributed and device.type == "cuda":
         device = torch.device("cuda", topology.local_rank)
     try:
         problems: list[str] = []
+        runner = _RowRunner(config, device, topology)
         spec = config.checkpoint or table.checkpoint_url
         with distributed.main_first(topology):  # one rank downloads, the others then find it cached
             checkpoint = _attempt(
-                lambda: resolve_checkpoint(spec, config.checkpoint_cache_dir, progress=topology.is_main),
+                lambda: runner.load(resolve_checkpoint(spec, config.checkpoint_cache_dir,
+                                                       progress=topology.is_main)),
                 "checkpoint", problems)
-        dataset = _attempt(lambda: _load_selected_dataset(config), "dataset", problems)
+        data = config.data
+        located = _attempt(lambda: locate_files(data.data_root, data.ann_file, data.img_dir), "dataset",
+                           problems)
+        dataset = _selected_dataset(data) if located is not None else None
         weights = Weights(checkpoint, hash_prefix_in_name(table.checkpoint_name))
-        runner = _RowRunner(config, device, topology)
         report_rows = [
-            runner.run(row, weights, dataset, table) if checkpoint and dataset else _not_run(row, problems)
+            runner.run(row, weights, dataset, table) if checkpoint is not None and dataset is not None
+            else _not_run(row, problems)
             for row in rows
         ]
         # rank 0 holds the real statuses (other ranks hold placeholders), so it decides for all
@@ -204,6 +214,7 @@ class _RowRunner:
         self.topology = topology
         self.throughput: dict[str, float] = {}
         self._models: dict[str, torch.nn.Module] = {}
+        self._environment_id = fingerprint()["fingerprint_id"]
 
     def run(self, row: ExpectedRow, weights: Weights, dataset: CrowdPoseDataset, table: ExpectedTable,
             smoke: bool = False) -> Row:
@@ -222,7 +233,8 @@ class _RowRunner:
         variant = float32_predicted and _variant_record(
             evaluation.metrics, evaluate_with_info(dataset.ground_truth(), float32_predicted[0],
                                                    self.config.backend).metrics)
-        status, reason = _judge(row, weights, dataset, table, smoke, evaluation.metrics, variant)
+        status, reason = _judge(row, weights, dataset, table, smoke, evaluation.metrics, variant,
+                                self.config.pipeline_options)
         checks = check_metrics(row.expected, row.tolerance, evaluation.metrics) if status != "smoke" else []
         return Row(
             name=name, scales=row.scales, flip=row.flip, status=status, reason=reason,
@@ -240,6 +252,11 @@ class _RowRunner:
         return Predictor(self._model(weights), scales=row.scales, flip=row.flip, device=self.device,
                          batch_size=self.config.batch_size, precision=precision, **options)
 
+    def load(self, checkpoint: ResolvedCheckpoint) -> ResolvedCheckpoint:
+        """Build the model from ``checkpoint`` now, so an unloadable file counts as a missing checkpoint."""
+        self._model(Weights(checkpoint, None))
+        return checkpoint
+
     def _model(self, weights: Weights) -> torch.nn.Module:
         key = weights.checkpoint.sha256 if weights.checkpoint else "synthetic"
         if key not in self._models:
@@ -251,18 +268,25 @@ class _RowRunner:
         """This rank's share of the images through the predictor (cached), gathered on rank 0, where the
         mmpose-format results JSON is written before scoring (``bench evaluate`` can rescore it)."""
         jobs = [ImageJob(record["id"], dataset.image_path(record)) for record in dataset.images]
-        cache = PredictionCache(self._cache_root(), self._cache_fields(predictor, weights),
+        cache = PredictionCache(self._cache_root(), self._cache_fields(predictor, weights, dataset),
                                 shard_name=f"rank{self.topology.rank}")
+        mine = distributed.shard(jobs, self.topology)
+        cached = cache.load()
         start = time.perf_counter()
-        mine = predict_images(predictor, distributed.shard(jobs, self.topology), cache,
-                              batch_size=self.config.batch_size, workers=self.config.workers,
-                              description=name, progress_bar=self.topology.is_main)
-        seconds = time.perf_counter() - start
-        gathered = distributed.gather_to_main((mine, seconds), self.topology)
+        predictions = predict_images(predictor, mine, cache, batch_size=self.config.batch_size,
+                                     workers=self.config.workers, description=name,
+                                     progress_bar=self.topology.is_main)
+        computed = sum(job.image_id not in cached for job in mine)
+        gathered = distributed.gather_to_main((predictions, computed, time.perf_counter() - start),
+                                              self.topology)
         if gathered is None:
             return None
-        merged = {image_id: people for part, _ in gathered for image_id, people in part.items()}
-        self.throughput[f"{name}: images/s"] = len(jobs) / max(max(s for _, s in gathered), 1e-9)
+        merged = {image_id: people for part, _, _ in gathered for image_id, people in part.items()}
+        computed = sum(count for _, count, _ in gathered)
+        if computed:  # images taken from the cache say nothing about speed
+            seconds = max(seconds for _, _, seconds in gathered)
+            self.throughput[f"{name}: images/s"] = computed / max(seconds, 1e-9)
+        self.throughput[f"{name}: images from cache"] = len(jobs) - computed
         detections = [person for job in jobs for person in merged[job.image_id]]
         ids_hash = cache_key({"image_ids": [job.image_id for job in jobs]})[:8]
         results_path = cache.directory / f"results-{len(jobs)}img-{ids_hash}.json"
@@ -274,10 +298,14 @@ class _RowRunner:
             return Path(self.config.cache_dir)
         return Path.home() / ".cache" / "hhrnet-crowdpose-bench" / "predictions"
 
-    def _cache_fields(self, predictor: Predictor, weights: Weights) -> dict[str, Any]:
+    def _cache_fields(self, predictor: Predictor, weights: Weights,
+                      dataset: CrowdPoseDataset) -> dict[str, Any]:
+        """Everything that can change a prediction: weights, pipeline, data location, the code, and the
+        environment (device model, library versions, thread count: float results depend on them)."""
         return {"weights": weights.to_dict().get("sha256") or "synthetic-seed0",
                 "pipeline": predictor.config.to_dict(), "device": self.device.type,
-                "torch": torch.__version__, "reference_code": reference_code_version()}
+                "environment": self._environment_id, "images": str(dataset.img_dir.resolve()),
+                "annotations": str(dataset.ann_file.resolve()), "reference_code": reference_code_version()}
 
 
 def is_variant(predictor: Predictor) -> bool:
@@ -293,7 +321,8 @@ def _variant_record(metrics: Mapping[str, float], float32_metrics: Mapping[str, 
 
 
 def _judge(row: ExpectedRow, weights: Weights, dataset: CrowdPoseDataset, table: ExpectedTable, smoke: bool,
-           metrics: Mapping[str, float], variant: Mapping[str, Any] | None) -> tuple[str, str | None]:
+           metrics: Mapping[str, float], variant: Mapping[str, Any] | None,
+           options: Mapping[str, Any]) -> tuple[str, str | None]:
     if smoke:
         return "smoke", (f"pipeline smoke run on the bundled {len(dataset)}-image sample with "
                          f"{weights.label} weights; never compared with the published numbers")
@@ -303,6 +332,10 @@ def _judge(row: ExpectedRow, weights: Weights, dataset: CrowdPoseDataset, table:
     if not _is_full(dataset, table):
         return "skipped", (f"measured on {len(dataset)} images, not the whole {table.dataset_name} set "
                            f"({table.dataset_num_images} images); not compared")
+    changed = sorted(set(options) - set(RECORDED_BEHAVIOURS))
+    if changed:
+        return "skipped", (f"pipeline options {changed} change the published test configuration; measured, "
+                           "not compared")
     if variant and not variant["accepted"]:
         return "skipped", (f"speed variant: AP differs from the float32 run by {variant['AP_delta']:+.4f} "
                            f"(more than {VARIANT_AP_TOLERANCE}); labelled, not accepted as a reproduction")
@@ -337,10 +370,28 @@ def _attempt(step, what: str, problems: list[str]):
         return None
 
 
-def _load_selected_dataset(config: ReproduceConfig) -> CrowdPoseDataset:
-    dataset = open_dataset(config.data)
+def _selected_dataset(data: DataConfig) -> CrowdPoseDataset:
+    """The selected images, validated; a broken dataset or a bad selection is an error, not a skip."""
+    dataset = open_dataset(data)
     validate(dataset)
     return dataset
+
+
+def check_settings(config: ReproduceConfig) -> None:
+    """Reject bad settings before any work (BenchError, exit status 2)."""
+    if config.batch_size < 1 or config.workers < 0:
+        raise BenchError(f"--batch-size must be >= 1 and --workers >= 0, got {config.batch_size} and "
+                         f"{config.workers}")
+    if config.data.limit is not None and config.data.limit < 1:
+        raise BenchError(f"--limit must be at least 1, got {config.data.limit}")
+    own_flags = sorted({"scales", "flip", "precision"} & set(config.pipeline_options))
+    if own_flags:
+        raise BenchError(f"--pipeline-options must not set {own_flags}: scales and flip come from the "
+                         "published rows (--scales picks rows), precision from --precision")
+    try:
+        pipeline_config((1,), True, precision=config.precision, **config.pipeline_options)
+    except (TypeError, ValueError) as error:
+        raise BenchError(f"--pipeline-options: {error}") from None
 
 
 def _config_record(config: ReproduceConfig, device: torch.device, weights: Weights,

@@ -8,6 +8,7 @@ changes numbers is a ``PipelineConfig`` field, and ``PipelineConfig.to_dict`` re
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, nullcontext
@@ -188,8 +189,8 @@ class Predictor:
         self.device = torch.device(device)
         self.batch_size = batch_size
         model = model.to(self.device).eval()
-        if self.config.channels_last:
-            model = model.to(memory_format=torch.channels_last)
+        if self.config.channels_last:  # on a copy: Module.to converts in place, and others may share it
+            model = copy.deepcopy(model).to(memory_format=torch.channels_last)
         self.model = torch.compile(model) if self.config.compile else model
 
     @classmethod

@@ -285,3 +285,12 @@ def test_precision_and_memory_format_options_still_recover_people(options):
     scene = _scene(120, 160, green=90, num_people=2, seed=11)
     predictor = Predictor(SceneNetwork([scene]), **SMALL, **options)
     _assert_recovers(scene, *predictor(scene.image()), tolerance_px=1.0)
+
+
+def test_channels_last_leaves_the_callers_model_unchanged():
+    from reference.model import higher_hrnet_w32
+
+    model = higher_hrnet_w32()
+    Predictor(model, channels_last=True)
+    weight = model.backbone.conv1.weight
+    assert weight.is_contiguous() and not weight.is_contiguous(memory_format=torch.channels_last)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -211,3 +212,42 @@ def test_precision_variant_records_its_ap_difference_to_float32(first_run, capsy
     assert variant["accepted"] == (abs(variant["AP_delta"]) <= 0.001)
     assert row["behaviour"]["pipeline"]["precision"] == "bfloat16"
     assert code == 0 and row["status"] == ("reproduced" if variant["accepted"] else "skipped")
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    (["--pipeline-options", '{"foo": 1}'], "unknown pipeline option"),
+    (["--pipeline-options", '{"precision": "bfloat16"}'], "must not set ['precision']"),
+    (["--pipeline-options", '{"matcher": "bogus"}'], "matcher"),
+    (["--batch-size", "0"], "--batch-size must be >= 1"),
+    (["--limit", "0"], "--limit must be at least 1"),
+    (["--image-ids", "5"], "unknown image id 5"),
+])
+def test_bad_settings_are_input_errors_before_any_work(first_run, extra, message, capsys):
+    _, _, args, _ = first_run
+    assert main(["reproduce", *args, *extra]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_unloadable_checkpoint_is_reported_like_a_missing_one(first_run, tmp_path, capsys):
+    _, _, args, _ = first_run
+    garbage = tmp_path / "garbage.pth"
+    garbage.write_bytes(b"not a checkpoint")
+    at = args.index("--checkpoint")
+    code, out = run_cli([*args[:at], "--checkpoint", str(garbage), *args[at + 2:]], capsys)
+    assert code == 0
+    assert "skipped" in out and "- checkpoint:" in out and "garbage.pth" in out
+
+
+def test_cache_is_keyed_by_data_location_and_cached_images_give_no_speed(first_run, mini_root, tmp_path):
+    _, report, args, work = first_run
+    assert report["throughput"]["mini [1]: images from cache"] == 0
+    copy = tmp_path / "copy"
+    shutil.copytree(mini_root, copy)
+    at = args.index("--data-root")
+    moved = [*args[:at], "--data-root", str(copy), *args[at + 2:], "--out", str(tmp_path / "out")]
+    assert main(["reproduce", *moved]) == 0
+    assert len(list((work / "cache").iterdir())) >= 2
+    assert main(["reproduce", *moved]) == 0
+    again = json.loads(sorted((tmp_path / "out").glob("reproduce-*.json"))[-1].read_text())
+    assert again["throughput"] == {"mini [1]: images from cache": NUM_IMAGES}
+    assert again["rows"][0]["metrics"] == report["rows"][0]["metrics"]
