@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -49,7 +50,9 @@ class ReproduceConfig:
     """Everything a reproduce run depends on; recorded verbatim in its report.
 
     ``scales`` picks published rows by their test scales (None: all rows). ``pipeline_options`` are
-    extra ``reference.pipeline.Predictor`` options (e.g. ``stage_aggregation="2020"``).
+    extra ``reference.pipeline.Predictor`` options (e.g. ``stage_aggregation="2020"``). ``threads`` is
+    the CPU thread count of every process (None: all cores), also under torchrun, which would otherwise
+    give each rank one thread: CPU float results depend on it, and ranks must match a single process.
     """
 
     checkpoint: str | None = None
@@ -61,6 +64,7 @@ class ReproduceConfig:
     backend: str | None = None
     batch_size: int = 1
     workers: int = 2
+    threads: int | None = None
     precision: str = "float32"
     pipeline_options: Mapping[str, Any] = field(default_factory=dict)
     cache_dir: str | None = None
@@ -127,6 +131,8 @@ def run_reproduction(config: ReproduceConfig) -> ReproductionResult:
     rows = select_rows(table, config.scales)
     check_settings(config)
     device = resolve_device(config.device)
+    if device.type == "cpu":  # the same count in every process: CPU float results depend on it
+        torch.set_num_threads(config.threads or os.cpu_count() or 1)
     topology = distributed.init_from_env(device.type)
     if topology.distributed and device.type == "cuda":
         device = torch.device("cuda", topology.local_rank)
@@ -382,6 +388,8 @@ def check_settings(config: ReproduceConfig) -> None:
     if config.batch_size < 1 or config.workers < 0:
         raise BenchError(f"--batch-size must be >= 1 and --workers >= 0, got {config.batch_size} and "
                          f"{config.workers}")
+    if config.threads is not None and config.threads < 1:
+        raise BenchError(f"--threads must be at least 1, got {config.threads}")
     if config.data.limit is not None and config.data.limit < 1:
         raise BenchError(f"--limit must be at least 1, got {config.data.limit}")
     own_flags = sorted({"scales", "flip", "precision"} & set(config.pipeline_options))

@@ -190,12 +190,13 @@ def test_torchrun_two_cpu_ranks_give_the_single_process_metrics(first_run, tmp_p
                "-m", "bench", "reproduce", "--data-root", data_root, "--checkpoint", str(local_checkpoint),
                "--device", "cpu", "--scales", "1", "--out", str(tmp_path / "out"), "--expected", expected,
                "--cache-dir", str(tmp_path / "cache"), "--workers", "0", "--no-sample"]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    finished = run_process_group(command, env=env, timeout=600)
+    finished = run_process_group(command, timeout=600)
     assert finished.returncode == 0, finished.stderr[-3000:]
     (written,) = (tmp_path / "out").glob("reproduce-*.json")
     distributed_report = json.loads(written.read_text())
     assert distributed_report["rows"][0]["metrics"] == report["rows"][0]["metrics"]
+    single = Path(report["rows"][0]["behaviour"]["results_json"]).read_text()
+    assert Path(distributed_report["rows"][0]["behaviour"]["results_json"]).read_text() == single
     assert sorted(p.name for p in next((tmp_path / "cache").iterdir()).glob("predictions-*.jsonl")) == [
         "predictions-rank0.jsonl", "predictions-rank1.jsonl"]
 
@@ -220,6 +221,7 @@ def test_precision_variant_records_its_ap_difference_to_float32(first_run, capsy
     (["--pipeline-options", '{"matcher": "bogus"}'], "matcher"),
     (["--batch-size", "0"], "--batch-size must be >= 1"),
     (["--limit", "0"], "--limit must be at least 1"),
+    (["--threads", "0"], "--threads must be at least 1"),
     (["--image-ids", "5"], "unknown image id 5"),
 ])
 def test_bad_settings_are_input_errors_before_any_work(first_run, extra, message, capsys):

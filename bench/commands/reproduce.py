@@ -43,6 +43,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--backend", help="evaluation backend (default: faster-coco-eval)")
     parser.add_argument("--batch-size", type=int, default=1, help="images per forward pass")
     parser.add_argument("--workers", type=int, default=2, help="image decoding worker processes")
+    parser.add_argument("--threads", type=int, help="CPU threads per process (default: all cores, also "
+                                                    "per torchrun rank, so results match one process)")
     parser.add_argument("--precision", default="float32", choices=("float32", "tf32", "bfloat16", "float16"))
     parser.add_argument("--pipeline-options", type=parse_options, default={},
                         help='extra Predictor options as JSON, e.g. \'{"stage_aggregation": "2020"}\'')
@@ -60,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
         checkpoint=args.checkpoint, data=DataConfig.from_args(args),
         scales=tuple(args.scales) if args.scales else None, device=args.device, out=args.out,
         strict=args.strict, backend=args.backend,
-        batch_size=args.batch_size, workers=args.workers, precision=args.precision,
+        batch_size=args.batch_size, workers=args.workers, threads=args.threads, precision=args.precision,
         pipeline_options=args.pipeline_options, cache_dir=args.cache_dir,
         checkpoint_cache_dir=args.checkpoint_cache_dir, expected=args.expected, sample=args.sample)
     result = run_reproduction(config)
