@@ -28,9 +28,10 @@ def tests(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """ruff over the whole tree."""
-    session.install(*CONSTRAINTS, "ruff")
+    """ruff over the whole tree, and the architecture contracts of pyproject.toml (import-linter)."""
+    session.install(*CONSTRAINTS, "ruff", "import-linter")
     session.run("ruff", "check", ".")
+    session.run("lint-imports")
 
 
 @nox.session(default=False)

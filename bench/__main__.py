@@ -5,21 +5,28 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+from collections.abc import Sequence
 
-from bench.commands import COMMAND_MODULES
+from bench.commands import COMMANDS
 from bench.errors import BenchError
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The parser, with the full options of the command that ``argv`` names (all commands when it names
+    none); the other commands are listed by name and help only, so their modules are not imported."""
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name in COMMAND_MODULES:
-        importlib.import_module(f"bench.commands.{name}").register(subparsers)
+    chosen = next((arg for arg in (sys.argv[1:] if argv is None else argv) if not arg.startswith("-")), None)
+    for name, summary in COMMANDS.items():
+        if chosen in (name, None) or chosen not in COMMANDS:
+            importlib.import_module(f"bench.commands.{name}").register(subparsers)
+        else:
+            subparsers.add_parser(name, help=summary)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser(argv).parse_args(argv)
     try:
         return int(args.run(args))
     except BenchError as error:

@@ -2,10 +2,10 @@
 
     pytest benchmarks/test_end_to_end_speed.py --benchmark-only
 
-Both run ``bench.predict.predict_images`` (decode, preprocess, forward with flip test at scale 1,
+Both run ``bench.accuracy.runner.predict_images`` (decode, preprocess, forward with flip test at scale 1,
 aggregate, group, map back, results entries, prediction cache) over the same six 400x400 crops of the
 bundled CrowdPose sample photos (network input 512x512), with the calibrated deterministic weights
-(``bench.synthetic_weights.calibrated_state_dict``: up to 30 people per image, as on real crowds):
+(``bench.testing.synthetic_weights.calibrated_state_dict``: up to 30 people per image, as on real crowds):
 
 * baseline: batch size 1, mmpose's literal grouping (``matcher="munkres"``), decoding in this process,
   no overlap, i.e. the stages one after another as mmpose runs them;
@@ -28,10 +28,10 @@ import numpy as np
 import pytest
 import torch
 
-from bench.data import read_image
-from bench.predict import ImageJob, predict_images
-from bench.prediction_cache import PredictionCache
-from bench.synthetic_weights import calibrated_state_dict
+from bench.accuracy.cache import PredictionCache
+from bench.accuracy.runner import ImageJob, predict_images
+from bench.data.images import read_image
+from bench.testing.synthetic_weights import calibrated_state_dict
 from reference.model import higher_hrnet_w32
 from reference.pipeline import Predictor
 

@@ -17,7 +17,7 @@ import pytest
 
 from bench.errors import BenchError
 from bench.evaluation import BACKEND_NAMES, DEFAULT_BACKEND, api, evaluate_with_info
-from bench.synthetic_data import DetectionSpec, GroundTruthSpec, make_detections, make_ground_truth
+from bench.testing.synthetic_data import DetectionSpec, GroundTruthSpec, make_detections, make_ground_truth
 
 NUM_IMAGES = 8000
 ROUNDS = {DEFAULT_BACKEND: 3}  # the slow backends take 30 s to minutes: one round each

@@ -34,4 +34,9 @@ def test_forward_latency(benchmark, device, layout):
     benchmark.group = f"forward-{device}"
     outputs = benchmark.pedantic(forward, rounds=5, iterations=1, warmup_rounds=1)
     assert [list(o.shape) for o in outputs] == [[1, 28, 64, 64], [1, 14, 128, 128]]
+    with torch.inference_mode():  # the other layout gives the same outputs (up to float summation order)
+        other = model.to(memory_format=torch.contiguous_format if layout == "channels_last"
+                         else torch.channels_last)(images.contiguous())
+    for found, expected in zip(outputs, other, strict=True):
+        assert (found - expected).abs().max() <= 1e-4 * expected.abs().max()
     benchmark.extra_info.update(input_shape=[1, 3, 256, 256], memory_format=layout)

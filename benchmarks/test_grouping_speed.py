@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bench.synthetic_maps import SyntheticMapsConfig, render_maps
+from bench.speed.synthetic_maps import SyntheticMapsConfig, render_maps
 from reference.grouping import group_keypoints
 
 MATCHERS = {"literal": "munkres", "fast": "scipy"}

@@ -1,48 +1,38 @@
-"""Per-stage speed of the pipeline, one benchmark per stage (pytest-benchmark, `nox -s benchmark`).
+"""Per-stage speed of the one pipeline (pytest-benchmark, `nox -s benchmark`).
 
-Grouping stages run on rendered 20-person maps at 512x704 (the aggregated-map size of a 640x480
-CrowdPose image) with flip-test tags; decode and preprocessing on a bundled sample image; the
-network forward on a 256x256 input (batch 1, synthetic weights) so that the suite stays short on a
-CPU. Groups: "input", "grouping-512x704", "forward-256".
+The stages are timed as the pipeline runs them: each benchmark drives a half of
+``reference.pipeline.Predictor`` with a ``bench.speed.timer.StageTimer`` as its observer and stores
+every stage's median in ``extra_info["stage_p50_ms"]``. The decoding half (grouping, to_image) runs on
+rendered 20-person maps at 512x704 with flip-test tags (the aggregated-map size of a 640x480
+CrowdPose image), handed to the pipeline in place of the network's through ``replace_maps``; the
+network half on a bundled sample image at input 256 (synthetic weights) so the suite stays short on
+a CPU. Groups: "input", "decode-512x704", "network-256".
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+import dataclasses
 
 import numpy as np
 import pytest
 import torch
 
-from bench.data import read_image
-from bench.synthetic_maps import SyntheticMapsConfig, render_maps
-from bench.synthetic_weights import deterministic_state_dict
-from reference.grouping import GroupingConfig, adjust_people, match_candidates, nms_topk, refine_people
+from bench.data.images import read_image
+from bench.data.sample import SAMPLE_DIR
+from bench.reports.stats import END_TO_END
+from bench.speed.synthetic_maps import SyntheticMapsConfig, render_maps
+from bench.speed.timer import StageTimer
+from bench.testing.synthetic_weights import deterministic_state_dict
 from reference.model import higher_hrnet_w32
-from reference.pipeline import Predictor
+from reference.pipeline import NetworkMaps, Predictor
 
-SAMPLE_IMAGE = Path(__file__).parents[1] / "bench" / "assets" / "crowdpose_sample" / "103319.jpg"
+SAMPLE_IMAGE = SAMPLE_DIR / "103319.jpg"
 MAP_CONFIG = SyntheticMapsConfig(height=512, width=704, num_people=20, num_tag_dims=2, seed=0)
 
 
 @pytest.fixture(scope="module")
-def maps() -> tuple[torch.Tensor, torch.Tensor]:
-    rendered = render_maps(MAP_CONFIG)
-    return torch.from_numpy(rendered.heatmaps[None]), torch.from_numpy(rendered.tags[None])
-
-
-@pytest.fixture(scope="module")
-def candidates(maps):
-    return nms_topk(*maps, GroupingConfig())
-
-
-@pytest.fixture(scope="module")
-def matched(candidates) -> np.ndarray:
-    return match_candidates(*first_image(candidates), GroupingConfig())
-
-
-def first_image(candidates) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    return candidates.values[0], candidates.locations[0], candidates.tags[0]
+def image() -> np.ndarray:
+    return read_image(SAMPLE_IMAGE)
 
 
 @pytest.fixture(scope="module")
@@ -52,50 +42,52 @@ def network() -> torch.nn.Module:
     return model
 
 
-def test_decode(benchmark):
+def rendered_maps(predictor: Predictor, image: np.ndarray) -> NetworkMaps:
+    """The network half's output for ``image`` with its maps replaced by rendered ones."""
+    rendered = render_maps(MAP_CONFIG)
+    assert predictor.map_size(*image.shape[:2]) == (MAP_CONFIG.width, MAP_CONFIG.height)
+    return predictor.run_network([image], replace_maps=lambda maps: dataclasses.replace(
+        maps, heatmaps=torch.from_numpy(rendered.heatmaps[None]), tags=torch.from_numpy(rendered.tags[None])))
+
+
+def observed_run(benchmark, timer: StageTimer, step, rounds: int):
+    """Benchmark ``step(timer)`` for ``rounds`` rounds; every stage's median goes to extra_info."""
+    def one_round():
+        with timer.iteration():
+            return step(timer)
+
+    result = benchmark.pedantic(one_round, rounds=rounds, iterations=1, warmup_rounds=1)
+    benchmark.extra_info["stage_p50_ms"] = {stage: stats.p50_ms for stage, stats in timer.stats().items()
+                                            if stage != END_TO_END}
+    return result
+
+
+def test_decode_image(benchmark):
     benchmark.group = "input"
-    image = benchmark(read_image, SAMPLE_IMAGE)
-    assert image.shape == (480, 640, 3)
-
-
-def test_preprocess(benchmark):
-    benchmark.group = "input"
-    predictor = Predictor(torch.nn.Identity(), scales=(1,))
-    batch = benchmark(predictor.preprocess, [read_image(SAMPLE_IMAGE)])
-    assert batch.base_size == (704, 512)
-
-
-def test_nms_topk(benchmark, maps):
-    benchmark.group = "grouping-512x704"
-    found = benchmark(nms_topk, *maps, GroupingConfig())
-    assert found.values.shape == (1, 14, 30)
+    assert benchmark(read_image, SAMPLE_IMAGE).shape == (480, 640, 3)
 
 
 @pytest.mark.parametrize("matcher", ["scipy", "munkres"])
-def test_match(benchmark, candidates, matcher):
-    benchmark.group = "grouping-512x704"
-    config = GroupingConfig(matcher=matcher)
-    people = benchmark(match_candidates, *first_image(candidates), config)
-    assert abs(len(people) - MAP_CONFIG.num_people) <= MAP_CONFIG.num_people // 2
+def test_decoding_half(benchmark, image, matcher):
+    benchmark.group = "decode-512x704"
+    predictor = Predictor(torch.nn.Identity(), matcher=matcher)
+    maps = rendered_maps(predictor, image)
+    timer = StageTimer(warmup=1)
+    (keypoints, scores), = observed_run(benchmark, timer, lambda observer: predictor.decode(maps, observer),
+                                        rounds=5 if matcher == "scipy" else 2)
+    assert set(benchmark.extra_info["stage_p50_ms"]) == {"nms_topk", "match", "adjust", "refine", "to_image"}
+    other = Predictor(torch.nn.Identity(), matcher="munkres" if matcher == "scipy" else "scipy")
+    (expected_keypoints, expected_scores), = other.decode(maps)
+    np.testing.assert_array_equal(keypoints, expected_keypoints)  # both matchers group identically
+    np.testing.assert_array_equal(scores, expected_scores)
+    assert abs(len(scores) - MAP_CONFIG.num_people) <= MAP_CONFIG.num_people // 2
 
 
-def test_adjust(benchmark, matched, maps):
-    benchmark.group = "grouping-512x704"
-    adjusted = benchmark(adjust_people, matched, maps[0][0], GroupingConfig())
-    assert adjusted.shape == matched.shape
-
-
-def test_refine(benchmark, matched, maps):
-    benchmark.group = "grouping-512x704"
-    config = GroupingConfig()
-    adjusted = adjust_people(matched, maps[0][0], config)
-    refined = benchmark(refine_people, adjusted, maps[0][0], maps[1][0], config)
-    assert (refined[:, :, 2] > 0).sum() >= (adjusted[:, :, 2] > 0).sum()
-
-
-def test_forward(benchmark, network):
-    benchmark.group = "forward-256"
-    x = torch.randn(1, 3, 256, 256, generator=torch.Generator().manual_seed(0))
-    with torch.inference_mode():
-        low, high = benchmark.pedantic(network, args=(x,), rounds=3, iterations=1, warmup_rounds=1)
-    assert low.shape == (1, 28, 64, 64) and high.shape == (1, 14, 128, 128)
+def test_network_half(benchmark, network, image):
+    benchmark.group = "network-256"
+    predictor = Predictor(network, input_size=256)
+    maps = observed_run(benchmark, StageTimer(warmup=1), lambda observer: predictor.run_network([image],
+                                                                                               observer),
+                        rounds=3)
+    assert set(benchmark.extra_info["stage_p50_ms"]) == {"preprocess", "to_device", "forward_x1", "aggregate"}
+    assert tuple(maps.heatmaps.shape) == (1, 14, 256, 352) and torch.isfinite(maps.heatmaps).all()

@@ -1,7 +1,12 @@
 """The test-time pipeline of HigherHRNet + AE on CrowdPose, and the ``Predictor`` that runs it.
 
-Stages, in order, each a public ``Predictor`` method so a profiler can time them from outside:
-``preprocess`` (CPU) -> ``to_device`` -> ``forward`` -> ``aggregate`` -> ``group`` -> ``to_image``.
+The stages (``reference.stages``) run in one code path, in two halves per network batch:
+``Predictor.run_network`` (preprocess, to_device, forward per scale, aggregate) and
+``Predictor.decode`` (the grouping stages, then to_image). ``predict_batch`` chains the two; a runner
+that overlaps decoding with the next batch's forward calls the halves itself. Every call takes an
+optional ``StageObserver`` that is told when each stage starts and stops, so a profiler times this very
+path from outside. ``replace_maps`` is the one injection point: it hands the decoding half other maps
+than the network's (a profiler's rendered maps when the weights are untrained).
 Defaults follow mmpose 0.29.0's ``higherhrnet_w32_crowdpose_512x512`` test config; every choice that
 changes numbers is a ``PipelineConfig`` field, and ``PipelineConfig.to_dict`` records them.
 """
@@ -10,7 +15,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,8 +33,19 @@ from reference.preprocess import (
     PreparedImage,
     check_image,
     check_resize_settings,
+    image_frame,
     input_sizes,
     preprocess_image,
+)
+from reference.stages import (
+    AGGREGATE,
+    NO_OBSERVER,
+    PREPROCESS,
+    TO_DEVICE,
+    TO_IMAGE,
+    StageObserver,
+    forward_stage,
+    observed,
 )
 from reference.transforms import to_image_coords
 
@@ -115,6 +131,21 @@ class Batch:
 
     def __len__(self) -> int:
         return len(self.frames)
+
+
+@dataclass(frozen=True)
+class NetworkMaps:
+    """What the network half hands the decoding half for one network batch: heatmaps [B, K, H, W] and
+    tags [B, K, H, W, L] at the base size (float32, on the device; L = 2 with flip test, else 1) and the
+    ``batch`` they came from (its frames map people back to image pixels)."""
+
+    heatmaps: torch.Tensor
+    tags: torch.Tensor
+    batch: Batch
+
+
+MapsReplacement = Callable[[NetworkMaps], NetworkMaps]
+"""Takes the network's maps of one batch and returns the maps to decode instead (same batch)."""
 
 
 def collate(prepared: Sequence[PreparedImage], scales: Sequence[float]) -> Batch:
@@ -204,15 +235,19 @@ class Predictor:
     def __call__(self, image: np.ndarray) -> Poses:
         """Poses of one RGB uint8 [H, W, 3] image: keypoints [N, 14, 3] in image pixels, scores [N]."""
         check_image(image)
-        return self._predict_same_size([image])[0]
+        return self.predict_batch([image])[0]
 
-    def predict_batch(self, images: Sequence[np.ndarray]) -> list[Poses]:
-        """Poses of each image (any sizes), in input order. Equal to calling the predictor per image, up to
-        what batching changes in the network's own float arithmetic (nothing is padded or resized)."""
+    def predict_batch(
+        self, images: Sequence[np.ndarray], observer: StageObserver = NO_OBSERVER,
+        replace_maps: MapsReplacement | None = None,
+    ) -> list[Poses]:
+        """Poses of each image (any sizes), in input order: per network batch, `run_network` then
+        `decode`. Equal to calling the predictor per image, up to what batching changes in the
+        network's own float arithmetic (nothing is padded or resized)."""
         results: list[Poses | None] = [None] * len(images)
         for chunk in self.network_batches(images):
-            poses = self._predict_same_size([images[i] for i in chunk])
-            for index, image_poses in zip(chunk, poses, strict=True):
+            maps = self.run_network([images[i] for i in chunk], observer, replace_maps)
+            for index, image_poses in zip(chunk, self.decode(maps, observer), strict=True):
                 results[index] = image_poses
         return results
 
@@ -231,12 +266,39 @@ class Predictor:
         return [indices[start:start + self.batch_size]
                 for indices in buckets.values() for start in range(0, len(indices), self.batch_size)]
 
-    def _predict_same_size(self, images: Sequence[np.ndarray]) -> list[Poses]:
-        batch = self.to_device(self.preprocess(images))
-        heatmaps, tags = self.aggregate(self.forward(batch), batch)
-        return self.to_image(self.group(heatmaps, tags), batch)
+    def map_size(self, height: int, width: int) -> tuple[int, int]:
+        """(W, H) of the aggregated maps for an image of ``height`` x ``width`` pixels."""
+        return image_frame(height, width, self.config.input_size, self.config.scales).base_size
 
-    def preprocess(self, images: Sequence[np.ndarray]) -> Batch:
+    def run_network(
+        self, images: Sequence[np.ndarray], observer: StageObserver = NO_OBSERVER,
+        replace_maps: MapsReplacement | None = None,
+    ) -> NetworkMaps:
+        """The network half for images that share one resize-aligned size (one of `network_batches`):
+        preprocess, to_device, the network at each scale (largest first; with flip test also on the
+        mirrored input), aggregate. ``replace_maps`` then swaps in the maps to decode."""
+        with observed(observer, PREPROCESS):
+            batch = self._preprocess(images)
+        with observed(observer, TO_DEVICE):
+            batch = self._to_device(batch)
+        outputs = []
+        for scale, x in zip(batch.scales, batch.inputs, strict=True):
+            with observed(observer, forward_stage(scale)):
+                outputs.append(self._forward(scale, x))
+        with observed(observer, AGGREGATE), torch.inference_mode():
+            heatmaps, tags = aggregate_outputs(outputs, batch.base_size, FLIP_INDEX,
+                                               self.config.stage_aggregation)
+        maps = NetworkMaps(heatmaps, tags, batch)
+        return maps if replace_maps is None else replace_maps(maps)
+
+    def decode(self, maps: NetworkMaps, observer: StageObserver = NO_OBSERVER) -> list[Poses]:
+        """The decoding half: the grouping stages (`reference.grouping.group_batch`), then to_image."""
+        with torch.inference_mode():
+            grouped = group_batch(maps.heatmaps, maps.tags, self.config.grouping, observer)
+        with observed(observer, TO_IMAGE):
+            return self._to_image(grouped, maps.batch)
+
+    def _preprocess(self, images: Sequence[np.ndarray]) -> Batch:
         """CPU ``Batch`` of images that share one resize-aligned size (else ValueError)."""
         _check_image_sequence(images)
         prepared = [preprocess_image(image, self.config.input_size, self.config.scales) for image in images]
@@ -246,7 +308,7 @@ class Predictor:
     def _memory_format(self) -> torch.memory_format:
         return torch.channels_last if self.config.channels_last else torch.contiguous_format
 
-    def to_device(self, batch: Batch) -> Batch:
+    def _to_device(self, batch: Batch) -> Batch:
         """``batch`` with its inputs on the predictor's device (channels-last if configured)."""
         inputs = tuple(
             x.to(self.device, non_blocking=True).contiguous(memory_format=self._memory_format)
@@ -254,31 +316,18 @@ class Predictor:
         )
         return dataclasses.replace(batch, inputs=inputs)
 
-    def forward(self, batch: Batch) -> tuple[ScaleOutputs, ...]:
-        """Raw network outputs per scale (largest first), for the input and, with flip test, the
-        input mirrored along its width (outputs not yet flipped back)."""
-        outputs = []
+    def _forward(self, scale: float, x: torch.Tensor) -> ScaleOutputs:
+        """Raw network outputs at one scale for the input x [B, 3, h, w] and, with flip test, for it
+        mirrored along its width (outputs not yet flipped back)."""
         with torch.inference_mode(), network_precision(self.config.precision, self.device.type):
-            for scale, x in zip(batch.scales, batch.inputs, strict=True):
-                original = tuple(self.model(x))
-                flipped = None
-                if self.config.flip:
-                    mirrored = torch.flip(x, [3]).contiguous(memory_format=self._memory_format)
-                    flipped = tuple(self.model(mirrored))
-                outputs.append(ScaleOutputs(scale=scale, original=original, flipped=flipped))
-        return tuple(outputs)
+            original = tuple(self.model(x))
+            flipped = None
+            if self.config.flip:
+                mirrored = torch.flip(x, [3]).contiguous(memory_format=self._memory_format)
+                flipped = tuple(self.model(mirrored))
+        return ScaleOutputs(scale=scale, original=original, flipped=flipped)
 
-    def aggregate(self, outputs: Sequence[ScaleOutputs], batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
-        """Heatmaps [B, K, H, W] and tags [B, K, H, W, L] at the base size, float32 on the device."""
-        with torch.inference_mode():
-            return aggregate_outputs(outputs, batch.base_size, FLIP_INDEX, self.config.stage_aggregation)
-
-    def group(self, heatmaps: torch.Tensor, tags: torch.Tensor) -> list[tuple[np.ndarray, np.ndarray]]:
-        """People per image in heatmap coordinates: (people [N, K, 3+L], scores [N]) from the grouping."""
-        with torch.inference_mode():
-            return group_batch(heatmaps, tags, self.config.grouping)
-
-    def to_image(self, grouped: Sequence[tuple[np.ndarray, np.ndarray]], batch: Batch) -> list[Poses]:
+    def _to_image(self, grouped: Sequence[tuple[np.ndarray, np.ndarray]], batch: Batch) -> list[Poses]:
         """Grouped people mapped from the aggregated maps back to each image's pixels."""
         results = []
         for (people, scores), frame in zip(grouped, batch.frames, strict=True):

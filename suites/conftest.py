@@ -34,8 +34,8 @@ def gate(request: pytest.FixtureRequest) -> bool:
 @pytest.fixture(scope="session")
 def report(request: pytest.FixtureRequest) -> dict:
     """The reproduce report to check: the one given with --report, or a fresh rerun's."""
-    from bench.data import DataConfig
-    from bench.reproduce import ReproduceConfig, run_reproduction
+    from bench.accuracy.reproduce import ReproduceConfig, run_reproduction
+    from bench.data.dataset import DataConfig
 
     given = request.config.getoption("--report")
     if given:

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from bench.expected import METRIC_NAMES, REGRESSION_TOLERANCE, check_metrics, load_expected
+from bench.accuracy.expected import REGRESSION_TOLERANCE, check_metrics, load_expected
+from bench.evaluation import METRIC_NAMES
 
 TABLE = load_expected()
 PUBLISHED = [

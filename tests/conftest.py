@@ -21,3 +21,11 @@ def sample_dir() -> Path:
 def mmpose_fixtures() -> Path:
     """Reference outputs of mmpose 0.29.0 (see its README.md)."""
     return MMPOSE_FIXTURES
+
+
+@pytest.fixture(scope="session")
+def environment() -> dict:
+    """This machine's fingerprint (bench.reports.environment), taken once."""
+    from bench.reports.environment import fingerprint
+
+    return fingerprint()

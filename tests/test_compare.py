@@ -7,21 +7,16 @@ import json
 from pathlib import Path
 
 import pytest
+from helpers import profile_record
 
 from bench import atomic
 from bench.__main__ import main
-from bench.compare import CompareConfig, compare, write_comparison
-from bench.environment import fingerprint
 from bench.errors import BenchError
-from bench.report import new_report, write_report
-from bench.timing import END_TO_END, StageStats
+from bench.reports.compare import CompareConfig, compare, write_comparison
+from bench.reports.stats import END_TO_END, StageStats
+from bench.reports.writing import new_report, write_report
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-
-
-@pytest.fixture(scope="module")
-def environment() -> dict:
-    return fingerprint()
 
 
 def write_profile(folder: Path, environment: dict, fingerprint: str, day: int, p50s: dict[str, float],
@@ -30,7 +25,7 @@ def write_profile(folder: Path, environment: dict, fingerprint: str, day: int, p
     created = f"2025-01-{day:02d}T00:00:00+00:00"
     timings = {stage: StageStats.from_samples([ms, ms, ms]) for stage, ms in p50s.items()}
     timings[END_TO_END] = StageStats.from_samples([sum(p50s.values())] * 3)
-    config = {"device": device, "label": label, "precision": "fp32", "weights": "synthetic"}
+    config = profile_record(device=device, label=label)
     report = new_report("profile", config, command=["bench", "profile"],
                         environment={**environment, "fingerprint_id": fingerprint}, timings=timings,
                         throughput={"images_per_s": 1000.0 / sum(p50s.values())})

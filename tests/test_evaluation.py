@@ -6,7 +6,6 @@ import copy
 import json
 import re
 import tempfile
-from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -27,7 +26,7 @@ from bench.evaluation import (
     protocol,
 )
 from bench.evaluation.inputs import load_detections, load_ground_truth
-from bench.synthetic_data import DetectionSpec, GroundTruthSpec, make_detections, make_ground_truth
+from bench.testing.synthetic_data import DetectionSpec, GroundTruthSpec, make_detections, make_ground_truth
 
 SIGMAS = np.array([0.079, 0.079, 0.072, 0.072, 0.062, 0.062, 0.107, 0.107, 0.087, 0.087, 0.089, 0.089,
                    0.079, 0.079])
@@ -388,8 +387,8 @@ def test_cli_reports_bad_input_without_traceback(tmp_path, capsys, sample_dir):
 
 
 def test_dataset_selection_evaluates_against_its_own_gt(tmp_path):
-    from bench.data import load_dataset
-    from bench.synthetic_data import write_mini_dataset
+    from bench.data.dataset import load_dataset
+    from bench.testing.synthetic_data import write_mini_dataset
 
     dataset = load_dataset(write_mini_dataset(tmp_path, num_images=12, seed=5)).select(limit=5)
     subset = dataset.ground_truth()
@@ -397,5 +396,5 @@ def test_dataset_selection_evaluates_against_its_own_gt(tmp_path):
     assert evaluate(subset, gt_as_detections(subset))["AP"] == 1.0
     with pytest.raises(BenchError, match="is not an image of the ground truth"):
         evaluate(subset, gt_as_detections(dataset.gt))
-    assert Path(dataset.write_ground_truth(tmp_path / "subset.json")).is_file()
+    (tmp_path / "subset.json").write_text(json.dumps(subset))
     assert evaluate(tmp_path / "subset.json", gt_as_detections(subset))["AP"] == 1.0

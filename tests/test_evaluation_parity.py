@@ -15,7 +15,7 @@ import pytest
 from bench.errors import BenchError
 from bench.evaluation import DEFAULT_BACKEND, api, evaluate, evaluate_with_info, protocol
 from bench.evaluation.oks import oks_matrices
-from bench.synthetic_data import DetectionSpec, GroundTruthSpec, make_detections, make_ground_truth
+from bench.testing.synthetic_data import DetectionSpec, GroundTruthSpec, make_detections, make_ground_truth
 
 CASES = {
     "edge": (GroundTruthSpec(num_images=120, seed=0), DetectionSpec(seed=100)),

@@ -17,8 +17,8 @@ from reference.grouping import (
     person_scores,
     refine_people,
 )
-from reference.grouping_match import has_deciding_tie, solve_fast, solve_with_munkres, solve_with_scipy
-from reference.grouping_nms import window_maximum
+from reference.grouping.match import has_deciding_tie, solve_fast, solve_with_munkres, solve_with_scipy
+from reference.grouping.nms import window_maximum
 
 MATCHERS = ("scipy", "munkres")
 COORDINATE_TOLERANCE = 1e-5

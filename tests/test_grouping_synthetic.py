@@ -1,4 +1,4 @@
-"""Grouping on synthetic CrowdPose-style crowds (bench.synthetic_maps): the literal munkres port is the
+"""Grouping on synthetic CrowdPose-style crowds (bench.speed.synthetic_maps): the literal munkres port is the
 oracle for the fast path, and the generator itself draws what it claims."""
 
 from __future__ import annotations
@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from bench.errors import BenchError
-from bench.synthetic_maps import CROWDPOSE_MAP_SIZES, SyntheticMapsConfig, render_maps
+from bench.speed.synthetic_maps import CROWDPOSE_MAP_SIZES, SyntheticMapsConfig, render_maps
 from reference.grouping import GroupingConfig, group_batch, group_keypoints, match_candidates, nms_topk
-from reference.grouping_fast import _maxima_pruned, _maxima_whole_map
+from reference.grouping.fast import first_maxima_pruned, first_maxima_whole_map
 
 SMALL = {"height": 128, "width": 160}
 # 40 people on a larger map: more than max_num_people (30) and more than the 30 candidates per joint
@@ -79,8 +79,8 @@ def test_whole_map_refine_search_equals_the_pruned_cpu_search(num_tag_dims):
     for joint in range(14):
         heatmap, tag = maps.heatmaps[joint], maps.tags[joint]
         np.testing.assert_array_equal(
-            _maxima_whole_map(torch.from_numpy(heatmap), torch.from_numpy(tag), person_tags),
-            _maxima_pruned(heatmap, tag, person_tags))
+            first_maxima_whole_map(torch.from_numpy(heatmap), torch.from_numpy(tag), person_tags),
+            first_maxima_pruned(heatmap, tag, person_tags))
 
 
 @pytest.mark.gpu

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from bench.synthetic_weights import deterministic_state_dict
+from bench.testing.synthetic_weights import deterministic_state_dict
 from reference.model import higher_hrnet_w32
 
 PARITY_TOLERANCE = 1e-5

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 
@@ -10,11 +11,18 @@ import pytest
 import torch
 from torch import nn
 
-from reference.aggregate import ScaleOutputs
 from reference.crowdpose import FLIP_INDEX, NUM_JOINTS
 from reference.grouping import GroupingConfig
-from reference.pipeline import Batch, PipelineConfig, Predictor, network_precision, pipeline_config
+from reference.pipeline import (
+    Batch,
+    NetworkMaps,
+    PipelineConfig,
+    Predictor,
+    network_precision,
+    pipeline_config,
+)
 from reference.preprocess import IMAGENET_MEAN, IMAGENET_STD, ImageError
+from reference.stages import stage_names
 
 SIGMA_INPUT_PX = 5.0  # Gaussian width of the rendered heatmaps, in network-input pixels
 
@@ -172,34 +180,66 @@ def test_batch_equals_single_for_mixed_sizes():
     assert predictor.predict_batch([]) == []
 
 
-def test_stage_methods_in_order():
+class RecordingObserver:
+    """Records every start and stop the pipeline reports, in order."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, str]] = []
+
+    def start(self, stage: str) -> None:
+        self.events.append(("start", stage))
+
+    def stop(self, stage: str) -> None:
+        self.events.append(("stop", stage))
+
+
+def test_stages_run_in_order_through_the_two_halves_and_are_observed():
     scene = _scene(120, 160, green=90, num_people=2, seed=10)
     predictor = Predictor(SceneNetwork([scene]), scales=(1, 2), **SMALL)
-    batch = predictor.preprocess([scene.image(), scene.image()])
-    assert isinstance(batch, Batch) and len(batch) == 2 and batch.scales == (2, 1)
-    assert [tuple(x.shape) for x in batch.inputs] == [(2, 3, 512, 768), (2, 3, 256, 384)]
-    assert batch.base_size == (384, 256) and batch.frames[0].center == (80, 60)
-    batch = predictor.to_device(batch)
-    outputs = predictor.forward(batch)
-    assert [o.scale for o in outputs] == [2, 1] and all(isinstance(o, ScaleOutputs) for o in outputs)
-    assert tuple(outputs[0].original[0].shape) == (2, 2 * NUM_JOINTS, 128, 192)
-    assert tuple(outputs[1].flipped[1].shape) == (2, NUM_JOINTS, 128, 192)
-    heatmaps, tags = predictor.aggregate(outputs, batch)
-    assert tuple(heatmaps.shape) == (2, NUM_JOINTS, 256, 384)
-    assert tuple(tags.shape) == (2, NUM_JOINTS, 256, 384, 2)
-    grouped = predictor.group(heatmaps, tags)
-    assert [people.shape for people, _ in grouped] == [(2, NUM_JOINTS, 5)] * 2
-    poses = predictor.to_image(grouped, batch)
+    observer = RecordingObserver()
+    maps = predictor.run_network([scene.image(), scene.image()], observer)
+    assert isinstance(maps, NetworkMaps) and isinstance(maps.batch, Batch) and len(maps.batch) == 2
+    assert maps.batch.scales == (2, 1)
+    assert [tuple(x.shape) for x in maps.batch.inputs] == [(2, 3, 512, 768), (2, 3, 256, 384)]
+    assert maps.batch.base_size == (384, 256) == predictor.map_size(120, 160)
+    assert maps.batch.frames[0].center == (80, 60)
+    assert tuple(maps.heatmaps.shape) == (2, NUM_JOINTS, 256, 384)
+    assert tuple(maps.tags.shape) == (2, NUM_JOINTS, 256, 384, 2)
+    poses = predictor.decode(maps, observer)
     for keypoints, scores in poses:
         _assert_recovers(scene, keypoints, scores, tolerance_px=1.0)
+    expected = [(event, stage) for stage in stage_names((1, 2)) for event in ("start", "stop")]
+    assert observer.events == expected
+    assert stage_names((1, 2))[2:4] == ("forward_x2", "forward_x1")
 
 
-def test_preprocess_refuses_mixed_sizes():
+def test_predict_batch_reports_the_same_stages_per_network_batch():
+    scenes = [_scene(120, 160, green=90, num_people=2, seed=10), _scene(160, 120, green=90, num_people=1,
+                                                                          seed=12)]
+    predictor = Predictor(SceneNetwork(scenes), **SMALL)
+    observer = RecordingObserver()
+    predictor.predict_batch([scene.image() for scene in scenes], observer)
+    started = [stage for event, stage in observer.events if event == "start"]
+    assert started == list(stage_names((1,))) * 2  # two input sizes: two network batches
+
+
+def test_replaced_maps_are_what_gets_decoded():
+    scene, other = _scene(120, 160, green=90, num_people=2, seed=10), _scene(120, 160, green=150,
+                                                                             num_people=3, seed=13)
+    predictor = Predictor(SceneNetwork([scene, other]), **SMALL)
+    other_maps = predictor.run_network([other.image()])
+    (keypoints, scores), = predictor.predict_batch(
+        [scene.image()], replace_maps=lambda maps: dataclasses.replace(
+            maps, heatmaps=other_maps.heatmaps, tags=other_maps.tags))
+    _assert_recovers(other, keypoints, scores, tolerance_px=1.0)
+
+
+def test_mixed_sizes_in_one_network_batch_are_refused():
     predictor = Predictor(SceneNetwork([]), **SMALL)
     with pytest.raises(ValueError, match="resize-aligned"):
-        predictor.preprocess([np.zeros((120, 160, 3), np.uint8), np.zeros((160, 120, 3), np.uint8)])
+        predictor.run_network([np.zeros((120, 160, 3), np.uint8), np.zeros((160, 120, 3), np.uint8)])
     with pytest.raises(ValueError, match="at least one image"):
-        predictor.preprocess([])
+        predictor.run_network([])
 
 
 def test_bad_images_name_their_position():
@@ -218,12 +258,11 @@ def test_real_network_runs_through_on_a_small_image():
     torch.manual_seed(0)
     image = np.random.default_rng(0).integers(0, 256, (96, 128, 3), dtype=np.uint8)
     predictor = Predictor(higher_hrnet_w32(), scales=(1,), input_size=128, detection_threshold=1e6)
-    batch = predictor.to_device(predictor.preprocess([image]))
-    heatmaps, tags = predictor.aggregate(predictor.forward(batch), batch)
-    assert tuple(heatmaps.shape) == (1, NUM_JOINTS, 128, 192)
-    assert tuple(tags.shape) == (1, NUM_JOINTS, 128, 192, 2)
-    assert torch.isfinite(heatmaps).all() and heatmaps.abs().max() < 1e6
-    [(keypoints, scores)] = predictor.to_image(predictor.group(heatmaps, tags), batch)
+    maps = predictor.run_network([image])
+    assert tuple(maps.heatmaps.shape) == (1, NUM_JOINTS, 128, 192)
+    assert tuple(maps.tags.shape) == (1, NUM_JOINTS, 128, 192, 2)
+    assert torch.isfinite(maps.heatmaps).all() and maps.heatmaps.abs().max() < 1e6
+    [(keypoints, scores)] = predictor.decode(maps)
     assert keypoints.shape == (0, NUM_JOINTS, 3) and scores.shape == (0,)
 
 

@@ -15,44 +15,19 @@ import cv2
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
-from torch import nn
+from helpers import TinyPoseNet
 
+from bench.accuracy.cache import PredictionCache
+from bench.accuracy.runner import ImageJob, predict_images
 from bench.errors import BenchError
-from bench.predict import ImageJob, people_to_results, predict_images
-from bench.prediction_cache import PredictionCache
-from bench.synthetic_weights import calibrated_state_dict
-from reference.crowdpose import NUM_JOINTS
+from bench.evaluation.results import people_to_results
+from bench.testing.synthetic_weights import calibrated_state_dict
 from reference.model import higher_hrnet_w32
 from reference.pipeline import Predictor
 
 INPUT_SIZE = 64
 SIZES = ((60, 80), (80, 60))  # (height, width): two resize-aligned input sizes, mixed in the job list
 IMAGE_IDS = (17, 3, 42, 8, 25, 11, 30)
-
-
-class TinyPoseNet(nn.Module):
-    """HigherHRNet's outputs ([B, 2K, h/4, w/4], [B, K, h/2, w/2]) from fixed seeded 1x1 convolutions."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        generator = torch.Generator().manual_seed(0)
-        self.low = nn.Conv2d(3, 2 * NUM_JOINTS, 1)
-        self.high = nn.Conv2d(3, NUM_JOINTS, 1)
-        for layer in (self.low, self.high):
-            layer.weight.data = torch.randn(layer.weight.shape, generator=generator)
-            layer.bias.data.zero_()
-        self.calls = 0
-
-    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        self.calls += 1
-        low = self.low(F.avg_pool2d(x, 4))
-        heatmaps = torch.sigmoid(low[:, :NUM_JOINTS]) / 2
-        white = ((x > 2).all(dim=1).float().mean(dim=(1, 2)) > 0.5)[:, None, None, None]
-        heatmaps = torch.where(white, torch.nan, heatmaps)
-        tags = torch.tanh(low[:, NUM_JOINTS:]) / 100
-        high = torch.sigmoid(self.high(F.avg_pool2d(x, 2))) / 2
-        return [torch.cat((heatmaps, tags), dim=1), high]
 
 
 def make_predictor(batch_size: int = 2) -> Predictor:

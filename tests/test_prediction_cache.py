@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from bench.accuracy.cache import PredictionCache, cache_key, reference_code_version
 from bench.errors import BenchError
-from bench.prediction_cache import PredictionCache, cache_key, reference_code_version
 
 PEOPLE = [{"keypoints": [0.1 + 1e-17, 2.0 / 3.0, 0.5] * 14, "score": 0.123456789012345678}]
 

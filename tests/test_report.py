@@ -5,33 +5,30 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+from pathlib import Path
 
 import pytest
+from helpers import profile_record, reproduce_record
 
 from bench import atomic
-from bench.environment import fingerprint, fingerprint_id
 from bench.errors import BenchError
-from bench.expected import Check
-from bench.report import (
+from bench.reports.environment import fingerprint_id
+from bench.reports.records import WEIGHT_KINDS
+from bench.reports.schema import (
     SCHEMA_VERSION,
+    Check,
     Evaluator,
     Report,
     Row,
     Subset,
     load_report,
-    new_report,
     report_from_dict,
-    report_stem,
-    write_report,
 )
-from bench.timing import END_TO_END, StageStats
+from bench.reports.stats import END_TO_END, StageStats
+from bench.reports.writing import new_report, report_stem, write_report
+from reference.pipeline import PRECISIONS
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-
-
-@pytest.fixture(scope="module")
-def environment() -> dict:
-    return fingerprint()
 
 
 def reproduce_row(status: str = "failed") -> Row:
@@ -55,8 +52,8 @@ def sample_report(environment: dict, kind: str = "reproduce") -> Report:
         "evaluate": StageStats.from_samples([9.0], in_iteration=False),
     }
     return new_report(
-        kind, {"device": "cpu", "precision": "fp32", "label": "sample-b1-s1-flip",
-               "checkpoint": {"path": None, "sha256": None, "weights": "synthetic"}},
+        kind, (reproduce_record(label="sample-b1-s1-flip") if kind == "reproduce"
+               else profile_record(label="sample-b1-s1-flip")),
         command=["python", "-m", "bench", kind], environment=environment,
         rows=(reproduce_row(),) if kind == "reproduce" else (), timings=timings,
         throughput={"images_per_s": 21.5}, memory={"peak_rss_bytes": 123456789}, errors=("one row failed",),
@@ -98,7 +95,7 @@ def test_stem_names_kind_device_precision_torch_cores_and_time(environment):
     report = dataclasses.replace(sample_report(environment, "profile"), created="2025-01-02T03:04:05+00:00")
     cores = environment["hardware"]["usable_cores"]
     torch_minor = ".".join(environment["software"]["torch"].split(".")[:2])
-    expected = f"profile-cpu-fp32-pt{torch_minor}-{cores}core-sample-b1-s1-flip-20250102T030405Z"
+    expected = f"profile-cpu-float32-pt{torch_minor}-{cores}core-sample-b1-s1-flip-20250102T030405Z"
     assert report_stem(report) == expected
 
 
@@ -152,14 +149,14 @@ def test_missing_report_file(tmp_path):
 
 def test_older_schema_is_upgraded_when_a_step_exists(environment):
     old = _report_dict(environment)
-    old["schema_version"] = 0
+    old["schema_version"] = SCHEMA_VERSION - 1
     old["environ"] = old.pop("environment")
 
     def rename_environ(data: dict) -> dict:
         data["environment"] = data.pop("environ")
         return data
 
-    report = report_from_dict(old, "old.json", upgrade_steps={0: rename_environ})
+    report = report_from_dict(old, "old.json", upgrade_steps={SCHEMA_VERSION - 1: rename_environ})
     assert report.schema_version == SCHEMA_VERSION
     assert report.environment == environment
 
@@ -185,3 +182,28 @@ def test_environment_records_versions_and_flags(environment):
     assert environment["hardware"]["usable_cores"] >= 1
     assert set(environment["host"]) == {"hostname", "git_commit", "git_dirty"}
     assert re.fullmatch(r"[0-9a-f]{12}", environment["fingerprint_id"])
+
+
+COMMITTED_RESULTS = Path(__file__).parents[1] / "results"
+
+
+@pytest.mark.parametrize("path", sorted(COMMITTED_RESULTS.glob("*.json")), ids=lambda path: path.name[:40])
+def test_committed_reports_load_in_the_current_schema(path):
+    raw = json.loads(path.read_text())
+    report = load_report(path)
+    assert report.schema_version == SCHEMA_VERSION and report.kind == raw["kind"]
+    assert report.config.precision in PRECISIONS
+    assert report.config.weights.kind in WEIGHT_KINDS
+    if raw["schema_version"] == 1:
+        assert report.config.settings == raw["config"]  # the whole schema-1 config is kept
+
+
+def test_schema_1_profile_names_map_onto_the_one_vocabulary(environment):
+    old = sample_report(environment, "profile").to_dict()
+    old["schema_version"] = 1
+    old["config"] = {**old["config"], "precision": "bf16", "weights": "real",
+                     "checkpoint": {"kind": "real", "path": "/c.pth", "sha256": "ab" * 32, "source": "c"}}
+    del old["config"]["settings"]
+    report = report_from_dict(old, "v1.json")
+    assert (report.config.precision, report.config.weights.kind) == ("bfloat16", "checkpoint")
+    assert report.config.weights.sha256 == "ab" * 32

@@ -9,7 +9,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -18,9 +17,9 @@ from loopback_http import LoopbackServer
 from bench.__main__ import main
 from bench.checkpoint import sha256_of
 from bench.evaluation import evaluate
-from bench.predict import people_to_results
-from bench.synthetic_data import write_mini_dataset
-from bench.synthetic_weights import calibrated_state_dict, save_mmpose_checkpoint
+from bench.evaluation.results import people_to_results
+from bench.testing.synthetic_data import write_mini_dataset
+from bench.testing.synthetic_weights import calibrated_state_dict, save_mmpose_checkpoint
 
 pytestmark = pytest.mark.slow
 NUM_IMAGES = 3
@@ -44,12 +43,13 @@ def mini_root(tmp_path_factory):
 def write_expected(path: Path, checkpoint_name: str, url: str, value: float, tolerance: float) -> Path:
     """An expected-metrics table for the mini set, every AP metric expected at ``value``."""
     metrics = ", ".join(f"{name} = {value}" for name in ("AP", "AP50", "AP75"))
+    prefix = checkpoint_name.split("-")[-1].split("_")[0]
     path.write_text(
-        f'[checkpoint]\nname = "{checkpoint_name}"\nurl = "{url}"\n'
-        f'[dataset]\nname = "mini"\nnum_images = {NUM_IMAGES}\n'
-        f'[tolerance]\ndefault = {tolerance}\nreason = "test"\n'
-        f'[[rows]]\nname = "mini [1]"\nscales = [1]\nflip = true\nsource = "test"\n'
-        f"expected = {{ {metrics} }}\n")
+        f'[checkpoints."{checkpoint_name}"]\nurl = "{url}"\nsha256_prefix = "{prefix}"\nsha256 = ""\n'
+        f'[expected]\ncheckpoint = "{checkpoint_name}"\ndataset = "mini"\nnum_images = {NUM_IMAGES}\n'
+        f'tolerance = {tolerance}\ntolerance_reason = "test"\n'
+        f'[[expected.rows]]\nname = "mini [1]"\nscales = [1]\nflip = true\nsource = "test"\n'
+        f"metrics = {{ {metrics} }}\n")
     return path
 
 
@@ -94,8 +94,10 @@ def test_full_run_reports_reproduced_with_everything_recorded(first_run):
                                    "AP_hard"}
     assert row["evaluator"]["backend"] == "faster-coco-eval"
     assert row["behaviour"]["pipeline"]["stage_aggregation"] == "mmpose-0.29"
-    assert report["config"]["weights"] == "checkpoint"
-    assert report["config"]["checkpoint"]["sha256"] == sha256_of(next((work / "ckpt").glob("*.pth")))
+    assert report["config"]["weights"]["kind"] == "checkpoint"
+    assert report["config"]["weights"]["sha256"] == sha256_of(next((work / "ckpt").glob("*.pth")))
+    assert report["config"]["weights"]["published"] is True
+    assert report["config"]["settings"]["batch_size"] == 1  # the settings, recorded verbatim
     results = json.loads(Path(row["behaviour"]["results_json"]).read_text())
     assert results and all(len(person["keypoints"]) == 42 for person in results)
     assert evaluate(str(Path(row["subset"]["dataset"])), results) == row["metrics"]
@@ -134,28 +136,26 @@ def test_missing_dataset_is_explained_and_strict_fails(first_run, tmp_path, caps
             os.environ["CROWDPOSE_ROOT"] = env_root
 
 
-def test_killed_run_resumes_with_identical_predictions(first_run, tmp_path):
+def test_interrupted_run_resumes_with_identical_predictions(first_run, tmp_path):
+    """A cache as a run killed mid-write leaves it: one complete line and a torn one. The rerun keeps the
+    complete image, drops the torn line, predicts the rest and gives the uninterrupted run's results."""
     _, report, args, work = first_run
+    (shard,) = (work / "cache").glob("*/predictions-*.jsonl")
+    lines = shard.read_bytes().splitlines(keepends=True)
+    assert len(lines) == NUM_IMAGES
     cache = tmp_path / "cache"
+    partial = cache / shard.parent.name / shard.name
+    shutil.copytree(shard.parent, partial.parent)
+    partial.write_bytes(lines[0] + lines[1][: len(lines[1]) // 2])
     resumed_args = [*args[:args.index("--cache-dir")], "--cache-dir", str(cache),
                     *args[args.index("--cache-dir") + 2:], "--out", str(tmp_path / "out")]
-    command = [sys.executable, "-m", "bench", "reproduce", *resumed_args]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and not any(
-            path.stat().st_size for path in cache.glob("*/predictions-*.jsonl")):
-        time.sleep(0.2)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    (shard,) = cache.glob("*/predictions-*.jsonl")
-    done_before_resume = len(shard.read_text().splitlines())
-    assert 1 <= done_before_resume < NUM_IMAGES
-    finished = subprocess.run(command, capture_output=True, text=True, timeout=600)
-    assert finished.returncode == 0, finished.stderr
+    assert main(["reproduce", *resumed_args]) == 0
     resumed = json.loads(sorted((tmp_path / "out").glob("reproduce-*.json"))[-1].read_text())
     assert resumed["rows"][0]["metrics"] == report["rows"][0]["metrics"]
+    assert resumed["throughput"]["mini [1]: images from cache"] == 1
     original = Path(report["rows"][0]["behaviour"]["results_json"]).read_text()
     assert Path(resumed["rows"][0]["behaviour"]["results_json"]).read_text() == original
+    assert partial.read_bytes().splitlines() == [line.rstrip(b"\n") for line in lines]
 
 
 def test_ground_truth_as_predictions_scores_one(sample_dir):

@@ -7,8 +7,11 @@ import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from bench.expected import check_metrics, load_expected
-from bench.report import Evaluator, Row, Subset, new_report, write_report
+from helpers import reproduce_record
+
+from bench.accuracy.expected import check_metrics, load_expected
+from bench.reports.schema import Evaluator, Row, Subset
+from bench.reports.writing import new_report, write_report
 
 REPO = Path(__file__).parents[1]
 TABLE = load_expected()
@@ -27,7 +30,7 @@ def make_report(out: Path, status: str, offset: float = 0.0, fingerprint: str = 
             expected=dict(row.expected), tolerance=dict(row.tolerance),
             checks=tuple(check_metrics(row.expected, row.tolerance, metrics)),
             evaluator=Evaluator("faster-coco-eval", "1.8.0", False), behaviour={}))
-    report = new_report("reproduce", {"device": "cpu"}, command=["test"],
+    report = new_report("reproduce", reproduce_record(), command=["test"],
                         environment={"fingerprint_id": fingerprint}, rows=tuple(rows))
     return write_report(report, out, stem=f"reproduce-{status}-{offset}-{fingerprint}")["json"]
 

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from bench.timing import END_TO_END, STAT_FIELDS, StageStats, StageTimer
+from bench.reports.stats import END_TO_END, STAT_FIELDS, StageStats
+from bench.speed.timer import StageTimer
 
 
 class FakeClock:

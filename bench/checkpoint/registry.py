@@ -1,18 +1,22 @@
-"""The pinned registry of known checkpoints (``bench/checkpoints.toml``): URL, hashes, model, sources."""
+"""The checkpoint registry in ``bench/published.toml``: the known checkpoints' URLs and hashes."""
 
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path, PurePosixPath
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from bench.checkpoint.hashing import check_full_sha256, hash_prefix_in_name
 from bench.errors import BenchError
 
-REGISTRY_PATH = Path(__file__).parents[1] / "checkpoints.toml"
-ENTRY_FIELDS = ("url", "sha256_prefix", "sha256", "model", "published_numbers")
+PUBLISHED_DATA = Path(__file__).parents[1] / "published.toml"
+"""The package's published data: the checkpoint registry and the expected-metrics table."""
+
+ENTRY_FIELDS = ("url", "sha256_prefix", "sha256")
 
 
 @dataclass(frozen=True)
@@ -23,8 +27,6 @@ class RegistryEntry:
     url: str
     sha256_prefix: str
     sha256: str | None
-    model: str
-    published_numbers: str
 
 
 def file_name_of(url: str) -> str:
@@ -35,24 +37,31 @@ def file_name_of(url: str) -> str:
     return name
 
 
-@cache
-def load_registry(path: Path = REGISTRY_PATH) -> tuple[dict[str, RegistryEntry], str]:
-    """All entries keyed by file name, and the default entry's file name; validated on load."""
+def read_toml(path: Path, what: str) -> dict[str, Any]:
+    """The parsed TOML file ``path``; a BenchError naming ``what`` and the file if it cannot be read."""
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as error:
-        raise BenchError(f"cannot read the checkpoint registry {path}: {error}") from error
-    entries = {name: parse_entry(name, fields, path) for name, fields in data.get("checkpoints", {}).items()}
-    default = data.get("default")
-    if default not in entries:
-        raise BenchError(f"{path}: 'default' must name one of the [checkpoints] entries, got {default!r}")
-    return entries, default
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise BenchError(f"{what} not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise BenchError(f"cannot read the {what} {path}: {error}") from None
+    except tomllib.TOMLDecodeError as error:
+        raise BenchError(f"{path}: the {what} is not valid TOML: {error}") from None
 
 
-def parse_entry(name: str, fields: dict, path: Path) -> RegistryEntry:
+def parse_entries(data: Mapping[str, Any], path: Path) -> dict[str, RegistryEntry]:
+    """The ``[checkpoints."<file name>"]`` tables of a parsed data file, each checked."""
+    tables = data.get("checkpoints", {})
+    if not isinstance(tables, Mapping):
+        raise BenchError(f"{path}: [checkpoints] must be a table of checkpoint tables")
+    return {name: parse_entry(name, fields, path) for name, fields in tables.items()}
+
+
+def parse_entry(name: str, fields: Any, path: Path) -> RegistryEntry:
     """Check one ``[checkpoints."<file name>"]`` table for completeness and consistency."""
     where = f"{path}: checkpoint {name!r}"
-    missing = [field for field in ENTRY_FIELDS if not isinstance(fields.get(field), str)]
+    missing = [field for field in ENTRY_FIELDS if not isinstance(fields, Mapping)
+               or not isinstance(fields.get(field), str)]
     if missing:
         raise BenchError(f"{where} lacks string field(s) {', '.join(missing)}")
     if file_name_of(fields["url"]) != name:
@@ -62,8 +71,21 @@ def parse_entry(name: str, fields: dict, path: Path) -> RegistryEntry:
     sha256 = fields["sha256"] and check_full_sha256(fields["sha256"], where)
     if sha256 and not sha256.startswith(fields["sha256_prefix"]):
         raise BenchError(f"{where}: sha256 does not start with sha256_prefix {fields['sha256_prefix']}")
-    return RegistryEntry(name, fields["url"], fields["sha256_prefix"], sha256 or None, fields["model"],
-                         fields["published_numbers"])
+    return RegistryEntry(name, fields["url"], fields["sha256_prefix"], sha256 or None)
+
+
+@cache
+def load_registry(path: Path = PUBLISHED_DATA) -> tuple[dict[str, RegistryEntry], str]:
+    """All entries keyed by file name, and the file name of the published checkpoint (the one the
+    expected table names); validated on load."""
+    data = read_toml(path, "published data")
+    entries = parse_entries(data, path)
+    table = data.get("expected")
+    default = table.get("checkpoint") if isinstance(table, Mapping) else None
+    if default not in entries:
+        raise BenchError(f"{path}: [expected] checkpoint must name one of the [checkpoints] entries, "
+                         f"got {default!r}")
+    return entries, default
 
 
 def registry_entry(file_name: str) -> RegistryEntry | None:

@@ -1,7 +1,16 @@
 """One module per ``python -m bench`` subcommand.
 
 Each module defines ``register(subparsers)``: it adds its parser and sets ``run`` to a function
-``run(args) -> int`` that builds a typed config from ``args`` and calls one library function.
+``run(args) -> int`` that builds a typed config from ``args`` and calls one library function. Only the
+module of the command being run is imported (``bench.__main__``), so a light command such as
+``compare`` or ``evaluate`` never loads torch or OpenCV.
 """
 
-COMMAND_MODULES = ("evaluate", "reproduce", "profile", "compare", "fetch")
+COMMANDS = {
+    "evaluate": "score a results file on CrowdPose GT (official protocol)",
+    "reproduce": "rerun the published CrowdPose rows and check their metrics",
+    "profile": "per-stage latency profile on this machine",
+    "compare": "compare reports across machines and flag speed regressions",
+    "fetch": "download and verify a checkpoint",
+}
+"""Subcommand name -> one-line help, in the order ``--help`` lists them."""

@@ -6,13 +6,20 @@ import argparse
 import sys
 from pathlib import Path
 
-from bench.compare import DEFAULT_THRESHOLD, CompareConfig, compare, comparison_markdown, write_comparison
+from bench.commands import COMMANDS
+from bench.reports.compare import (
+    DEFAULT_THRESHOLD,
+    CompareConfig,
+    compare,
+    comparison_markdown,
+    write_comparison,
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "compare",
-        help="compare reports across machines and flag speed regressions",
+        help=COMMANDS["compare"],
         description="Load report JSON files (or every *.json under given folders), print cross-hardware "
                     "tables of metrics and per-stage speed, and check the newest report of each machine "
                     "and configuration against the previous one. Exits 1 on a speed regression.",

@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from bench.commands import COMMANDS
 from bench.evaluation import BACKEND_NAMES, DEFAULT_BACKEND
 from bench.evaluation.files import EvaluateConfig, evaluate_files, format_result
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "evaluate", help="score a results file on CrowdPose GT (official protocol)",
+        "evaluate", help=COMMANDS["evaluate"],
         description="Score a results JSON (image_id, category_id, 42 keypoint values, score per detection) "
                     "against a CrowdPose GT file with crowdIndex: AP, AP50, AP75, AR, AR50, AR75 and "
                     "AP easy/medium/hard, at most 20 detections per image.")

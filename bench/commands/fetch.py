@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.checkpoint import default_checkpoint, resolve_checkpoint
+from bench.commands import COMMANDS
 
 
 @dataclass(frozen=True)
@@ -20,7 +21,7 @@ class FetchConfig:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "fetch", help="download and verify a checkpoint",
+        "fetch", help=COMMANDS["fetch"],
         description="Download a checkpoint into the cache (resuming an interrupted download), verify its "
                     "sha256, and print its path and sha256. A local path is verified only.")
     parser.add_argument("checkpoint", nargs="?", metavar="URL",

@@ -6,18 +6,12 @@ import argparse
 import sys
 from pathlib import Path
 
+from bench.commands import COMMANDS
+from bench.commands.arguments import parse_scales
 from bench.errors import BenchError
-from bench.profiling import DEFAULT_SIZES, DEVICES, INPUT_KINDS, PRECISIONS, ProfileConfig, run_profile
-from bench.timing import END_TO_END
-
-
-def parse_scales(text: str) -> tuple[float, ...]:
-    """``"2,1"`` -> (2.0, 1.0)."""
-    try:
-        scales = tuple(float(part) for part in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected numbers such as 1 or 2,1, got {text!r}") from None
-    return scales
+from bench.reports.stats import END_TO_END
+from bench.speed.profile import DEFAULT_SIZES, INPUT_KINDS, ProfileConfig, run_profile
+from reference.pipeline import PRECISIONS
 
 
 def parse_sizes(text: str) -> tuple[tuple[int, int], ...]:
@@ -42,15 +36,16 @@ def parse_batches(text: str) -> tuple[int, ...]:
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "profile",
-        help="per-stage latency profile on this machine",
+        help=COMMANDS["profile"],
         description="Time every pipeline stage (decode, preprocess, host-to-device copy, forward per "
                     "scale, aggregation, NMS/top-k, matching, adjust, refine, mapping back, end to end; "
                     "evaluation separately) after warm-up iterations, and write one report per input "
                     "size and batch size. Without --checkpoint the network has deterministic synthetic "
                     "weights and the grouping stages run on realistic rendered maps.",
     )
-    parser.add_argument("--device", choices=DEVICES, default="auto",
-                        help="auto: CUDA when available, else CPU (default: %(default)s)")
+    parser.add_argument("--device", default="auto",
+                        help="auto (CUDA when available, else CPU), cpu, cuda or cuda:N "
+                             "(default: %(default)s)")
     parser.add_argument("--scales", type=parse_scales, default=(1.0,), metavar="S[,S...]",
                         help="test scales of one run, e.g. 1 or 2,1 (default: 1)")
     parser.add_argument("--batch", nargs="+", type=parse_batches, default=[(1,)], metavar="B",
@@ -98,6 +93,6 @@ def run(args: argparse.Namespace) -> int:
     )
     for report, written in run_profile(config):
         end_to_end = report.timings[END_TO_END]
-        print(f"{report.config['label']}: end to end p50 {end_to_end.p50_ms:.1f} ms, "
+        print(f"{report.config.label}: end to end p50 {end_to_end.p50_ms:.1f} ms, "
               f"{report.throughput['images_per_s']:.2f} images/s -> {written['json']}", file=sys.stderr)
     return 0

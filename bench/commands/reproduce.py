@@ -5,17 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 
-from bench.data import DataConfig, add_data_arguments
-from bench.expected import DEFAULT_EXPECTED
-from bench.reproduce import ReproduceConfig, run_reproduction
-
-
-def parse_scales(text: str) -> tuple[float, ...]:
-    """'1' -> (1.0,), '2,1' -> (2.0, 1.0)."""
-    try:
-        return tuple(float(part) for part in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"scales must be numbers like 2,1; got {text!r}") from None
+from bench.accuracy.expected import DEFAULT_EXPECTED
+from bench.accuracy.reproduce import ReproduceConfig, run_reproduction
+from bench.commands import COMMANDS
+from bench.commands.arguments import parse_scales
+from bench.data.dataset import DataConfig, add_data_arguments
+from reference.pipeline import PRECISIONS
 
 
 def parse_options(text: str) -> dict:
@@ -30,7 +25,7 @@ def parse_options(text: str) -> dict:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "reproduce", help="rerun the published CrowdPose rows and check their metrics",
+        "reproduce", help=COMMANDS["reproduce"],
         description="Rerun CrowdPose test evaluation of the published checkpoint for the published rows "
                     "(scales [1] and [2, 1], flip), check the metrics, write a report. Runs what it can "
                     "when the checkpoint or dataset is missing, and says what is missing.")
@@ -45,12 +40,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--workers", type=int, default=2, help="image decoding worker processes")
     parser.add_argument("--threads", type=int, help="CPU threads per process (default: all cores, also "
                                                     "per torchrun rank, so results match one process)")
-    parser.add_argument("--precision", default="float32", choices=("float32", "tf32", "bfloat16", "float16"))
+    parser.add_argument("--precision", default="float32", choices=PRECISIONS)
     parser.add_argument("--pipeline-options", type=parse_options, default={},
                         help='extra Predictor options as JSON, e.g. \'{"stage_aggregation": "2020"}\'')
     parser.add_argument("--cache-dir", help="prediction cache (default: ~/.cache/hhrnet-crowdpose-bench)")
     parser.add_argument("--checkpoint-cache-dir", help="checkpoint download cache (default: torch hub's)")
-    parser.add_argument("--expected", default=str(DEFAULT_EXPECTED), help="expected-metrics table (TOML)")
+    parser.add_argument("--expected", default=str(DEFAULT_EXPECTED),
+                        help="expected-metrics table laid out as bench/published.toml (default: that one)")
     parser.add_argument("--no-sample", dest="sample", action="store_false",
                         help="do not run the bundled sample when published rows are skipped")
     add_data_arguments(parser)

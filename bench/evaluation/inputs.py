@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.data import (
+from bench.data.ground_truth import (
     NUM_KEYPOINT_VALUES,
     format_problems,
     ground_truth_problems,

@@ -59,23 +59,6 @@ def mean_over_counted_joints(similarities: np.ndarray, order: np.ndarray, counts
     return oks
 
 
-def pair_oks(det_keypoints: np.ndarray, gt_keypoints: np.ndarray, gt_boxes: np.ndarray,
-             sigmas: np.ndarray = CROWDPOSE_SIGMAS) -> np.ndarray:
-    """OKS of pair i = (det_keypoints[i], gt_keypoints[i] with gt_boxes[i]).
-
-    Args:
-        det_keypoints: [P, 42] detections, (x, y, score) per joint.
-        gt_keypoints: [P, 42] GT, (x, y, v) per joint; v > 0 marks a labelled joint.
-        gt_boxes: [P, 4] GT boxes (x, y, w, h); object scale = 0.53 * h * w.
-        sigmas: [14] per-joint sigmas.
-
-    Returns:
-        [P] float64.
-    """
-    similarities = joint_similarities(det_keypoints, gt_keypoints, gt_boxes, sigmas)
-    return mean_over_counted_joints(similarities, *joint_layout(gt_keypoints))
-
-
 def oks_matrices(gt_keys: np.ndarray, gt_keypoints: np.ndarray, gt_boxes: np.ndarray,
                  det_keys: np.ndarray, det_scores: np.ndarray, det_keypoints: np.ndarray,
                  max_detections: int) -> dict[int, np.ndarray]:

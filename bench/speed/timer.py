@@ -5,9 +5,13 @@ Usage::
     timer = StageTimer(warmup=2, device="cuda")
     for _ in range(2 + 10):
         with timer.iteration():           # also times the whole iteration as ``end_to_end``
-            with timer.stage("forward"):
+            predictor.predict_batch(images, observer=timer)   # start(stage) / stop(stage) per stage
+            with timer.stage("evaluate"):                     # or a block of the caller's own
                 ...
     stats = timer.stats()                 # stage -> StageStats (ms), warm-up iterations left out
+
+A ``StageTimer`` is a ``reference.stages.StageObserver``: the pipeline tells it when each of its stages
+starts and stops, so the stages timed are the ones that run.
 
 On CPU each stage is read from ``time.perf_counter_ns`` (or an injected clock). On CUDA a pair of
 CUDA events brackets each stage, and the device is synchronised once at the end of the iteration
@@ -20,66 +24,10 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
 
-import numpy as np
 import torch
 
-END_TO_END = "end_to_end"
-
-STAT_FIELDS = ("count", "mean_ms", "std_ms", "min_ms", "p50_ms", "p90_ms", "p99_ms", "max_ms")
-
-
-@dataclass(frozen=True)
-class StageStats:
-    """Summary of one stage's measured durations in milliseconds.
-
-    ``std_ms`` is the sample standard deviation (0 for a single sample); percentiles use linear
-    interpolation between samples. ``in_iteration`` is False for stages timed outside an iteration
-    (for example evaluation), which are therefore not part of ``end_to_end``.
-    """
-
-    count: int
-    mean_ms: float
-    std_ms: float
-    min_ms: float
-    p50_ms: float
-    p90_ms: float
-    p99_ms: float
-    max_ms: float
-    in_iteration: bool = True
-
-    @classmethod
-    def from_samples(cls, samples_ms: list[float], in_iteration: bool = True) -> StageStats:
-        if not samples_ms:
-            raise ValueError("StageStats.from_samples needs at least one sample")
-        values = np.asarray(samples_ms, dtype=np.float64)
-        p50, p90, p99 = np.percentile(values, [50, 90, 99])
-        return cls(
-            count=int(values.size),
-            mean_ms=float(values.mean()),
-            std_ms=float(values.std(ddof=1)) if values.size > 1 else 0.0,
-            min_ms=float(values.min()),
-            p50_ms=float(p50),
-            p90_ms=float(p90),
-            p99_ms=float(p99),
-            max_ms=float(values.max()),
-            in_iteration=in_iteration,
-        )
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> StageStats:
-        missing = [name for name in STAT_FIELDS if name not in data]
-        if missing:
-            raise ValueError(f"stage statistics lack {', '.join(missing)}")
-        return cls(
-            count=int(data["count"]),
-            **{name: float(data[name]) for name in STAT_FIELDS[1:]},
-            in_iteration=bool(data.get("in_iteration", True)),
-        )
+from bench.reports.stats import END_TO_END, StageStats
 
 
 class _CudaEventPair:
@@ -122,6 +70,7 @@ class StageTimer:
         self._samples: dict[str, list[float]] = {}
         self._outside_iteration: set[str] = set()
         self._pending: list[tuple[str, _CudaEventPair]] | None = None
+        self._open: dict[str, tuple[_CudaEventPair | int, contextlib.AbstractContextManager]] = {}
 
     @property
     def uses_cuda_events(self) -> bool:
@@ -160,30 +109,50 @@ class StageTimer:
                 for name, events in pending:
                     self._add(name, events.elapsed_ms())
 
+    def start(self, name: str) -> None:
+        """Start timing stage ``name`` (inside or outside an iteration); ``stop(name)`` ends it."""
+        if name in self._open:
+            raise RuntimeError(f"stage {name!r} is already being timed")
+        if self._pending is None:
+            self._outside_iteration.add(name)
+        annotation = self._annotation(name)
+        annotation.__enter__()
+        if self.uses_cuda_events:
+            mark: _CudaEventPair | int = _CudaEventPair()
+            mark.start.record()
+        else:
+            mark = self.clock()
+        self._open[name] = (mark, annotation)
+
+    def stop(self, name: str) -> None:
+        """Stop timing stage ``name`` and keep its duration (unless in warm-up)."""
+        if name not in self._open:
+            raise RuntimeError(f"stage {name!r} was not started")
+        mark, annotation = self._open.pop(name)
+        if isinstance(mark, _CudaEventPair):
+            mark.end.record()
+            if self._pending is not None:
+                self._pending.append((name, mark))
+            else:
+                mark.end.synchronize()
+                if self.measuring:
+                    self._add(name, mark.elapsed_ms())
+        else:
+            elapsed_ms = (self.clock() - mark) / 1e6
+            if self.measuring:
+                self._add(name, elapsed_ms)
+        annotation.__exit__(None, None, None)
+
     @contextlib.contextmanager
     def stage(self, name: str) -> Iterator[None]:
-        """Time the enclosed block as stage ``name``; may be used inside or outside an iteration."""
-        inside = self._pending is not None
-        if not inside:
-            self._outside_iteration.add(name)
-        with self._annotation(name):
-            if self.uses_cuda_events:
-                events = _CudaEventPair()
-                events.start.record()
-                yield
-                events.end.record()
-                if inside:
-                    self._pending.append((name, events))
-                else:
-                    events.end.synchronize()
-                    if self.measuring:
-                        self._add(name, events.elapsed_ms())
-            else:
-                start = self.clock()
-                yield
-                elapsed_ms = (self.clock() - start) / 1e6
-                if self.measuring:
-                    self._add(name, elapsed_ms)
+        """Time the enclosed block as stage ``name``; a block that raises is not recorded."""
+        self.start(name)
+        try:
+            yield
+        except BaseException:
+            self._discard(name)
+            raise
+        self.stop(name)
 
     def record(self, name: str, elapsed_ms: float) -> None:
         """Add a duration measured elsewhere (kept only outside warm-up)."""
@@ -202,6 +171,11 @@ class StageTimer:
             name: StageStats.from_samples(values, in_iteration=name not in self._outside_iteration)
             for name, values in self._samples.items()
         }
+
+    def _discard(self, name: str) -> None:
+        """Forget the running stage ``name`` without recording it."""
+        _, annotation = self._open.pop(name)
+        annotation.__exit__(None, None, None)
 
     def _add(self, name: str, elapsed_ms: float) -> None:
         self._samples.setdefault(name, []).append(elapsed_ms)

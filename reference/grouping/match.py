@@ -26,7 +26,6 @@ restarted). People come out in order of creation.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import numpy as np
 from munkres import Munkres
@@ -34,8 +33,7 @@ from scipy.optimize import linear_sum_assignment
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components
 
-if TYPE_CHECKING:
-    from reference.grouping import GroupingConfig
+from reference.grouping.config import GroupingConfig
 
 PADDING_COST = 1e10
 

@@ -1,7 +1,7 @@
 """Grouping stages 3 and 5, literal port: mmpose 0.29.0's per-person loops of ``adjust`` and ``refine``.
 
 Kept loop for loop (numpy on the CPU, every joint of every person) so that it is the exact reference
-for the vectorised `reference.grouping_fast` and the baseline of the speed benchmark.
+for the vectorised `reference.grouping.fast` and the baseline of the speed benchmark.
 Shapes: N people, K joints, H x W maps, L tag values; people [N,K,C] with (x, y, value, ...) columns.
 """
 

@@ -1,10 +1,11 @@
 """Run a Predictor over a list of images: decode ahead, overlap post-processing, batch, cache, resume.
 
-Images are decoded ahead in DataLoader worker processes. Each network batch is preprocessed,
-forwarded and aggregated in the calling thread; its grouping and mapping back to image pixels
-(``Predictor.group`` and ``Predictor.to_image``) run in one worker thread while the next network batch
-goes through the network. Results reach the cache in input order, one loaded batch at a time, and
-equal ``Predictor.predict_batch`` on the same batches bit for bit: the same stages on the same inputs.
+Images are decoded ahead in DataLoader worker processes. Each network batch goes through the
+pipeline's network half (``Predictor.run_network``) in the calling thread; its decoding half
+(``Predictor.decode``: grouping, mapping back to image pixels) runs in one worker thread while the next
+network batch goes through the network. Results reach the cache in input order, one loaded batch at a
+time, and equal ``Predictor.predict_batch`` on the same batches bit for bit: the same two halves of the
+one pipeline on the same inputs.
 """
 
 from __future__ import annotations
@@ -15,14 +16,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from bench.data import read_image
+from bench.accuracy.cache import PredictionCache
+from bench.data.images import read_image
 from bench.errors import BenchError
-from bench.prediction_cache import PredictionCache
-from reference.pipeline import Batch, Poses, Predictor
+from bench.evaluation.results import people_to_results
+from reference.pipeline import Poses, Predictor
 
 Entries = list[tuple[int, list[dict]]]
 
@@ -49,39 +50,6 @@ class _DecodedImages(Dataset):
             return job.image_id, read_image(job.path)
         except BenchError as error:
             return job.image_id, error
-
-
-def people_to_results(image_id: int, keypoints: np.ndarray, scores: np.ndarray) -> list[dict]:
-    """mmpose's results-JSON entries for one image: flattened (x, y, score) keypoints, the person score,
-    and the keypoint-extent box, in the predictor's order."""
-    results = []
-    for person, score in zip(keypoints, scores, strict=True):
-        x_min, y_min = person[:, :2].min(axis=0)
-        x_max, y_max = person[:, :2].max(axis=0)
-        results.append({
-            "image_id": int(image_id),
-            "category_id": 1,
-            "keypoints": [float(v) for v in person[:, :3].reshape(-1)],
-            "score": float(score),
-            "bbox": [float(x_min), float(y_min), float(x_max - x_min), float(y_max - y_min)],
-        })
-    return results
-
-
-def _network_stages(
-    predictor: Predictor, images: list[np.ndarray]
-) -> tuple[torch.Tensor, torch.Tensor, Batch]:
-    """Preprocess, forward and aggregate one network batch: (heatmaps, tags, batch)."""
-    batch = predictor.to_device(predictor.preprocess(images))
-    heatmaps, tags = predictor.aggregate(predictor.forward(batch), batch)
-    return heatmaps, tags, batch
-
-
-def _post_stages(
-    predictor: Predictor, heatmaps: torch.Tensor, tags: torch.Tensor, batch: Batch
-) -> list[Poses]:
-    """Group one network batch and map its people back to image pixels."""
-    return predictor.to_image(predictor.group(heatmaps, tags), batch)
 
 
 @dataclass
@@ -130,10 +98,10 @@ def _predict_in_order(predictor: Predictor, loaded_batches: Iterable[list], pool
             image_ids, images = _decoded(loaded)
             current = _LoadedBatch(image_ids)
             for indices in predictor.network_batches(images):
-                maps = _network_stages(predictor, [images[index] for index in indices])
+                maps = predictor.run_network([images[index] for index in indices])
                 if newest is not None:
                     newest.result()
-                newest = pool.submit(_post_stages, predictor, *maps)
+                newest = pool.submit(predictor.decode, maps)
                 if not overlap:
                     newest.result()
                 current.parts.append((indices, newest))

@@ -1,36 +1,47 @@
 """The JSON report every reproduce or profile run writes, and reading it back with schema checks.
 
-A report is plain data: what ran (``command``, ``config``), where (``environment``), what came out
-(``rows`` of metrics for reproduce runs, ``timings``/``throughput``/``memory`` for speed) and what
-went wrong (``errors``). Markdown and plots are rendered from the JSON file alone (bench.render), so a
-committed report can be re-rendered or compared on any machine.
+A report is plain data: what ran (``command``, and ``config``, a typed record per run kind, see
+``bench.reports.records``), where (``environment``), what came out (``rows`` of metrics for reproduce
+runs, ``timings``/``throughput``/``memory`` for speed) and what went wrong (``errors``). Markdown and
+plots are rendered from the JSON file alone (``bench.reports.markdown``, ``bench.reports.plots``), so a
+committed report can be re-rendered or compared on any machine. Reports of older schema versions are
+upgraded on reading (``bench.reports.upgrade``).
 """
 
 from __future__ import annotations
 
 import json
-import re
-import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import atomic, render
-from bench.environment import fingerprint
 from bench.errors import BenchError
-from bench.expected import Check
-from bench.timing import StageStats
+from bench.reports.records import RECORD_TYPES, RunRecord, record_to_dict
+from bench.reports.stats import StageStats
+from bench.reports.upgrade import UPGRADE_STEPS
 
-SCHEMA_VERSION = 1
-KINDS = ("reproduce", "profile")
+SCHEMA_VERSION = 2
+KINDS = tuple(RECORD_TYPES)
 ROW_STATUSES = ("reproduced", "failed", "skipped", "smoke")
 REQUIRED_FIELDS = ("schema_version", "kind", "created", "command", "environment", "config")
 
-# Steps that rewrite a report dict of schema version v (the key) into version v + 1. Schema 1 is the
-# first published schema, so there are none yet; load_report applies them in order when there are.
-UPGRADE_STEPS: Mapping[int, Callable[[dict], dict]] = {}
+
+@dataclass(frozen=True)
+class Check:
+    """One metric compared with its expected value; `passed` is False for a missing or non-finite value."""
+
+    metric: str
+    expected: float
+    actual: float | None
+    tolerance: float
+    passed: bool
+
+    def describe(self) -> str:
+        actual = "missing" if self.actual is None else f"{self.actual:.4f}"
+        verdict = "ok" if self.passed else "MISMATCH"
+        expected = f"expected {self.expected:.4f} +/- {self.tolerance:g}"
+        return f"{self.metric}: actual {actual}, {expected} ({verdict})"
 
 
 @dataclass(frozen=True)
@@ -104,7 +115,7 @@ class Report:
     created: str
     command: tuple[str, ...]
     environment: dict[str, Any]
-    config: dict[str, Any]
+    config: RunRecord
     rows: tuple[Row, ...] = ()
     timings: dict[str, StageStats] = field(default_factory=dict)
     throughput: dict[str, float] = field(default_factory=dict)
@@ -117,6 +128,9 @@ class Report:
             raise ValueError(f"kind {self.kind!r} is not one of {KINDS}")
         if "fingerprint_id" not in self.environment:
             raise ValueError("environment lacks 'fingerprint_id'")
+        if not isinstance(self.config, RECORD_TYPES[self.kind]):
+            raise TypeError(f"a {self.kind} report needs a {RECORD_TYPES[self.kind].__name__} config, "
+                            f"got {type(self.config).__name__}")
 
     @property
     def fingerprint_id(self) -> str:
@@ -129,7 +143,7 @@ class Report:
             "created": self.created,
             "command": list(self.command),
             "environment": self.environment,
-            "config": self.config,
+            "config": record_to_dict(self.config),
             "rows": [row.to_dict() for row in self.rows],
             "timings": {stage: stats.to_dict() for stage, stats in self.timings.items()},
             "throughput": self.throughput,
@@ -140,38 +154,21 @@ class Report:
     @classmethod
     def from_dict(cls, data: Mapping) -> Report:
         """Build a report from a dict of the current schema; raises KeyError/TypeError/ValueError."""
+        if data["kind"] not in RECORD_TYPES:
+            raise ValueError(f"kind {data['kind']!r} is not one of {KINDS}")
         return cls(
             schema_version=int(data["schema_version"]),
             kind=str(data["kind"]),
             created=str(data["created"]),
             command=tuple(str(part) for part in data["command"]),
             environment=dict(data["environment"]),
-            config=dict(data["config"]),
+            config=RECORD_TYPES[data["kind"]].from_dict(data["config"]),
             rows=tuple(Row.from_dict(row) for row in data.get("rows", [])),
             timings={str(name): StageStats.from_dict(stats) for name, stats in _items(data, "timings")},
             throughput=dict(data.get("throughput", {})),
             memory=dict(data.get("memory", {})),
             errors=tuple(str(error) for error in data.get("errors", [])),
         )
-
-
-def new_report(
-    kind: str,
-    config: Mapping[str, Any],
-    *,
-    command: Sequence[str] | None = None,
-    environment: Mapping[str, Any] | None = None,
-    **fields: Any,
-) -> Report:
-    """A report stamped now (UTC), with this process's argv and environment unless given."""
-    return Report(
-        kind=kind,
-        created=datetime.now(UTC).isoformat(timespec="seconds"),
-        command=tuple(sys.argv if command is None else command),
-        environment=dict(fingerprint() if environment is None else environment),
-        config=dict(config),
-        **fields,
-    )
 
 
 def report_from_dict(
@@ -194,7 +191,10 @@ def report_from_dict(
                 f"{source}: schema version {version} is older than this bench reads ({SCHEMA_VERSION}) "
                 "and cannot be upgraded; re-run the command that wrote it"
             )
-        data = upgrade_steps[version](dict(data))
+        try:
+            data = upgrade_steps[version](dict(data))
+        except (KeyError, TypeError, ValueError) as error:
+            raise BenchError(f"{source}: cannot upgrade this schema-{version} report: {error!r}") from error
         version += 1
         data["schema_version"] = version
     missing = [name for name in REQUIRED_FIELDS if name not in data]
@@ -224,50 +224,6 @@ def load_report(path: str | Path) -> Report:
     return report_from_dict(data, str(path))
 
 
-def report_stem(report: Report) -> str:
-    """File stem naming kind, device, precision, torch, core count, config label and time.
-
-    Example: ``profile-cpu-fp32-pt2.13-2core-synthetic-512x512-b1-s1-20250101T120000Z``.
-    """
-    software = report.environment.get("software", {})
-    hardware = report.environment.get("hardware", {})
-    torch_version = ".".join(str(software.get("torch", "unknown")).split("+")[0].split(".")[:2])
-    device = str(report.config.get("device", "cpu"))
-    if device.startswith("cuda") and hardware.get("gpus"):
-        device = f"cuda-{hardware['gpus'][0]['name']}".lower()
-    parts = [
-        report.kind,
-        device,
-        str(report.config.get("precision", "fp32")),
-        f"pt{torch_version}",
-        f"{hardware.get('usable_cores', 'n')}core",
-        str(report.config.get("label", "")),
-        re.sub(r"[^0-9TZ]", "", report.created.replace("+00:00", "Z")),
-    ]
-    return "-".join(_slug(part) for part in parts if part)
-
-
-def write_report(report: Report, out_dir: str | Path, stem: str | None = None) -> dict[str, Path]:
-    """Write the report as JSON, then Markdown and PNG plots rendered from that JSON; all atomic.
-
-    Returns the written paths by role: ``json``, ``md`` and one key per plot (``stages_png``,
-    ``metrics_png``) where the report has data for it.
-    """
-    out_dir = Path(out_dir)
-    stem = stem or report_stem(report)
-    json_path = atomic.write_json(out_dir / f"{stem}.json", report.to_dict())
-    stored = load_report(json_path)
-    written = {"json": json_path}
-    for role, data in render.render_plots(stored).items():
-        written[f"{role}_png"] = atomic.write_bytes(out_dir / f"{stem}-{role}.png", data)
-    images = {role: path.name for role, path in written.items() if role.endswith("_png")}
-    written["md"] = atomic.write_text(out_dir / f"{stem}.md", render.render_markdown(stored, images))
-    return written
-
-
 def _items(data: Mapping, name: str) -> list[tuple[str, Any]]:
     return list(data.get(name, {}).items())
 
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9.]+", "-", text).strip("-")

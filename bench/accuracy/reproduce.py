@@ -12,7 +12,6 @@ the images are sharded over ranks and rank 0 evaluates and reports.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import time
 from collections.abc import Mapping, Sequence
@@ -23,21 +22,31 @@ from typing import Any
 import pandas as pd
 import torch
 
-from bench import atomic, distributed
-from bench.checkpoint import ResolvedCheckpoint, hash_prefix_in_name, load_into, resolve_checkpoint
-from bench.data import CrowdPoseDataset, DataConfig, load_dataset, locate_files, open_dataset, validate
-from bench.environment import fingerprint
+from bench import atomic
+from bench.accuracy import distributed
+from bench.accuracy.cache import PredictionCache, cache_key, reference_code_version
+from bench.accuracy.expected import DEFAULT_EXPECTED, ExpectedRow, ExpectedTable, check_metrics, load_expected
+from bench.accuracy.runner import ImageJob, predict_images
+from bench.checkpoint import ResolvedCheckpoint, resolve_checkpoint
+from bench.data.dataset import (
+    CrowdPoseDataset,
+    DataConfig,
+    load_dataset,
+    locate_files,
+    open_dataset,
+    validate,
+)
+from bench.data.sample import SAMPLE_DIR, SAMPLE_GT
+from bench.devices import resolve_device
 from bench.errors import BenchError
 from bench.evaluation import DEFAULT_BACKEND, evaluate_with_info
-from bench.expected import DEFAULT_EXPECTED, ExpectedRow, ExpectedTable, check_metrics, load_expected
-from bench.predict import ImageJob, predict_images
-from bench.prediction_cache import PredictionCache, cache_key, reference_code_version
-from bench.report import Evaluator, Report, Row, Subset, new_report, write_report
-from bench.synthetic_weights import calibrated_state_dict
-from reference.model import higher_hrnet_w32
+from bench.reports.environment import fingerprint
+from bench.reports.records import ReproduceRecord
+from bench.reports.schema import Evaluator, Report, Row, Subset
+from bench.reports.writing import new_report, write_report
+from bench.weights import Weights
 from reference.pipeline import Predictor, pipeline_config
 
-SAMPLE_DIR = Path(__file__).parent / "assets" / "crowdpose_sample"
 SUMMARY_METRICS = ("AP", "AP50", "AP75", "AP_easy", "AP_medium", "AP_hard")
 VARIANT_AP_TOLERANCE = 0.001
 # Pipeline options a compared row may set: the recorded mmpose-version behaviours and speed variants.
@@ -83,48 +92,6 @@ class ReproductionResult:
     exit_code: int
 
 
-@dataclass(frozen=True)
-class Weights:
-    """The weights a row ran with: a verified checkpoint file, or the deterministic synthetic fill."""
-
-    checkpoint: ResolvedCheckpoint | None
-    published_prefix: str | None
-
-    @property
-    def label(self) -> str:
-        return "checkpoint" if self.checkpoint else "synthetic (calibrated deterministic, seed 0)"
-
-    @property
-    def is_published(self) -> bool:
-        return bool(self.checkpoint and self.published_prefix
-                    and self.checkpoint.sha256.startswith(self.published_prefix))
-
-    def to_dict(self) -> dict[str, Any]:
-        if self.checkpoint is None:
-            return {"kind": "synthetic", "seed": 0, "sha256": None,
-                    "builder": "bench.synthetic_weights.calibrated_state_dict"}
-        return {"kind": "checkpoint", "path": str(self.checkpoint.path), "source": self.checkpoint.source,
-                "sha256": self.checkpoint.sha256, "published": self.is_published}
-
-    def build_model(self) -> torch.nn.Module:
-        model = higher_hrnet_w32()
-        if self.checkpoint is None:
-            model.load_state_dict(calibrated_state_dict(model, seed=0))
-        else:
-            load_into(model, self.checkpoint.path)
-        return model
-
-
-def resolve_device(name: str) -> torch.device:
-    """'auto' is the best available device (CUDA, else CPU); 'cuda' without CUDA is a clear error."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise BenchError("--device cuda asked for, but torch sees no CUDA device; use --device cpu")
-    return device
-
-
 def run_reproduction(config: ReproduceConfig) -> ReproductionResult:
     """Run the selected published rows (and the sample smoke run), write the report, summarise."""
     table = load_expected(config.expected)
@@ -139,7 +106,7 @@ def run_reproduction(config: ReproduceConfig) -> ReproductionResult:
     try:
         problems: list[str] = []
         runner = _RowRunner(config, device, topology)
-        spec = config.checkpoint or table.checkpoint_url
+        spec = config.checkpoint or table.checkpoint.url
         with distributed.main_first(topology):  # one rank downloads, the others then find it cached
             checkpoint = _attempt(
                 lambda: runner.load(resolve_checkpoint(spec, config.checkpoint_cache_dir,
@@ -149,7 +116,9 @@ def run_reproduction(config: ReproduceConfig) -> ReproductionResult:
         located = _attempt(lambda: locate_files(data.data_root, data.ann_file, data.img_dir), "dataset",
                            problems)
         dataset = _selected_dataset(data) if located is not None else None
-        weights = Weights(checkpoint, hash_prefix_in_name(table.checkpoint_name))
+        prefix = table.checkpoint.sha256_prefix
+        weights = (Weights.from_checkpoint(checkpoint, prefix) if checkpoint is not None
+                   else Weights.synthetic("calibrated", published_prefix=prefix))
         report_rows = [
             runner.run(row, weights, dataset, table) if checkpoint is not None and dataset is not None
             else _not_run(row, problems)
@@ -158,7 +127,7 @@ def run_reproduction(config: ReproduceConfig) -> ReproductionResult:
         # rank 0 holds the real statuses (other ranks hold placeholders), so it decides for all
         any_skipped = any(row.status == "skipped" for row in report_rows)
         if distributed.broadcast_from_main(config.sample and any_skipped, topology):
-            sample = load_dataset(ann_file=SAMPLE_DIR / "test_crowdpose.json", img_dir=SAMPLE_DIR)
+            sample = load_dataset(ann_file=SAMPLE_GT, img_dir=SAMPLE_DIR)
             report_rows += [runner.run(row, weights, sample, table, smoke=True) for row in rows]
         if not topology.is_main:
             return ReproductionResult(None, {}, "", distributed.broadcast_from_main(0, topology))
@@ -248,8 +217,9 @@ class _RowRunner:
             metrics=evaluation.metrics, expected=dict(row.expected), tolerance=dict(row.tolerance),
             checks=tuple(checks),
             evaluator=Evaluator(evaluation.backend, evaluation.backend_version, evaluation.official),
-            behaviour={"pipeline": predictor.config.to_dict(), "weights": weights.to_dict(),
-                       "results_json": str(results_path), "variant_vs_float32": variant,
+            behaviour={"pipeline": predictor.config.to_dict(),
+                       "weights": dataclasses.asdict(weights.to_record()), "results_json": str(results_path),
+                       "variant_vs_float32": variant,
                        "evaluation_inputs": evaluation.input_report.to_dict()},
         )
 
@@ -260,14 +230,13 @@ class _RowRunner:
 
     def load(self, checkpoint: ResolvedCheckpoint) -> ResolvedCheckpoint:
         """Build the model from ``checkpoint`` now, so an unloadable file counts as a missing checkpoint."""
-        self._model(Weights(checkpoint, None))
+        self._model(Weights.from_checkpoint(checkpoint))
         return checkpoint
 
     def _model(self, weights: Weights) -> torch.nn.Module:
-        key = weights.checkpoint.sha256 if weights.checkpoint else "synthetic"
-        if key not in self._models:
-            self._models[key] = weights.build_model()
-        return self._models[key]
+        if weights.cache_id not in self._models:
+            self._models[weights.cache_id] = weights.build_model()
+        return self._models[weights.cache_id]
 
     def _predict(self, predictor: Predictor, dataset: CrowdPoseDataset, weights: Weights,
                  name: str) -> tuple[list[dict], Path] | None:
@@ -308,7 +277,7 @@ class _RowRunner:
                       dataset: CrowdPoseDataset) -> dict[str, Any]:
         """Everything that can change a prediction: weights, pipeline, data location, the code, and the
         environment (device model, library versions, thread count: float results depend on them)."""
-        return {"weights": weights.to_dict().get("sha256") or "synthetic-seed0",
+        return {"weights": weights.cache_id,
                 "pipeline": predictor.config.to_dict(), "device": self.device.type,
                 "environment": self._environment_id, "images": str(dataset.img_dir.resolve()),
                 "annotations": str(dataset.ann_file.resolve()), "reference_code": reference_code_version()}
@@ -334,7 +303,7 @@ def _judge(row: ExpectedRow, weights: Weights, dataset: CrowdPoseDataset, table:
                          f"{weights.label} weights; never compared with the published numbers")
     if not weights.is_published:
         return "skipped", (f"measured with checkpoint sha256 {weights.checkpoint.sha256[:12]}..., not the "
-                           f"published {table.checkpoint_name}; not compared")
+                           f"published {table.checkpoint.file_name}; not compared")
     if not _is_full(dataset, table):
         return "skipped", (f"measured on {len(dataset)} images, not the whole {table.dataset_name} set "
                            f"({table.dataset_num_images} images); not compared")
@@ -403,13 +372,11 @@ def check_settings(config: ReproduceConfig) -> None:
 
 
 def _config_record(config: ReproduceConfig, device: torch.device, weights: Weights,
-                   table: ExpectedTable) -> dict[str, Any]:
-    record = json.loads(json.dumps(dataclasses.asdict(config), default=str))
-    record.update(device=str(device), weights="checkpoint" if weights.checkpoint else "synthetic",
-                  checkpoint=weights.to_dict(), expected_table=table.path,
-                  precision=config.precision, label="-".join(
-                      "s" + "+".join(f"{s:g}" for s in scales) for scales in (config.scales or ())))
-    return record
+                   table: ExpectedTable) -> ReproduceRecord:
+    settings = dataclasses.asdict(config)
+    label = "-".join("s" + "+".join(f"{s:g}" for s in scales) for scales in (config.scales or ()))
+    return ReproduceRecord(label=label, device=str(device), precision=config.precision,
+                           weights=weights.to_record(), expected_table=table.path, settings=settings)
 
 
 def _fmt(value: float | None) -> str:

@@ -1,4 +1,4 @@
-"""Grouping stages 3 and 5, vectorised: the same adjust and refine as `reference.grouping_literal`.
+"""Grouping stages 3 and 5, vectorised: the same adjust and refine as `reference.grouping.literal`.
 
 Adjust gathers the neighbours of all found joints at once. Refine only looks at the (person, joint)
 pairs it can fill, the joints a person lacks, and finds for each the first maximum of the penalised map
@@ -84,7 +84,7 @@ def _penalised(heatmap: np.ndarray, tag: np.ndarray, person_tag: np.ndarray) -> 
     return heatmap - np.round(total ** 0.5)
 
 
-def _maxima_whole_map(heatmap: torch.Tensor, tag: torch.Tensor, person_tags: np.ndarray) -> np.ndarray:
+def first_maxima_whole_map(heatmap: torch.Tensor, tag: torch.Tensor, person_tags: np.ndarray) -> np.ndarray:
     """Flat index of the first maximum of the penalised map [H,W] for each of person_tags [P,L], from
     whole maps on the maps' device (`_penalised`'s float32 operations, for L < 8)."""
     found = []
@@ -102,8 +102,8 @@ def _maxima_whole_map(heatmap: torch.Tensor, tag: torch.Tensor, person_tags: np.
     return np.concatenate(found)
 
 
-def _maxima_pruned(heat: np.ndarray, tags: np.ndarray, person_tags: np.ndarray) -> np.ndarray:
-    """As `_maxima_whole_map` for maps [H,W] and [H,W,L] in numpy, scoring only the pixels that can hold
+def first_maxima_pruned(heat: np.ndarray, tags: np.ndarray, person_tags: np.ndarray) -> np.ndarray:
+    """As `first_maxima_whole_map` for maps [H,W] and [H,W,L] in numpy, scoring only the pixels that can hold
     the maximum.
 
     A pixel scores at most its heatmap value (the rounded distance is >= 0), so once some pixel has
@@ -145,9 +145,9 @@ def refine_people_fast(people: np.ndarray, heatmaps: torch.Tensor, tags: torch.T
         pairs = np.flatnonzero(missing_joint == joint)
         chosen_tags = person_tags[missing_person[pairs]]
         if on_cpu:
-            flat_index[pairs] = _maxima_pruned(heatmaps[joint].numpy(), tags[joint].numpy(), chosen_tags)
+            flat_index[pairs] = first_maxima_pruned(heatmaps[joint].numpy(), tags[joint].numpy(), chosen_tags)
         else:
-            flat_index[pairs] = _maxima_whole_map(heatmaps[joint], tags[joint], chosen_tags)
+            flat_index[pairs] = first_maxima_whole_map(heatmaps[joint], tags[joint], chosen_tags)
 
     ys, xs = np.divmod(flat_index, width)
     values = _gather(heatmaps, missing_joint, ys, xs)

@@ -1,7 +1,7 @@
 """Cross-hardware comparison of reports and the speed-regression check.
 
-A report's *workload* is what it measured, whatever the machine: its kind, ``config["label"]``
-(the profiler's label names inputs, image size, batch, scales and flip), precision and weights.
+A report's *workload* is what it measured, whatever the machine: its kind, ``config.label`` (the
+profiler's label names inputs, image size, batch, scales and flip), precision and weights kind.
 Tables put every report side by side; speed ratios relate each machine to a baseline machine on the
 same workload. The regression check only compares reports of the same machine (environment
 ``fingerprint_id``), device and workload: the newest report against the one before it (or against
@@ -17,13 +17,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench import atomic, render
+from bench import atomic
 from bench.errors import BenchError
-from bench.report import Report, load_report
-from bench.timing import END_TO_END
+from bench.reports import markdown
+from bench.reports.schema import Report, load_report
+from bench.reports.stats import END_TO_END
 
 DEFAULT_THRESHOLD = 0.10
-WORKLOAD_KEYS = ("label", "precision", "weights")
 
 
 @dataclass(frozen=True)
@@ -43,13 +43,15 @@ class LoadedReport:
 
     @property
     def workload(self) -> str:
-        """What was measured, independent of the machine, e.g. ``profile/sample-natural-b1-s1-flip/fp32``."""
+        """What was measured, independent of the machine, e.g.
+        ``profile/sample-natural-b1-s1-flip/float32/synthetic``."""
         config = self.report.config
-        return "/".join([self.report.kind, *(str(config[key]) for key in WORKLOAD_KEYS if config.get(key))])
+        parts = (config.label, config.precision, config.weights.kind)
+        return "/".join([self.report.kind, *(part for part in parts if part)])
 
     @property
     def device(self) -> str:
-        return str(self.report.config.get("device", "cpu"))
+        return self.report.config.device
 
     @property
     def group(self) -> tuple[str, str, str]:
@@ -169,7 +171,7 @@ def speed_table(loaded: Sequence[LoadedReport]) -> pd.DataFrame:
         records.append({
             "report": item.path.name,
             "fingerprint": report.fingerprint_id,
-            "machine": render.machine_name(report),
+            "machine": markdown.machine_name(report),
             "device": item.device,
             "workload": item.workload,
             "created": report.created,
@@ -205,7 +207,7 @@ def speed_ratios(loaded: Sequence[LoadedReport], baseline_fingerprint: str,
             "workload": workload,
             "fingerprint": fingerprint,
             "device": device,
-            "machine": render.machine_name(item.report),
+            "machine": markdown.machine_name(item.report),
             "end_to_end p50 ms": this_ms,
             "baseline p50 ms": base_ms,
             "speedup": base_ms / this_ms if this_ms > 0 else math.inf,
@@ -270,16 +272,16 @@ def comparison_markdown(comparison: Comparison) -> str:
     sections = ["# Cross-hardware comparison", summary]
     if comparison.skipped:
         sections += ["## Files not compared", "\n".join(f"- {message}" for message in comparison.skipped)]
-    sections += ["## Speed (p50 ms per stage)", render.markdown_table(comparison.speed)]
+    sections += ["## Speed (p50 ms per stage)", markdown.markdown_table(comparison.speed)]
     if not comparison.ratios.empty:
-        sections += ["## Speed relative to the baseline machine", render.markdown_table(comparison.ratios)]
+        sections += ["## Speed relative to the baseline machine", markdown.markdown_table(comparison.ratios)]
     if not comparison.metrics.empty:
-        sections += ["## Metrics", render.markdown_table(comparison.metrics)]
+        sections += ["## Metrics", markdown.markdown_table(comparison.metrics)]
     sections.append("## Speed-regression check")
     for check in comparison.checks:
         verdict = "REGRESSION" if check.regressed else "ok"
         sections.append(f"### {check.candidate.path.name} against {check.reference.path.name}: {verdict}")
-        sections.append(render.markdown_table(_deltas_frame(check)) if check.deltas
+        sections.append(markdown.markdown_table(_deltas_frame(check)) if check.deltas
                         else "The two reports have no stage in common.")
         for side, stages in (("reference", check.only_in_reference), ("candidate", check.only_in_candidate)):
             if stages:
@@ -299,10 +301,12 @@ def write_comparison(comparison: Comparison, out_dir: Path) -> dict[str, Path]:
     for name, frame in tables.items():
         if not frame.empty:
             written[f"{name}_csv"] = atomic.write_text(out_dir / f"{name}.csv", frame.to_csv(index=False))
-    timed = [(f"{render.machine_label(item.report)} ({item.report.created})", item.report.timings)
+    timed = [(f"{markdown.machine_label(item.report)} ({item.report.created})", item.report.timings)
              for item in comparison.reports if item.report.timings]
     if timed:
-        written["stages_png"] = atomic.write_bytes(out_dir / "stages.png", render.stage_bars_png(timed))
+        from bench.reports import plots  # matplotlib is imported only when a plot is drawn
+
+        written["stages_png"] = atomic.write_bytes(out_dir / "stages.png", plots.stage_bars_png(timed))
     return written
 
 

@@ -1,16 +1,16 @@
 """Per-stage latency profile of the HigherHRNet + AE pipeline on this machine.
 
-Every measured iteration runs the stages of ``reference.pipeline.Predictor`` one by one, each under
-its own ``StageTimer`` stage: ``decode`` (JPEG file to RGB), ``preprocess``, ``to_device``,
-``forward_x<scale>`` (one network pass per scale, two with flip test), ``aggregate``, the grouping
-stages ``nms_topk``, ``match``, ``adjust``, ``refine`` (person scores are part of ``adjust``),
-``to_image`` (mapping back to image pixels), all inside ``end_to_end``. ``evaluate`` is timed apart,
-on the bundled sample's ground truth.
+Every measured iteration decodes the image files (``decode``, JPEG file to RGB) and then runs
+``Predictor.predict_batch``, the same code path that ``bench reproduce`` runs, with a ``StageTimer`` as
+its observer: the pipeline itself reports ``preprocess``, ``to_device``, ``forward_x<scale>`` (one
+network pass per scale, two with flip test), ``aggregate``, the grouping stages ``nms_topk``, ``match``,
+``adjust``, ``refine`` (person scores are part of ``adjust``) and ``to_image`` (mapping back to image
+pixels), all inside ``end_to_end``. ``evaluate`` is timed apart, on the bundled sample's ground truth.
 
 With deterministic synthetic weights the network output is noise, and grouping noise is both slow
-and meaningless (hundreds of candidates per image, see docs on the random-weight run), so the grouping
-stages and the mapping back then run on realistic rendered maps (``bench.synthetic_maps``) of the
-same size as the aggregated maps; the report says so. With a real checkpoint they run on the
+and meaningless (hundreds of candidates per image), so the pipeline is handed realistic rendered maps
+(``bench.speed.synthetic_maps``) of the aggregated maps' size in place of the network's, through its
+``replace_maps`` injection point; the report says so. With a checkpoint the pipeline decodes the
 network's own output.
 
 One report is written per case (input size and batch size), so that ``bench compare`` can line up
@@ -19,12 +19,12 @@ the same case across machines.
 
 from __future__ import annotations
 
-import json
+import dataclasses
 import resource
 import sys
 import tempfile
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -34,31 +34,28 @@ from torch import nn
 from tqdm import tqdm
 
 from bench import atomic
-from bench.checkpoint import load_into, resolve_checkpoint
-from bench.data import read_image
-from bench.environment import fingerprint
+from bench.checkpoint import resolve_checkpoint
+from bench.data.images import read_image
+from bench.data.sample import SAMPLE_GT, sample_images
+from bench.devices import resolve_device
 from bench.errors import BenchError
 from bench.evaluation import evaluate
-from bench.predict import people_to_results
-from bench.report import Report, new_report, write_report
-from bench.synthetic_maps import SyntheticMapsConfig, render_maps
-from bench.synthetic_weights import deterministic_state_dict
-from bench.timing import END_TO_END, StageTimer
-from reference.grouping import adjust_people, match_candidates, nms_topk, person_scores, refine_people
-from reference.model import higher_hrnet_w32
-from reference.pipeline import PRECISIONS, Batch, Predictor
-from reference.preprocess import image_frame
+from bench.evaluation.results import people_to_results
+from bench.reports.environment import fingerprint
+from bench.reports.records import ProfileRecord
+from bench.reports.schema import Report
+from bench.reports.stats import END_TO_END
+from bench.reports.writing import new_report, write_report
+from bench.speed.synthetic_maps import SyntheticMapsConfig, render_maps
+from bench.speed.timer import StageTimer
+from bench.weights import Weights
+from reference.pipeline import PRECISIONS, MapsReplacement, NetworkMaps, Poses, Predictor
 
 INPUT_KINDS = ("sample", "synthetic")
-DEVICES = ("auto", "cpu", "cuda")
 DEFAULT_SIZES = ((512, 512),)
-SAMPLE_DIR = Path(__file__).parent / "assets" / "crowdpose_sample"
-SAMPLE_GT = SAMPLE_DIR / "test_crowdpose.json"
-PRECISION_TAGS = {"float32": "fp32", "tf32": "tf32", "bfloat16": "bf16", "float16": "fp16"}
 TRACE_ITERATIONS = 3
 SYNTHETIC_JPEG_QUALITY = 95
-
-Poses = tuple[np.ndarray, np.ndarray]
+SYNTHETIC_WEIGHTS = Weights.synthetic("deterministic", seed=0)
 
 
 @dataclass(frozen=True)
@@ -87,8 +84,6 @@ class ProfileConfig:
 
     def __post_init__(self) -> None:
         problems = []
-        if self.device not in DEVICES:
-            problems.append(f"--device must be one of {DEVICES}, got {self.device!r}")
         if self.inputs not in INPUT_KINDS:
             problems.append(f"--inputs must be one of {INPUT_KINDS}, got {self.inputs!r}")
         if self.precision not in PRECISIONS:
@@ -105,16 +100,6 @@ class ProfileConfig:
             problems.append(f"--input-size must be a positive multiple of 64, got {self.input_size}")
         if problems:
             raise BenchError("; ".join(problems))
-
-
-@dataclass(frozen=True)
-class Weights:
-    """Where the weights came from: "real" (a checkpoint), "synthetic" or "provided" (the caller's model)."""
-
-    kind: str
-    path: str | None = None
-    sha256: str | None = None
-    source: str | None = None
 
 
 @dataclass(frozen=True)
@@ -145,12 +130,15 @@ def run_profile(
     saved_benchmark = torch.backends.cudnn.benchmark
     torch.backends.cudnn.benchmark = config.cudnn_benchmark
     try:
-        if model is None:
-            network, weights = load_network(config.checkpoint)
-        else:
+        if model is not None:
             network, weights = model, Weights("provided")
+        else:
+            weights = (SYNTHETIC_WEIGHTS if config.checkpoint is None
+                       else Weights.from_checkpoint(resolve_checkpoint(config.checkpoint)))
+            network = weights.build_model()
         predictor = Predictor(network, scales=config.scales, flip=config.flip, device=device,
-                              input_size=config.input_size, precision=config.precision)
+                              batch_size=max(config.batch_sizes), input_size=config.input_size,
+                              precision=config.precision)
         environment = fingerprint()
         results = []
         with tempfile.TemporaryDirectory(prefix="bench-profile-") as scratch:
@@ -161,27 +149,6 @@ def run_profile(
         return results
     finally:
         torch.backends.cudnn.benchmark = saved_benchmark
-
-
-def resolve_device(name: str) -> torch.device:
-    """"auto" -> CUDA when available, else CPU; "cuda" without a usable GPU is a BenchError."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise BenchError("--device cuda: no CUDA device is available to this torch build "
-                         f"({torch.__version__}); use --device cpu or auto")
-    return torch.device(name)
-
-
-def load_network(checkpoint: str | None) -> tuple[nn.Module, Weights]:
-    """HigherHRNet-W32 with the checkpoint's weights, or deterministic synthetic ones without it."""
-    model = higher_hrnet_w32()
-    if checkpoint is None:
-        model.load_state_dict(deterministic_state_dict(model, seed=0))
-        return model, Weights("synthetic", source="bench.synthetic_weights.deterministic_state_dict(seed=0)")
-    resolved = resolve_checkpoint(checkpoint)
-    load_into(model, resolved.path)
-    return model, Weights("real", path=str(resolved.path), sha256=resolved.sha256, source=resolved.source)
 
 
 def profile_cases(config: ProfileConfig, scratch: Path) -> list[Case]:
@@ -202,19 +169,12 @@ def profile_cases(config: ProfileConfig, scratch: Path) -> list[Case]:
     return cases
 
 
-def sample_images() -> tuple[tuple[Path, ...], tuple[int, ...]]:
-    """Paths and image ids of the bundled CrowdPose sample, in the order of its ground truth."""
-    images = json.loads(SAMPLE_GT.read_text(encoding="utf-8"))["images"]
-    paths = tuple(SAMPLE_DIR / image["file_name"] for image in images)
-    return paths, tuple(int(image["id"]) for image in images)
-
-
 def profile_case(predictor: Predictor, case: Case, config: ProfileConfig, weights: Weights,
                  environment: dict, trace: Path | None = None) -> Report:
     """Warm up, measure ``config.iters`` iterations of ``case``, time evaluation, build the report."""
     device = predictor.device
     label = case.label(config.scales, config.flip)
-    rendered = rendered_maps(predictor, case) if weights.kind != "real" else None
+    rendered = rendered_maps(predictor, case) if weights.kind != "checkpoint" else None
     timer = StageTimer(warmup=config.warmup, device=device)
     predictions: dict[int, Poses] = {}
     for iteration in tqdm(range(config.warmup + config.iters), desc=label, unit="it", leave=False):
@@ -231,81 +191,45 @@ def profile_case(predictor: Predictor, case: Case, config: ProfileConfig, weight
     stats = timer.stats()
     total_s = sum(timer.samples(END_TO_END)) / 1000.0
     postprocess_source = ("network output" if rendered is None else
-                          f"rendered maps (bench.synthetic_maps, {SyntheticMapsConfig().num_people} people "
-                          "per image) at the aggregated-map size: untrained weights give noise maps")
-    run_config = {
-        "label": label,
-        "device": device.type,
-        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
-        "precision": PRECISION_TAGS[config.precision],
-        "weights": weights.kind,
-        "checkpoint": asdict(weights),
-        "inputs": case.inputs,
-        "images": [path.name for path in case.images],
-        "image_size": None if case.size is None else list(case.size),
-        "batch": case.batch,
-        "scales": list(config.scales),
-        "flip": config.flip,
-        "forward_passes_per_scale": 2 if config.flip else 1,
-        "iters": config.iters,
-        "warmup": config.warmup,
-        "cudnn_benchmark": config.cudnn_benchmark,
-        "tf32": config.precision == "tf32",
-        "postprocess_input": postprocess_source,
-        "evaluation": evaluation,
-        "trace": None if trace is None else str(trace),
-        "pipeline": predictor.config.to_dict(),
-    }
+                          f"rendered maps (bench.speed.synthetic_maps, {SyntheticMapsConfig().num_people} "
+                          "people per image) at the aggregated-map size, handed to the pipeline in place of "
+                          "the network's: untrained weights give noise maps")
+    record = ProfileRecord(
+        label=label, device=str(device),
+        device_name=torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+        precision=config.precision, weights=weights.to_record(), inputs=case.inputs,
+        images=tuple(path.name for path in case.images), image_size=case.size, batch=case.batch,
+        scales=tuple(config.scales), flip=config.flip, iters=config.iters, warmup=config.warmup,
+        cudnn_benchmark=config.cudnn_benchmark, postprocess_input=postprocess_source, evaluation=evaluation,
+        trace=None if trace is None else str(trace), pipeline=predictor.config.to_dict(),
+        settings=dataclasses.asdict(config),
+    )
     return new_report(
-        "profile", run_config, environment=environment, timings=stats,
+        "profile", record, environment=environment, timings=stats,
         throughput={"images_per_s": case.batch * config.iters / total_s,
                     "iterations_per_s": config.iters / total_s, "batch": case.batch},
         memory=peak_memory(device),
     )
 
 
-def timed_iteration(timer: StageTimer, predictor: Predictor, paths: Sequence[Path],
+def timed_iteration(timer: StageTimer, predictor: Predictor, paths: list[Path],
                     rendered: tuple[torch.Tensor, torch.Tensor] | None) -> list[Poses]:
-    """One pass through every stage; grouping runs on ``rendered`` maps when they are given."""
+    """Decode the files, then the pipeline with ``timer`` as its observer; the pipeline decodes
+    ``rendered`` maps in place of the network's when they are given."""
     with timer.stage("decode"):
         images = [read_image(path) for path in paths]
-    with timer.stage("preprocess"):
-        batch = predictor.preprocess(images)
-    with timer.stage("to_device"):
-        batch = predictor.to_device(batch)
-    outputs = []
-    for scale, inputs in zip(batch.scales, batch.inputs, strict=True):
-        with timer.stage(f"forward_x{scale:g}"):
-            outputs += predictor.forward(Batch(inputs=(inputs,), scales=(scale,), frames=batch.frames))
-    with timer.stage("aggregate"):
-        heatmaps, tags = predictor.aggregate(outputs, batch)
-    if rendered is not None:
-        heatmaps, tags = rendered
-    grouped = timed_grouping(timer, heatmaps, tags, predictor)
-    with timer.stage("to_image"):
-        return predictor.to_image(grouped, batch)
+    return predictor.predict_batch(images, observer=timer, replace_maps=_replacement(rendered))
 
 
-def timed_grouping(timer: StageTimer, heatmaps: torch.Tensor, tags: torch.Tensor,
-                   predictor: Predictor) -> list[tuple[np.ndarray, np.ndarray]]:
-    """The grouping of ``Predictor.group``, stage by stage over the batch."""
-    grouping = predictor.config.grouping
-    with torch.inference_mode():
-        with timer.stage("nms_topk"):
-            candidates = nms_topk(heatmaps, tags, grouping)
-        with timer.stage("match"):
-            per_image = zip(candidates.values, candidates.locations, candidates.tags, strict=True)
-            people = [match_candidates(values, locations, found_tags, grouping)
-                      for values, locations, found_tags in per_image]
-        with timer.stage("adjust"):
-            if grouping.adjust:
-                people = [adjust_people(found, heatmaps[i], grouping) for i, found in enumerate(people)]
-            scores = [person_scores(found) for found in people]
-        with timer.stage("refine"):
-            if grouping.refine:
-                people = [refine_people(found, heatmaps[i], tags[i], grouping)
-                          for i, found in enumerate(people)]
-    return list(zip(people, scores, strict=True))
+def _replacement(rendered: tuple[torch.Tensor, torch.Tensor] | None) -> MapsReplacement | None:
+    """The pipeline's ``replace_maps`` that hands it ``rendered`` (heatmaps, tags) instead."""
+    if rendered is None:
+        return None
+
+    def replace(maps: NetworkMaps) -> NetworkMaps:
+        return dataclasses.replace(maps, heatmaps=rendered[0], tags=rendered[1])
+
+    return replace
 
 
 def rendered_maps(predictor: Predictor, case: Case) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -313,9 +237,7 @@ def rendered_maps(predictor: Predictor, case: Case) -> list[tuple[torch.Tensor, 
     on the predictor's device (B = batch, one seed per batch entry, L = 2 with flip test else 1)."""
     maps = []
     for path in case.images:
-        height, width = read_image(path).shape[:2]
-        frame = image_frame(height, width, predictor.config.input_size, predictor.config.scales)
-        base_w, base_h = frame.base_size
+        base_w, base_h = predictor.map_size(*read_image(path).shape[:2])
         rendered = [render_maps(SyntheticMapsConfig(height=base_h, width=base_w, seed=seed,
                                                     num_tag_dims=2 if predictor.config.flip else 1))
                     for seed in range(case.batch)]

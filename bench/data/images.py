@@ -1,0 +1,38 @@
+"""Decoding image files as mmpose does, and a quick check that a file decodes."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from bench.errors import BenchError
+
+
+def image_problem(path: Path) -> str | None:
+    """Why the image file at ``path`` cannot be used, or None; decodes at 1/8 scale to stay quick."""
+    try:
+        data = np.fromfile(path, dtype=np.uint8)
+    except FileNotFoundError:
+        return "missing"
+    except OSError as error:
+        return f"unreadable ({error.strerror})"
+    if data.size == 0:
+        return "empty file"
+    if cv2.imdecode(data, cv2.IMREAD_REDUCED_GRAYSCALE_8) is None:
+        return "not a decodable image"
+    return None
+
+
+def read_image(path: str | os.PathLike) -> np.ndarray:
+    """Decode an image file to RGB uint8 [H, W, 3] like mmpose's LoadImageFromFile (imdecode, BGR->RGB)."""
+    try:
+        data = np.fromfile(path, dtype=np.uint8)
+    except OSError as error:
+        raise BenchError(f"cannot read image {path}: {error.strerror or error}") from None
+    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    if image is None:
+        raise BenchError(f"cannot decode image {path}: not an image file OpenCV can read")
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)

@@ -1,0 +1,133 @@
+"""Markdown views of reports and comparisons, computed from the report data alone (never from a live run).
+
+No plotting library is imported here, so reading and tabulating reports stays light.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+from bench.reports.records import record_to_dict
+from bench.reports.schema import Report
+from bench.reports.stats import STAT_FIELDS, StageStats
+
+
+def render_markdown(report: Report, images: Mapping[str, str] | None = None) -> str:
+    """The report as Markdown: environment, configuration, rows, per-stage statistics, errors.
+
+    ``images`` maps plot roles ("stages", "metrics" with a ``_png`` suffix) to file names to embed.
+    """
+    title = f"# {report.kind.capitalize()} report, {report.created}"
+    sections = [title, f"Command: `{' '.join(report.command)}`", "## Environment", environment_table(report)]
+    config = json.dumps(record_to_dict(report.config), indent=2, default=str)
+    sections += ["## Configuration", f"```json\n{config}\n```"]
+    if report.rows:
+        sections += ["## Rows", rows_table(report)]
+        failed = [check for row in report.rows for check in row.checks if not check.passed]
+        if failed:
+            sections += ["### Failed checks", "\n".join(f"- {check.describe()}" for check in failed)]
+    if report.timings:
+        sections += ["## Per-stage latency (ms)", markdown_table(stage_frame(report.timings))]
+    if report.throughput or report.memory:
+        sections += ["## Throughput and memory", markdown_table(_key_value_frame({**report.throughput,
+                                                                                   **report.memory}))]
+    if report.errors:
+        sections += ["## Errors", "\n".join(f"- {error}" for error in report.errors)]
+    for role, name in (images or {}).items():
+        sections.append(f"![{role.removesuffix('_png')}]({name})")
+    return "\n\n".join(sections) + "\n"
+
+
+def machine_name(report: Report) -> str:
+    """The device a report ran on: the GPU name for CUDA runs, the CPU model otherwise."""
+    hardware = report.environment.get("hardware", {})
+    gpus = hardware.get("gpus") or []
+    if report.config.device.startswith("cuda") and gpus:
+        return str(gpus[0]["name"])
+    return str(hardware.get("cpu_model", "cpu"))
+
+
+def machine_label(report: Report) -> str:
+    """Short label for the machine and configuration of a report (bar and table labels)."""
+    return f"{machine_name(report)} [{report.fingerprint_id}] {report.config.label or report.kind}"
+
+
+def environment_table(report: Report) -> str:
+    env = report.environment
+    hardware, software, numerics, host = (env.get(key, {}) for key in ("hardware", "software", "numerics",
+                                                                         "host"))
+    gpus = ", ".join(f"{gpu['name']} (sm {gpu['compute_capability']}, {gpu['memory_bytes'] / 2**30:.0f} GiB)"
+                     for gpu in hardware.get("gpus", [])) or "none"
+    fields = {
+        "fingerprint_id": env.get("fingerprint_id"),
+        "cpu": hardware.get("cpu_model"),
+        "cores (usable / total)": f"{hardware.get('usable_cores')} / {hardware.get('cpu_count')}",
+        "gpus": gpus,
+        "gpu driver": hardware.get("gpu_driver"),
+        "os": software.get("os"),
+        "python": software.get("python"),
+        "torch / cuda / cudnn": f"{software.get('torch')} / {software.get('cuda')} / {software.get('cudnn')}",
+        **{f"numerics: {key}": value for key, value in numerics.items()},
+        **{f"package: {name}": version for name, version in software.get("packages", {}).items()
+           if version is not None},
+        "git commit": host.get("git_commit"),
+        "git dirty": host.get("git_dirty"),
+        "hostname": host.get("hostname"),
+    }
+    return markdown_table(_key_value_frame(fields))
+
+
+def rows_table(report: Report) -> str:
+    metric_names = list(dict.fromkeys(name for row in report.rows for name in row.metrics))
+    records = []
+    for row in report.rows:
+        failed = [check.metric for check in row.checks if not check.passed]
+        records.append({
+            "row": row.name,
+            "scales": ",".join(f"{scale:g}" for scale in row.scales),
+            "flip": row.flip,
+            "status": row.status,
+            "subset": f"{row.subset.dataset} ({row.subset.num_images} images, "
+                      f"{'full' if row.subset.full else 'limited'})",
+            **{name: row.metrics.get(name) for name in metric_names},
+            "failed checks": ", ".join(failed) or "-",
+            "evaluator": f"{row.evaluator.backend} {row.evaluator.version or ''}"
+                         f"{'' if row.evaluator.official else ' (unofficial)'}",
+            "reason": row.reason or "",
+        })
+    return markdown_table(pd.DataFrame.from_records(records))
+
+
+def stage_frame(timings: Mapping[str, StageStats]) -> pd.DataFrame:
+    """One row per stage with all statistics; stages outside the iteration are marked."""
+    records = [
+        {"stage": stage if stats.in_iteration else f"{stage} (separate)",
+         **{name: getattr(stats, name) for name in STAT_FIELDS}}
+        for stage, stats in timings.items()
+    ]
+    return pd.DataFrame.from_records(records)
+
+
+def markdown_table(frame: pd.DataFrame) -> str:
+    """A pipe table of ``frame`` (floats with 4 significant decimals, None/NaN as '-')."""
+    header = [str(column) for column in frame.columns]
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    for values in frame.itertuples(index=False):
+        lines.append("| " + " | ".join(_cell(value) for value in values) + " |")
+    return "\n".join(lines)
+
+
+def _cell(value: object) -> str:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.1f}" if abs(value) >= 100 else f"{value:.4g}"
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def _key_value_frame(fields: Mapping[str, object]) -> pd.DataFrame:
+    return pd.DataFrame({"field": list(fields), "value": list(fields.values())})

@@ -1,0 +1,114 @@
+"""PNG plots of reports and comparisons, computed from the report data alone (never from a live run).
+
+Plots use matplotlib's Agg canvas on a private ``Figure`` (no pyplot state), and are returned as PNG
+bytes so that the caller writes them atomically.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+from matplotlib import colormaps
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from bench.reports.markdown import machine_label
+from bench.reports.schema import Report
+from bench.reports.stats import END_TO_END, StageStats
+
+OTHER_STAGE = "other (untimed)"
+
+
+def render_plots(report: Report) -> dict[str, bytes]:
+    """PNG plots the report has data for: "stages" (latency breakdown) and "metrics" (vs. published)."""
+    plots = {}
+    if report.timings:
+        plots["stages"] = stage_bars_png([(machine_label(report), report.timings)])
+    if any(row.metrics for row in report.rows):
+        plots["metrics"] = metrics_png(report)
+    return plots
+
+
+def stacked_stage_means(timings: Mapping[str, StageStats]) -> dict[str, float]:
+    """Mean ms of each stage inside the iteration, plus the untimed remainder of end_to_end."""
+    parts = {stage: stats.mean_ms for stage, stats in timings.items()
+             if stats.in_iteration and stage != END_TO_END}
+    if END_TO_END in timings:
+        parts[OTHER_STAGE] = max(0.0, timings[END_TO_END].mean_ms - sum(parts.values()))
+    return parts
+
+
+def stage_bars_png(entries: Sequence[tuple[str, Mapping[str, StageStats]]]) -> bytes:
+    """Horizontal stacked bars of mean stage latency, one bar per (label, timings) entry: in ms on the
+    left, as a share of the iteration on the right (readable when machines differ by orders of magnitude)."""
+    stacks = [(label, stacked_stage_means(timings)) for label, timings in entries]
+    stages = list(dict.fromkeys(stage for _, parts in stacks for stage in parts))
+    widths = np.array([[parts.get(stage, 0.0) for stage in stages] for _, parts in stacks]).reshape(
+        len(stacks), len(stages))
+    totals = widths.sum(axis=1, keepdims=True)
+    shares = 100.0 * widths / np.where(totals > 0, totals, 1.0)
+    figure = Figure(figsize=(14, 1.8 + 0.5 * len(stacks)), layout="constrained")
+    absolute_axes, share_axes = figure.subplots(1, 2, sharey=True, width_ratios=(3, 2))
+    positions = np.arange(len(stacks))
+    for axes, values in ((absolute_axes, widths), (share_axes, shares)):
+        left = np.zeros(len(stacks))
+        for column, (stage, colour) in enumerate(zip(stages, _colours(len(stages)), strict=True)):
+            axes.barh(positions, values[:, column], left=left, color=colour, label=stage)
+            left += values[:, column]
+    absolute_axes.set_yticks(positions, [label for label, _ in stacks], fontsize=8)
+    absolute_axes.invert_yaxis()
+    absolute_axes.set_xlabel("mean latency per iteration (ms)")
+    share_axes.set_xlabel("share of the iteration (%)")
+    share_axes.set_xlim(0, 100)
+    figure.suptitle("Per-stage latency")
+    share_axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
+    return _png(figure)
+
+
+def metrics_png(report: Report) -> bytes:
+    """Top: measured metrics (dots) and published values (squares). Bottom: measured minus published
+    with the tolerance band shaded. COCO's -1 ("no such images in the subset") is left out."""
+    metric_names = list(dict.fromkeys(name for row in report.rows for name in (*row.expected, *row.metrics)))
+    figure = Figure(figsize=(2.0 + 0.9 * len(metric_names), 6.0), layout="constrained")
+    values_axes, delta_axes = figure.subplots(2, 1, sharex=True, height_ratios=(3, 2))
+    offsets = np.linspace(-0.2, 0.2, len(report.rows)) if len(report.rows) > 1 else np.zeros(1)
+    for row, offset, colour in zip(report.rows, offsets, _colours(len(report.rows)), strict=True):
+        measured = [name for name in metric_names if _defined(row.metrics.get(name))]
+        published = [name for name in metric_names if name in row.expected]
+        both = [name for name in published if name in measured]
+        x = {name: metric_names.index(name) + offset for name in metric_names}
+        values_axes.plot([x[name] for name in measured], [row.metrics[name] for name in measured], "o",
+                         color=colour, label=f"{row.name}: measured ({row.status})")
+        values_axes.plot([x[name] for name in published], [row.expected[name] for name in published], "s",
+                         mfc="none", color=colour, label=f"{row.name}: published")
+        tolerance = np.array([row.tolerance.get(name, 0.0) for name in published])
+        delta_axes.bar([x[name] for name in published], 2 * tolerance, bottom=-tolerance, width=0.3,
+                       color=colour, alpha=0.2, label=f"{row.name}: tolerance")
+        delta_axes.plot([x[name] for name in both], [row.metrics[name] - row.expected[name] for name in both],
+                        "o", color=colour)
+    delta_axes.axhline(0.0, color="grey", linewidth=0.8)
+    delta_axes.set_xticks(np.arange(len(metric_names)), metric_names, rotation=30)
+    values_axes.set_ylabel("value")
+    delta_axes.set_ylabel("measured - published")
+    values_axes.set_title("Metrics against published values")
+    values_axes.legend(fontsize=7)
+    return _png(figure)
+
+
+def _defined(value: float | None) -> bool:
+    return value is not None and np.isfinite(value) and value >= 0
+
+
+def _colours(count: int) -> list:
+    palette = colormaps["tab10" if count <= 10 else "tab20"]
+    return [palette(index % palette.N) for index in range(count)]
+
+
+def _png(figure: Figure) -> bytes:
+    FigureCanvasAgg(figure)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=110)
+    return buffer.getvalue()
+

@@ -1,0 +1,50 @@
+"""Rewriting reports of older schema versions into the current one, so committed reports stay readable.
+
+Schema 1 (reports written up to 2026-11) kept ``config`` as a free-form dict, with the profiler's own
+names for precision (``fp32``, ``bf16``, ...) and weights (``real`` for a checkpoint). Schema 2 types
+``config`` per run kind (``bench.reports.records``) in one vocabulary; the upgrade maps the old names
+onto it and keeps the whole schema-1 config under ``settings``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+SCHEMA_1_PRECISIONS = {"fp32": "float32", "tf32": "tf32", "bf16": "bfloat16", "fp16": "float16"}
+SCHEMA_1_WEIGHT_KINDS = {"real": "checkpoint", "checkpoint": "checkpoint", "synthetic": "synthetic",
+                         "provided": "provided"}
+
+
+def _schema_1_weights(config: Mapping[str, Any]) -> dict[str, Any]:
+    described = dict(config.get("checkpoint") or {})
+    kind = SCHEMA_1_WEIGHT_KINDS[str(config.get("weights", described.get("kind", "synthetic")))]
+    return {**described, "kind": kind}
+
+
+def _profile_config_from_schema_1(config: Mapping[str, Any]) -> dict[str, Any]:
+    kept = ("label", "device", "device_name", "inputs", "images", "image_size", "batch", "scales", "flip",
+            "iters", "warmup", "cudnn_benchmark", "postprocess_input", "evaluation", "trace", "pipeline")
+    return {**{name: config.get(name) for name in kept},
+            "precision": SCHEMA_1_PRECISIONS[str(config["precision"])],
+            "weights": _schema_1_weights(config), "settings": dict(config)}
+
+
+def _reproduce_config_from_schema_1(config: Mapping[str, Any]) -> dict[str, Any]:
+    return {"label": str(config.get("label", "")), "device": str(config["device"]),
+            "precision": str(config["precision"]), "weights": _schema_1_weights(config),
+            "expected_table": str(config.get("expected_table", config.get("expected", ""))),
+            "settings": dict(config)}
+
+
+def schema_1_to_2(data: dict[str, Any]) -> dict[str, Any]:
+    """A schema-1 report dict as schema 2 (its ``config`` typed by kind)."""
+    upgrade = {"profile": _profile_config_from_schema_1,
+               "reproduce": _reproduce_config_from_schema_1}.get(data.get("kind"))
+    if upgrade is None or not isinstance(data.get("config"), Mapping):
+        raise ValueError(f"a schema-1 report of kind {data.get('kind')!r} with a config object is expected")
+    return {**data, "config": upgrade(data["config"])}
+
+
+UPGRADE_STEPS: Mapping[int, Callable[[dict], dict]] = {1: schema_1_to_2}
+"""Steps that rewrite a report dict of schema version v (the key) into version v + 1."""

@@ -1,0 +1,64 @@
+"""Shared test helpers: a tiny HigherHRNet stand-in and typed report records (importable as ``helpers``)."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from bench.reports.records import ProfileRecord, ReproduceRecord, WeightsRecord
+from reference.crowdpose import NUM_JOINTS
+
+
+class TinyPoseNet(nn.Module):
+    """HigherHRNet's outputs ([B, 2K, h/4, w/4], [B, K, h/2, w/2]) from fixed seeded 1x1 convolutions.
+
+    Heatmaps lie in (0, 0.5), tags in (-0.01, 0.01). An image that is mostly white (every channel above
+    2 after normalisation) gets NaN heatmaps, so tests can make grouping fail on purpose. ``calls``
+    counts forward passes.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        generator = torch.Generator().manual_seed(0)
+        self.low = nn.Conv2d(3, 2 * NUM_JOINTS, 1)
+        self.high = nn.Conv2d(3, NUM_JOINTS, 1)
+        for layer in (self.low, self.high):
+            layer.weight.data = torch.randn(layer.weight.shape, generator=generator)
+            layer.bias.data.zero_()
+        self.calls = 0
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        self.calls += 1
+        low = self.low(F.avg_pool2d(x, 4))
+        heatmaps = torch.sigmoid(low[:, :NUM_JOINTS]) / 2
+        white = ((x > 2).all(dim=1).float().mean(dim=(1, 2)) > 0.5)[:, None, None, None]
+        heatmaps = torch.where(white, torch.nan, heatmaps)
+        tags = torch.tanh(low[:, NUM_JOINTS:]) / 100
+        high = torch.sigmoid(self.high(F.avg_pool2d(x, 2))) / 2
+        return [torch.cat((heatmaps, tags), dim=1), high]
+
+
+SYNTHETIC = WeightsRecord("synthetic", seed=0,
+                          builder="bench.testing.synthetic_weights.deterministic_state_dict")
+
+
+def profile_record(**changes: Any) -> ProfileRecord:
+    """A plausible profile config (synthetic 512x512 input, batch 1, scale 1, flip, float32 on CPU)."""
+    record = ProfileRecord(
+        label="synthetic-512x512-b1-s1-flip", device="cpu", device_name="cpu", precision="float32",
+        weights=SYNTHETIC, inputs="synthetic", images=("synthetic-512x512.jpg",), image_size=(512, 512),
+        batch=1, scales=(1.0,), flip=True, iters=3, warmup=1, cudnn_benchmark=False,
+        postprocess_input="rendered maps", evaluation="not timed", trace=None, pipeline={}, settings={},
+    )
+    return dataclasses.replace(record, **changes)
+
+
+def reproduce_record(**changes: Any) -> ReproduceRecord:
+    """A plausible reproduce config (synthetic weights, float32 on CPU)."""
+    record = ReproduceRecord(label="", device="cpu", precision="float32", weights=SYNTHETIC,
+                             expected_table="bench/published.toml", settings={})
+    return dataclasses.replace(record, **changes)
