@@ -115,7 +115,7 @@ def test_mismatch_fails_with_metric_named_and_exit_1(first_run, served_checkpoin
 
 def test_other_checkpoint_or_subset_is_measured_but_not_compared(first_run, capsys):
     _, report, args, _ = first_run
-    code, out = run_cli([*args, "--expected", str(Path(__file__).parents[1] / "suites" / "expected.toml"),
+    code, out = run_cli([*args, "--expected", str(Path(__file__).parents[1] / "bench" / "published.toml"),
                          "--scales", "1", "--limit", "2"], capsys)
     assert code == 0
     assert "skipped" in out and "not the published higher_hrnet32_crowdpose_512x512" in out
@@ -202,16 +202,18 @@ def test_torchrun_two_cpu_ranks_give_the_single_process_metrics(first_run, tmp_p
 
 
 def test_precision_variant_records_its_ap_difference_to_float32(first_run, capsys):
+    """tf32 stands for any variant: bfloat16 would do as well, but on a CPU without AVX512-BF16 its
+    forward is ~66x slower than float32 (measured: 33 s against 0.5 s at 256x256 on 2 AVX2 cores)."""
     _, report, args, _ = first_run
-    code, _ = run_cli([*args, "--precision", "bfloat16", "--out", args[args.index("--out") + 1] + "-bf16"],
+    code, _ = run_cli([*args, "--precision", "tf32", "--out", args[args.index("--out") + 1] + "-tf32"],
                       capsys)
-    out_dir = Path(args[args.index("--out") + 1] + "-bf16")
+    out_dir = Path(args[args.index("--out") + 1] + "-tf32")
     (row,) = json.loads(sorted(out_dir.glob("reproduce-*.json"))[-1].read_text())["rows"]
     variant = row["behaviour"]["variant_vs_float32"]
     assert variant["float32_metrics"] == report["rows"][0]["metrics"]
     assert variant["AP_delta"] == row["metrics"]["AP"] - variant["float32_metrics"]["AP"]
     assert variant["accepted"] == (abs(variant["AP_delta"]) <= 0.001)
-    assert row["behaviour"]["pipeline"]["precision"] == "bfloat16"
+    assert row["behaviour"]["pipeline"]["precision"] == "tf32"
     assert code == 0 and row["status"] == ("reproduced" if variant["accepted"] else "skipped")
 
 
