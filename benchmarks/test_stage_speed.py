@@ -2,8 +2,8 @@
 
 The stages are timed as the pipeline runs them: each benchmark drives a half of
 ``reference.pipeline.Predictor`` with a ``bench.speed.timer.StageTimer`` as its observer and stores
-every stage's median in ``extra_info["stage_p50_ms"]``. The decoding half (grouping, to_image) runs on
-rendered 20-person maps at 512x704 with flip-test tags (the aggregated-map size of a 640x480
+every stage's median in ``extra_info["stage_p50_ms"]``. The decoding half (aggregate, grouping,
+to_image) groups rendered 20-person maps at 512x704 with flip-test tags (the aggregated-map size of a 640x480
 CrowdPose image), handed to the pipeline in place of the network's through ``replace_maps``; the
 network half on a bundled sample image at input 256 (synthetic weights) so the suite stays short on
 a CPU. Groups: "input", "decode-512x704", "network-256".
@@ -42,12 +42,12 @@ def network() -> torch.nn.Module:
     return model
 
 
-def rendered_maps(predictor: Predictor, image: np.ndarray) -> NetworkMaps:
-    """The network half's output for ``image`` with its maps replaced by rendered ones."""
-    rendered = render_maps(MAP_CONFIG)
-    assert predictor.map_size(*image.shape[:2]) == (MAP_CONFIG.width, MAP_CONFIG.height)
-    return predictor.run_network([image], replace_maps=lambda maps: dataclasses.replace(
-        maps, heatmaps=torch.from_numpy(rendered.heatmaps[None]), tags=torch.from_numpy(rendered.tags[None])))
+def rendered(maps: NetworkMaps) -> NetworkMaps:
+    """The replace_maps of this benchmark: rendered maps of the same size instead of the network's."""
+    drawn = render_maps(MAP_CONFIG)
+    assert maps.heatmaps.shape[-2:] == (MAP_CONFIG.height, MAP_CONFIG.width)
+    return dataclasses.replace(maps, heatmaps=torch.from_numpy(drawn.heatmaps[None]),
+                               tags=torch.from_numpy(drawn.tags[None]))
 
 
 def observed_run(benchmark, timer: StageTimer, step, rounds: int):
@@ -71,13 +71,18 @@ def test_decode_image(benchmark):
 def test_decoding_half(benchmark, image, matcher):
     benchmark.group = "decode-512x704"
     predictor = Predictor(torch.nn.Identity(), matcher=matcher)
-    maps = rendered_maps(predictor, image)
+    outputs = predictor.run_network([image])
+    captured: list[NetworkMaps] = []
+    predictor.decode(outputs, replace_maps=lambda found: captured.append(rendered(found)) or captured[0])
+    maps = captured[0]
     timer = StageTimer(warmup=1)
-    (keypoints, scores), = observed_run(benchmark, timer, lambda observer: predictor.decode(maps, observer),
-                                        rounds=5 if matcher == "scipy" else 2)
-    assert set(benchmark.extra_info["stage_p50_ms"]) == {"nms_topk", "match", "adjust", "refine", "to_image"}
+    (keypoints, scores), = observed_run(
+        benchmark, timer, lambda observer: predictor.decode(outputs, observer, replace_maps=lambda _: maps),
+        rounds=5 if matcher == "scipy" else 2)
+    assert set(benchmark.extra_info["stage_p50_ms"]) == {"aggregate", "nms_topk", "match", "adjust", "refine",
+                                                         "to_image"}
     other = Predictor(torch.nn.Identity(), matcher="munkres" if matcher == "scipy" else "scipy")
-    (expected_keypoints, expected_scores), = other.decode(maps)
+    (expected_keypoints, expected_scores), = other.decode(outputs, replace_maps=lambda _: maps)
     np.testing.assert_array_equal(keypoints, expected_keypoints)  # both matchers group identically
     np.testing.assert_array_equal(scores, expected_scores)
     assert abs(len(scores) - MAP_CONFIG.num_people) <= MAP_CONFIG.num_people // 2
@@ -86,8 +91,9 @@ def test_decoding_half(benchmark, image, matcher):
 def test_network_half(benchmark, network, image):
     benchmark.group = "network-256"
     predictor = Predictor(network, input_size=256)
-    maps = observed_run(benchmark, StageTimer(warmup=1), lambda observer: predictor.run_network([image],
-                                                                                               observer),
-                        rounds=3)
-    assert set(benchmark.extra_info["stage_p50_ms"]) == {"preprocess", "to_device", "forward_x1", "aggregate"}
-    assert tuple(maps.heatmaps.shape) == (1, 14, 256, 352) and torch.isfinite(maps.heatmaps).all()
+    outputs = observed_run(benchmark, StageTimer(warmup=1),
+                           lambda observer: predictor.run_network([image], observer), rounds=3)
+    assert set(benchmark.extra_info["stage_p50_ms"]) == {"preprocess", "to_device", "forward_x1"}
+    low, high = outputs.outputs[0].original
+    assert tuple(low.shape) == (1, 28, 64, 88) and tuple(high.shape) == (1, 14, 128, 176)
+    assert torch.isfinite(low).all() and torch.isfinite(high).all()

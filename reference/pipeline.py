@@ -1,12 +1,18 @@
 """The test-time pipeline of HigherHRNet + AE on CrowdPose, and the ``Predictor`` that runs it.
 
 The stages (``reference.stages``) run in one code path, in two halves per network batch:
-``Predictor.run_network`` (preprocess, to_device, forward per scale, aggregate) and
-``Predictor.decode`` (the grouping stages, then to_image). ``predict_batch`` chains the two; a runner
-that overlaps decoding with the next batch's forward calls the halves itself. Every call takes an
-optional ``StageObserver`` that is told when each stage starts and stops, so a profiler times this very
-path from outside. ``replace_maps`` is the one injection point: it hands the decoding half other maps
-than the network's (a profiler's rendered maps when the weights are untrained).
+``Predictor.run_network`` (preprocess, to_device, forward per scale) and ``Predictor.decode``
+(aggregate, the grouping stages, to_image). ``predict_batch`` chains the two; a runner that overlaps
+decoding with the next batch's forward calls the halves itself. Every call takes an optional
+``StageObserver`` that is told when each stage starts and stops, so a profiler times this very path
+from outside. ``replace_maps`` is the one injection point: it hands the grouping other maps than the
+network's (a profiler's rendered maps when the weights are untrained).
+
+One forward, many decoders: ``decode`` takes a ``variant``, another ``PipelineConfig`` that differs
+only after the network (a subset of the scales with the same smallest scale, flip off, stage
+aggregation, grouping settings). Its poses are bit-identical to a ``Predictor`` built with that
+config, since it reads the very network outputs such a predictor would compute
+(``check_variant`` refuses anything else, naming the setting).
 Defaults follow mmpose 0.29.0's ``higherhrnet_w32_crowdpose_512x512`` test config; every choice that
 changes numbers is a ``PipelineConfig`` field, and ``PipelineConfig.to_dict`` records them.
 """
@@ -134,10 +140,19 @@ class Batch:
 
 
 @dataclass(frozen=True)
+class ForwardOutputs:
+    """What the network half hands the decoding half for one network batch: the raw outputs per scale
+    (largest first; with flip test also of the mirrored input) and the ``batch`` they came from."""
+
+    outputs: tuple[ScaleOutputs, ...]
+    batch: Batch
+
+
+@dataclass(frozen=True)
 class NetworkMaps:
-    """What the network half hands the decoding half for one network batch: heatmaps [B, K, H, W] and
-    tags [B, K, H, W, L] at the base size (float32, on the device; L = 2 with flip test, else 1) and the
-    ``batch`` they came from (its frames map people back to image pixels)."""
+    """The aggregated maps of one network batch: heatmaps [B, K, H, W] and tags [B, K, H, W, L] at the
+    base size (float32, on the device; L = 2 with flip test, else 1) and the ``batch`` they came from
+    (its frames map people back to image pixels)."""
 
     heatmaps: torch.Tensor
     tags: torch.Tensor
@@ -145,7 +160,28 @@ class NetworkMaps:
 
 
 MapsReplacement = Callable[[NetworkMaps], NetworkMaps]
-"""Takes the network's maps of one batch and returns the maps to decode instead (same batch)."""
+"""Takes the network's aggregated maps of one batch and returns the maps to group instead (same batch)."""
+
+NETWORK_SETTINGS = ("input_size", "precision", "channels_last", "compile")
+"""``PipelineConfig`` fields that change the network's inputs or arithmetic: a decoding variant keeps them."""
+
+
+def check_variant(forward: PipelineConfig, variant: PipelineConfig) -> None:
+    """Raise ValueError, naming the setting, unless ``variant`` can be decoded from the network outputs
+    of ``forward``: the same network settings, scales a subset of the forward's with the same smallest
+    scale (it fixes the resize geometry), and flip only where the forward flipped."""
+    for name in NETWORK_SETTINGS:
+        if getattr(variant, name) != getattr(forward, name):
+            raise ValueError(f"{name}={getattr(variant, name)!r} changes the network (the forward runs with "
+                             f"{name}={getattr(forward, name)!r}); run it as a forward of its own")
+    if not set(variant.scales) <= set(forward.scales):
+        raise ValueError(f"scales {list(variant.scales)} are not a subset of the forward scales "
+                         f"{list(forward.scales)}")
+    if min(variant.scales) != min(forward.scales):
+        raise ValueError(f"scales {list(variant.scales)}: the smallest scale sets the resize geometry and "
+                         f"must be the forward's smallest, {min(forward.scales):g}")
+    if variant.flip and not forward.flip:
+        raise ValueError("flip=True needs the mirrored pass, which a forward without flip test lacks")
 
 
 def collate(prepared: Sequence[PreparedImage], scales: Sequence[float]) -> Batch:
@@ -246,8 +282,8 @@ class Predictor:
         network's own float arithmetic (nothing is padded or resized)."""
         results: list[Poses | None] = [None] * len(images)
         for chunk in self.network_batches(images):
-            maps = self.run_network([images[i] for i in chunk], observer, replace_maps)
-            for index, image_poses in zip(chunk, self.decode(maps, observer), strict=True):
+            outputs = self.run_network([images[i] for i in chunk], observer)
+            for index, image_poses in zip(chunk, self.decode(outputs, observer, replace_maps), strict=True):
                 results[index] = image_poses
         return results
 
@@ -271,12 +307,11 @@ class Predictor:
         return image_frame(height, width, self.config.input_size, self.config.scales).base_size
 
     def run_network(
-        self, images: Sequence[np.ndarray], observer: StageObserver = NO_OBSERVER,
-        replace_maps: MapsReplacement | None = None,
-    ) -> NetworkMaps:
+        self, images: Sequence[np.ndarray], observer: StageObserver = NO_OBSERVER
+    ) -> ForwardOutputs:
         """The network half for images that share one resize-aligned size (one of `network_batches`):
         preprocess, to_device, the network at each scale (largest first; with flip test also on the
-        mirrored input), aggregate. ``replace_maps`` then swaps in the maps to decode."""
+        mirrored input)."""
         with observed(observer, PREPROCESS):
             batch = self._preprocess(images)
         with observed(observer, TO_DEVICE):
@@ -285,16 +320,28 @@ class Predictor:
         for scale, x in zip(batch.scales, batch.inputs, strict=True):
             with observed(observer, forward_stage(scale)):
                 outputs.append(self._forward(scale, x))
-        with observed(observer, AGGREGATE), torch.inference_mode():
-            heatmaps, tags = aggregate_outputs(outputs, batch.base_size, FLIP_INDEX,
-                                               self.config.stage_aggregation)
-        maps = NetworkMaps(heatmaps, tags, batch)
-        return maps if replace_maps is None else replace_maps(maps)
+        return ForwardOutputs(tuple(outputs), batch)
 
-    def decode(self, maps: NetworkMaps, observer: StageObserver = NO_OBSERVER) -> list[Poses]:
-        """The decoding half: the grouping stages (`reference.grouping.group_batch`), then to_image."""
+    def decode(
+        self, outputs: ForwardOutputs, observer: StageObserver = NO_OBSERVER,
+        replace_maps: MapsReplacement | None = None, variant: PipelineConfig | None = None,
+    ) -> list[Poses]:
+        """The decoding half, with this predictor's settings or those of ``variant`` (see `check_variant`):
+        aggregate, ``replace_maps`` if given, the grouping stages (`reference.grouping.group_batch`),
+        to_image."""
+        config = self.config if variant is None else variant
+        if variant is not None:
+            check_variant(self.config, variant)
+        selected = [dataclasses.replace(item, flipped=item.flipped if config.flip else None)
+                    for item in outputs.outputs if item.scale in config.scales]
+        with observed(observer, AGGREGATE), torch.inference_mode():
+            heatmaps, tags = aggregate_outputs(selected, outputs.batch.base_size, FLIP_INDEX,
+                                               config.stage_aggregation)
+        maps = NetworkMaps(heatmaps, tags, outputs.batch)
+        if replace_maps is not None:
+            maps = replace_maps(maps)
         with torch.inference_mode():
-            grouped = group_batch(maps.heatmaps, maps.tags, self.config.grouping, observer)
+            grouped = group_batch(maps.heatmaps, maps.tags, config.grouping, observer)
         with observed(observer, TO_IMAGE):
             return self._to_image(grouped, maps.batch)
 

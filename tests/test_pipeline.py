@@ -15,6 +15,7 @@ from reference.crowdpose import FLIP_INDEX, NUM_JOINTS
 from reference.grouping import GroupingConfig
 from reference.pipeline import (
     Batch,
+    ForwardOutputs,
     NetworkMaps,
     PipelineConfig,
     Predictor,
@@ -197,15 +198,19 @@ def test_stages_run_in_order_through_the_two_halves_and_are_observed():
     scene = _scene(120, 160, green=90, num_people=2, seed=10)
     predictor = Predictor(SceneNetwork([scene]), scales=(1, 2), **SMALL)
     observer = RecordingObserver()
-    maps = predictor.run_network([scene.image(), scene.image()], observer)
-    assert isinstance(maps, NetworkMaps) and isinstance(maps.batch, Batch) and len(maps.batch) == 2
-    assert maps.batch.scales == (2, 1)
-    assert [tuple(x.shape) for x in maps.batch.inputs] == [(2, 3, 512, 768), (2, 3, 256, 384)]
-    assert maps.batch.base_size == (384, 256) == predictor.map_size(120, 160)
-    assert maps.batch.frames[0].center == (80, 60)
-    assert tuple(maps.heatmaps.shape) == (2, NUM_JOINTS, 256, 384)
-    assert tuple(maps.tags.shape) == (2, NUM_JOINTS, 256, 384, 2)
-    poses = predictor.decode(maps, observer)
+    outputs = predictor.run_network([scene.image(), scene.image()], observer)
+    assert isinstance(outputs, ForwardOutputs) and isinstance(outputs.batch, Batch)
+    assert len(outputs.batch) == 2
+    assert outputs.batch.scales == (2, 1) and [item.scale for item in outputs.outputs] == [2, 1]
+    assert [tuple(x.shape) for x in outputs.batch.inputs] == [(2, 3, 512, 768), (2, 3, 256, 384)]
+    assert outputs.batch.base_size == (384, 256) == predictor.map_size(120, 160)
+    assert outputs.batch.frames[0].center == (80, 60)
+    assert tuple(outputs.outputs[0].original[0].shape) == (2, 2 * NUM_JOINTS, 128, 192)
+    assert tuple(outputs.outputs[1].flipped[1].shape) == (2, NUM_JOINTS, 128, 192)
+    seen: list[NetworkMaps] = []
+    poses = predictor.decode(outputs, observer, replace_maps=lambda maps: seen.append(maps) or maps)
+    assert tuple(seen[0].heatmaps.shape) == (2, NUM_JOINTS, 256, 384)
+    assert tuple(seen[0].tags.shape) == (2, NUM_JOINTS, 256, 384, 2)
     for keypoints, scores in poses:
         _assert_recovers(scene, keypoints, scores, tolerance_px=1.0)
     expected = [(event, stage) for stage in stage_names((1, 2)) for event in ("start", "stop")]
@@ -227,10 +232,11 @@ def test_replaced_maps_are_what_gets_decoded():
     scene, other = _scene(120, 160, green=90, num_people=2, seed=10), _scene(120, 160, green=150,
                                                                              num_people=3, seed=13)
     predictor = Predictor(SceneNetwork([scene, other]), **SMALL)
-    other_maps = predictor.run_network([other.image()])
+    seen: list[NetworkMaps] = []
+    predictor.predict_batch([other.image()], replace_maps=lambda maps: seen.append(maps) or maps)
     (keypoints, scores), = predictor.predict_batch(
         [scene.image()], replace_maps=lambda maps: dataclasses.replace(
-            maps, heatmaps=other_maps.heatmaps, tags=other_maps.tags))
+            maps, heatmaps=seen[0].heatmaps, tags=seen[0].tags))
     _assert_recovers(other, keypoints, scores, tolerance_px=1.0)
 
 
@@ -258,11 +264,12 @@ def test_real_network_runs_through_on_a_small_image():
     torch.manual_seed(0)
     image = np.random.default_rng(0).integers(0, 256, (96, 128, 3), dtype=np.uint8)
     predictor = Predictor(higher_hrnet_w32(), scales=(1,), input_size=128, detection_threshold=1e6)
-    maps = predictor.run_network([image])
-    assert tuple(maps.heatmaps.shape) == (1, NUM_JOINTS, 128, 192)
-    assert tuple(maps.tags.shape) == (1, NUM_JOINTS, 128, 192, 2)
-    assert torch.isfinite(maps.heatmaps).all() and maps.heatmaps.abs().max() < 1e6
-    [(keypoints, scores)] = predictor.decode(maps)
+    seen: list[NetworkMaps] = []
+    [(keypoints, scores)] = predictor.decode(predictor.run_network([image]),
+                                             replace_maps=lambda maps: seen.append(maps) or maps)
+    assert tuple(seen[0].heatmaps.shape) == (1, NUM_JOINTS, 128, 192)
+    assert tuple(seen[0].tags.shape) == (1, NUM_JOINTS, 128, 192, 2)
+    assert torch.isfinite(seen[0].heatmaps).all() and seen[0].heatmaps.abs().max() < 1e6
     assert keypoints.shape == (0, NUM_JOINTS, 3) and scores.shape == (0,)
 
 
@@ -333,3 +340,46 @@ def test_channels_last_leaves_the_callers_model_unchanged():
     Predictor(model, channels_last=True)
     weight = model.backbone.conv1.weight
     assert weight.is_contiguous() and not weight.is_contiguous(memory_format=torch.channels_last)
+
+
+VARIANTS = [
+    {"scales": (1,)},
+    {"scales": (2, 1), "flip": False},
+    {"scales": (1,), "flip": False, "stage_aggregation": "2020"},
+    {"scales": (2, 1), "matcher": "munkres", "refine": False},
+    {"scales": (2, 1), "adjust": False, "detection_threshold": 0.2, "nms_kernel": 3},
+]
+
+
+def _options_id(options: dict) -> str:
+    return ",".join(f"{name}={value}" for name, value in options.items())
+
+
+@pytest.mark.parametrize("variant", VARIANTS, ids=_options_id)
+def test_a_variant_decoded_from_a_shared_forward_equals_its_own_predictor_bit_for_bit(variant):
+    scenes = [_scene(120, 160, green=90, num_people=3, seed=20), _scene(120, 160, green=150, num_people=2,
+                                                                          seed=21)]
+    images = [scene.image() for scene in scenes]
+    network = SceneNetwork(scenes)
+    shared = Predictor(network, scales=(2, 1), **SMALL)
+    alone = Predictor(network, **{**SMALL, **variant})
+    decoded = shared.decode(shared.run_network(images), variant=alone.config)
+    for (keypoints, scores), (own_keypoints, own_scores) in zip(decoded, alone.predict_batch(images),
+                                                                strict=True):
+        np.testing.assert_array_equal(keypoints, own_keypoints)
+        np.testing.assert_array_equal(scores, own_scores)
+
+
+@pytest.mark.parametrize(("forward", "variant", "message"), [
+    ({"scales": (2, 1)}, {"scales": (1,), "input_size": 128}, "input_size=128 changes the network"),
+    ({"scales": (2, 1)}, {"scales": (1,), "precision": "bfloat16"}, "precision='bfloat16' changes"),
+    ({"scales": (2, 1)}, {"scales": (3, 1)}, "not a subset"),
+    ({"scales": (1, 0.5)}, {"scales": (1,)}, "smallest scale"),
+    ({"scales": (1,), "flip": False}, {"scales": (1,)}, "mirrored pass"),
+])
+def test_a_variant_that_needs_another_forward_is_refused_by_name(forward, variant, message):
+    scene = _scene(120, 160, green=90, num_people=1, seed=1)
+    shared = Predictor(SceneNetwork([scene]), **{**SMALL, **forward})
+    outputs = shared.run_network([scene.image()])
+    with pytest.raises(ValueError, match=message):
+        shared.decode(outputs, variant=pipeline_config(**{**SMALL, **variant}))
