@@ -113,20 +113,16 @@ RECORD_TYPES: Mapping[str, type[ProfileRecord] | type[ReproduceRecord]] = {
 
 def record_to_dict(record: RunRecord) -> dict[str, Any]:
     """JSON-ready dict of a record (tuples as lists)."""
-    return _plain(dataclasses.asdict(record))
+    return as_json(dataclasses.asdict(record))
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {key: _plain(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(item) for item in value]
-    return value
-
+def as_json(value: Any) -> Any:
+    """``value`` as JSON would give it back: tuples become lists, paths and other objects strings."""
+    return json.loads(json.dumps(value, default=str))
 
 
 def _store_as_json(record: object, *names: str) -> None:
-    """Replace the free-form fields ``names`` of a frozen record by their JSON form (tuples become lists,
-    paths strings), so that a record equals itself read back from its report."""
+    """Replace the free-form fields ``names`` of a frozen record by their JSON form, so that a record
+    equals itself read back from its report."""
     for name in names:
-        object.__setattr__(record, name, json.loads(json.dumps(getattr(record, name), default=str)))
+        object.__setattr__(record, name, as_json(getattr(record, name)))
