@@ -29,7 +29,7 @@ import pytest
 import torch
 
 from bench.accuracy.cache import PredictionCache
-from bench.accuracy.runner import ImageJob, predict_images
+from bench.accuracy.runner import Decoder, ImageJob, predict_images
 from bench.data.images import read_image
 from bench.testing.synthetic_weights import calibrated_state_dict
 from reference.model import higher_hrnet_w32
@@ -86,8 +86,9 @@ def run_variant(network: torch.nn.Module, jobs: list[ImageJob], cache_root: Path
     predictor = Predictor(network, scales=(1,), flip=True, batch_size=settings["batch_size"],
                           matcher=settings["matcher"])
     cache = PredictionCache(cache_root, {"variant": variant})
-    return predict_images(predictor, jobs, cache, batch_size=settings["batch_size"],
-                          workers=settings["workers"], overlap=settings["overlap"], progress_bar=False)
+    return predict_images(predictor, jobs, [Decoder(cache)], batch_size=settings["batch_size"],
+                          workers=settings["workers"], overlap=settings["overlap"],
+                          progress_bar=False).predictions[0]
 
 
 def assert_same_people(found: dict[int, list[dict]], expected: dict[int, list[dict]]) -> None:

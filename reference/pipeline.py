@@ -12,7 +12,8 @@ One forward, many decoders: ``decode`` takes a ``variant``, another ``PipelineCo
 only after the network (a subset of the scales with the same smallest scale, flip off, stage
 aggregation, grouping settings). Its poses are bit-identical to a ``Predictor`` built with that
 config, since it reads the very network outputs such a predictor would compute
-(``check_variant`` refuses anything else, naming the setting).
+(``check_variant`` refuses anything else, naming the setting); ``shared_forward`` gives the one
+forward that serves several variants.
 Defaults follow mmpose 0.29.0's ``higherhrnet_w32_crowdpose_512x512`` test config; every choice that
 changes numbers is a ``PipelineConfig`` field, and ``PipelineConfig.to_dict`` records them.
 """
@@ -182,6 +183,22 @@ def check_variant(forward: PipelineConfig, variant: PipelineConfig) -> None:
                          f"must be the forward's smallest, {min(forward.scales):g}")
     if variant.flip and not forward.flip:
         raise ValueError("flip=True needs the mirrored pass, which a forward without flip test lacks")
+
+
+def shared_forward(variants: Sequence[PipelineConfig]) -> PipelineConfig:
+    """The one forward all ``variants`` can be decoded from: the union of their scales, flip test if
+    any flips, their shared network settings (decoding settings: the first variant's). Raises
+    ValueError, naming the variant and the setting, where no single forward serves them all."""
+    if not variants:
+        raise ValueError("shared_forward needs at least one variant")
+    scales = tuple(sorted({scale for variant in variants for scale in variant.scales}, reverse=True))
+    forward = dataclasses.replace(variants[0], scales=scales, flip=any(variant.flip for variant in variants))
+    for index, variant in enumerate(variants):
+        try:
+            check_variant(forward, variant)
+        except ValueError as error:
+            raise ValueError(f"variant {index} (scales {list(variant.scales)}): {error}") from None
+    return forward
 
 
 def collate(prepared: Sequence[PreparedImage], scales: Sequence[float]) -> Batch:

@@ -18,7 +18,7 @@ import torch
 from helpers import TinyPoseNet
 
 from bench.accuracy.cache import PredictionCache
-from bench.accuracy.runner import ImageJob, predict_images
+from bench.accuracy.runner import Decoder, ImageJob, predict_images
 from bench.errors import BenchError
 from bench.evaluation.results import people_to_results
 from bench.testing.synthetic_weights import calibrated_state_dict
@@ -54,6 +54,11 @@ def jobs(images, tmp_path_factory) -> list[ImageJob]:
             for image_id, image in images.items()]
 
 
+def predict_one(predictor: Predictor, jobs: list[ImageJob], cache: PredictionCache, **settings) -> dict:
+    """The predictions of the predictor's own decoding (one decoder)."""
+    return predict_images(predictor, jobs, [Decoder(cache)], **settings).predictions[0]
+
+
 def new_cache(root: Path) -> PredictionCache:
     return PredictionCache(root, {"test": "predict"})
 
@@ -76,7 +81,7 @@ def test_network_batches_group_equal_input_sizes_in_order_of_first_appearance(im
 def test_predictions_equal_predict_batch_bit_for_bit_in_input_order(images, jobs, tmp_path, overlap, workers):
     predictor = make_predictor(batch_size=2)
     cache = new_cache(tmp_path)
-    results = predict_images(predictor, jobs, cache, batch_size=3, workers=workers, progress_bar=False,
+    results = predict_one(predictor, jobs, cache, batch_size=3, workers=workers, progress_bar=False,
                              overlap=overlap)
     expected = {}
     for start in range(0, len(IMAGE_IDS), 3):
@@ -91,19 +96,19 @@ def test_predictions_equal_predict_batch_bit_for_bit_in_input_order(images, jobs
 
 def test_batch_size_one_equals_calling_the_predictor_per_image(images, jobs, tmp_path):
     predictor = make_predictor(batch_size=1)
-    results = predict_images(predictor, jobs, new_cache(tmp_path), batch_size=1, workers=0,
+    results = predict_one(predictor, jobs, new_cache(tmp_path), batch_size=1, workers=0,
                              progress_bar=False)
     assert results == {image_id: results_of(image_id, predictor(images[image_id])) for image_id in IMAGE_IDS}
 
 
 def test_partial_cache_resumes_with_only_the_missing_images(jobs, tmp_path):
-    fresh = predict_images(make_predictor(batch_size=1), jobs, new_cache(tmp_path / "fresh"), batch_size=2,
+    fresh = predict_one(make_predictor(batch_size=1), jobs, new_cache(tmp_path / "fresh"), batch_size=2,
                            workers=0, progress_bar=False)
     cache = new_cache(tmp_path / "resumed")
-    predict_images(make_predictor(batch_size=1), jobs[1:4], cache, batch_size=2, workers=0,
+    predict_one(make_predictor(batch_size=1), jobs[1:4], cache, batch_size=2, workers=0,
                    progress_bar=False)
     predictor = make_predictor(batch_size=1)
-    resumed = predict_images(predictor, jobs, cache, batch_size=2, workers=0, progress_bar=False)
+    resumed = predict_one(predictor, jobs, cache, batch_size=2, workers=0, progress_bar=False)
     assert resumed == fresh and list(resumed) == list(IMAGE_IDS)
     assert predictor.model.calls == 2 * 4  # flip test: two network passes for each of the 4 images left
     assert sorted(cached_ids(cache)) == sorted(IMAGE_IDS)
@@ -117,7 +122,7 @@ def test_unreadable_file_is_named_after_the_batches_before_it_are_cached(jobs, t
     with_broken = [*jobs[:4], ImageJob(99, broken), *jobs[4:]]
     cache = new_cache(tmp_path / "cache")
     with pytest.raises(BenchError, match="broken.jpg") as raised:
-        predict_images(make_predictor(), with_broken, cache, batch_size=2, workers=workers,
+        predict_one(make_predictor(), with_broken, cache, batch_size=2, workers=workers,
                        progress_bar=False)
     assert "DataLoader worker" not in str(raised.value)
     assert cached_ids(cache) == list(IMAGE_IDS[:4])
@@ -128,7 +133,7 @@ def test_error_in_the_post_processing_thread_propagates(images, jobs, tmp_path):
     with_white = [*jobs[:2], ImageJob(99, white), *jobs[2:]]
     cache = new_cache(tmp_path / "cache")
     with pytest.raises(ValueError, match="NaN"):
-        predict_images(make_predictor(batch_size=1), with_white, cache, batch_size=2, workers=0,
+        predict_one(make_predictor(batch_size=1), with_white, cache, batch_size=2, workers=0,
                        progress_bar=False)
     assert cached_ids(cache) == list(IMAGE_IDS[:2])
 
@@ -140,7 +145,7 @@ def test_calibrated_weights_find_up_to_30_people_in_each_sample_photo(sample_dir
     assert all(torch.equal(value, untouched[key]) for key, value in model.state_dict().items())
     model.load_state_dict(state)
     photos = [ImageJob(index, path) for index, path in enumerate(sorted(sample_dir.glob("*.jpg")))]
-    results = predict_images(Predictor(model), photos, new_cache(tmp_path), workers=0,
+    results = predict_one(Predictor(model), photos, new_cache(tmp_path), workers=0,
                              progress_bar=False)
     assert [1 <= len(people) <= 30 for people in results.values()] == [True, True]
     for people in results.values():

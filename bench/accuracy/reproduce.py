@@ -7,6 +7,11 @@ recorded and *skipped* with its reason, and a row that cannot run at all (no che
 (*smoke* rows, never compared), with the checkpoint if there is one, else with deterministic synthetic
 weights calibrated to give plausible heatmaps and tags (so grouping does real work). Under torchrun
 the images are sharded over ranks and rank 0 evaluates and reports.
+
+Rows whose network inputs coincide share one network run: the [1] row is decoded from the scale-1
+outputs of the [2, 1] row's forward (``bench.accuracy.runner.plan_forwards``), bit-identical to
+running it alone. A sweep (``--sweep FILE``, ``bench.accuracy.sweep``) replaces the published rows by
+its variants, all decoded from one forward; its rows are *measured*, never compared.
 """
 
 from __future__ import annotations
@@ -26,7 +31,8 @@ from bench import atomic
 from bench.accuracy import distributed
 from bench.accuracy.cache import PredictionCache, cache_key, reference_code_version
 from bench.accuracy.expected import DEFAULT_EXPECTED, ExpectedRow, ExpectedTable, check_metrics, load_expected
-from bench.accuracy.runner import ImageJob, predict_images
+from bench.accuracy.runner import Decoder, ImageJob, plan_forwards, predict_images
+from bench.accuracy.sweep import Sweep, variant_configs
 from bench.checkpoint import ResolvedCheckpoint, resolve_checkpoint
 from bench.data.dataset import (
     CrowdPoseDataset,
@@ -39,13 +45,14 @@ from bench.data.dataset import (
 from bench.data.sample import SAMPLE_DIR, SAMPLE_GT
 from bench.devices import resolve_device
 from bench.errors import BenchError
-from bench.evaluation import DEFAULT_BACKEND, evaluate_with_info
+from bench.evaluation import DEFAULT_BACKEND, OFFICIAL_PROTOCOL, evaluate_with_info
 from bench.reports.environment import fingerprint
 from bench.reports.records import ReproduceRecord
 from bench.reports.schema import Evaluator, Report, Row, Subset
+from bench.reports.stats import StageStats
 from bench.reports.writing import new_report, write_report
 from bench.weights import Weights
-from reference.pipeline import Predictor, pipeline_config
+from reference.pipeline import PipelineConfig, Predictor, pipeline_config
 
 SUMMARY_METRICS = ("AP", "AP50", "AP75", "AP_easy", "AP_medium", "AP_hard")
 VARIANT_AP_TOLERANCE = 0.001
@@ -59,7 +66,8 @@ class ReproduceConfig:
     """Everything a reproduce run depends on; recorded verbatim in its report.
 
     ``scales`` picks published rows by their test scales (None: all rows). ``pipeline_options`` are
-    extra ``reference.pipeline.Predictor`` options (e.g. ``stage_aggregation="2020"``). ``threads`` is
+    extra ``reference.pipeline.Predictor`` options (e.g. ``stage_aggregation="2020"``; under a
+    ``sweep``, the base its variants' options override). ``threads`` is
     the CPU thread count of every process (None: all cores), also under torchrun, which would otherwise
     give each rank one thread: CPU float results depend on it, and ranks must match a single process.
     """
@@ -80,6 +88,7 @@ class ReproduceConfig:
     checkpoint_cache_dir: str | None = None
     expected: str = str(DEFAULT_EXPECTED)
     sample: bool = True
+    sweep: Sweep | None = None
 
 
 @dataclass(frozen=True)
@@ -95,8 +104,9 @@ class ReproductionResult:
 def run_reproduction(config: ReproduceConfig) -> ReproductionResult:
     """Run the selected published rows (and the sample smoke run), write the report, summarise."""
     table = load_expected(config.expected)
-    rows = select_rows(table, config.scales)
     check_settings(config)
+    rows = (sweep_specs(config.sweep, config) if config.sweep
+            else published_specs(select_rows(table, config.scales), config))
     device = resolve_device(config.device)
     if device.type == "cpu":  # the same count in every process: CPU float results depend on it
         torch.set_num_threads(config.threads or os.cpu_count() or 1)
@@ -119,16 +129,15 @@ def run_reproduction(config: ReproduceConfig) -> ReproductionResult:
         prefix = table.checkpoint.sha256_prefix
         weights = (Weights.from_checkpoint(checkpoint, prefix) if checkpoint is not None
                    else Weights.synthetic("calibrated", published_prefix=prefix))
-        report_rows = [
-            runner.run(row, weights, dataset, table) if checkpoint is not None and dataset is not None
-            else _not_run(row, problems)
-            for row in rows
-        ]
+        if checkpoint is not None and dataset is not None:
+            report_rows = runner.run(rows, weights, dataset, table)
+        else:
+            report_rows = [_not_run(row, problems) for row in rows]
         # rank 0 holds the real statuses (other ranks hold placeholders), so it decides for all
         any_skipped = any(row.status == "skipped" for row in report_rows)
         if distributed.broadcast_from_main(config.sample and any_skipped, topology):
             sample = load_dataset(ann_file=SAMPLE_GT, img_dir=SAMPLE_DIR)
-            report_rows += [runner.run(row, weights, sample, table, smoke=True) for row in rows]
+            report_rows += runner.run(rows, weights, sample, table, smoke=True)
         if not topology.is_main:
             return ReproductionResult(None, {}, "", distributed.broadcast_from_main(0, topology))
         report = new_report("reproduce", _config_record(config, device, weights, table),
@@ -180,8 +189,34 @@ def summarize(report: Report, paths: Mapping[str, Path]) -> str:
     return "\n".join(lines)
 
 
+@dataclass(frozen=True)
+class RowSpec:
+    """What one report row decodes and how it is scored: its name, its pipeline settings, the
+    evaluation protocol, and the published row it is judged against (None for a sweep variant)."""
+
+    name: str
+    config: PipelineConfig
+    protocol: str = OFFICIAL_PROTOCOL
+    published: ExpectedRow | None = None
+
+
+def published_specs(rows: Sequence[ExpectedRow], config: ReproduceConfig) -> list[RowSpec]:
+    """The published rows with this run's precision and pipeline options."""
+    return [RowSpec(row.name, pipeline_config(row.scales, row.flip, precision=config.precision,
+                                              **config.pipeline_options), published=row)
+            for row in rows]
+
+
+def sweep_specs(sweep: Sweep, config: ReproduceConfig) -> list[RowSpec]:
+    """The sweep's variants, one row each, with this run's precision and base pipeline options."""
+    configs = variant_configs(sweep, config.precision, config.pipeline_options)
+    return [RowSpec(variant.name, variant_config, variant.evaluator)
+            for variant, variant_config in zip(sweep.variants, configs, strict=True)]
+
+
 class _RowRunner:
-    """Runs rows on one device and rank, reusing the model across rows with the same weights."""
+    """Runs rows on one device and rank, reusing the model across rows with the same weights and the
+    network across rows whose network inputs coincide."""
 
     def __init__(self, config: ReproduceConfig, device: torch.device, topology: distributed.Topology):
         self.config = config
@@ -191,42 +226,49 @@ class _RowRunner:
         self._models: dict[str, torch.nn.Module] = {}
         self._environment_id = fingerprint()["fingerprint_id"]
 
-    def run(self, row: ExpectedRow, weights: Weights, dataset: CrowdPoseDataset, table: ExpectedTable,
-            smoke: bool = False) -> Row:
-        predictor = self._predictor(row, weights, self.config.precision, self.config.pipeline_options)
-        name = f"sample: {row.name}" if smoke else row.name
-        predicted = self._predict(predictor, dataset, weights, name)
-        float32_predicted = None
-        if not smoke and is_variant(predictor):
-            plain = {**self.config.pipeline_options, "channels_last": False, "compile": False}
-            float32_predicted = self._predict(self._predictor(row, weights, "float32", plain), dataset,
-                                              weights, f"{name} (float32 reference)")
-        if predicted is None:
-            return _placeholder_for_other_ranks(row, name)
-        detections, results_path = predicted
-        evaluation = evaluate_with_info(dataset.ground_truth(), detections, self.config.backend)
-        variant = float32_predicted and _variant_record(
-            evaluation.metrics, evaluate_with_info(dataset.ground_truth(), float32_predicted[0],
-                                                   self.config.backend).metrics)
-        status, reason = _judge(row, weights, dataset, table, smoke, evaluation.metrics, variant,
-                                self.config.pipeline_options)
-        checks = check_metrics(row.expected, row.tolerance, evaluation.metrics) if status != "smoke" else []
-        return Row(
-            name=name, scales=row.scales, flip=row.flip, status=status, reason=reason,
-            subset=Subset(str(dataset.ann_file), len(dataset), _is_full(dataset, table) and not smoke),
-            metrics=evaluation.metrics, expected=dict(row.expected), tolerance=dict(row.tolerance),
-            checks=tuple(checks),
-            evaluator=Evaluator(evaluation.backend, evaluation.backend_version, evaluation.official),
-            behaviour={"pipeline": predictor.config.to_dict(),
-                       "weights": dataclasses.asdict(weights.to_record()), "results_json": str(results_path),
-                       "variant_vs_float32": variant,
-                       "evaluation_inputs": evaluation.input_report.to_dict()},
-        )
+    def run(self, specs: Sequence[RowSpec], weights: Weights, dataset: CrowdPoseDataset, table: ExpectedTable,
+            smoke: bool = False) -> list[Row]:
+        """Predict every row (shared forwards), score each with its protocol, and judge it."""
+        names = [f"sample: {spec.name}" if smoke else spec.name for spec in specs]
+        decodings = list(zip(names, (spec.config for spec in specs), strict=True))
+        variants = [] if smoke else [index for index, spec in enumerate(specs)  # judged rows only
+                                     if spec.published and is_variant(spec.config)]
+        references = [(f"{names[index]} (float32 reference)", float32_reference(specs[index].config))
+                      for index in variants]
+        predicted = self._predict(decodings + references, weights, dataset)
+        reference_of = dict(zip(variants, predicted[len(decodings):], strict=True))
+        return [self._row(spec, names[index], predicted[index], reference_of.get(index), weights, dataset,
+                          table, smoke)
+                for index, spec in enumerate(specs)]
 
-    def _predictor(self, row: ExpectedRow, weights: Weights, precision: str,
-                   options: Mapping[str, Any]) -> Predictor:
-        return Predictor(self._model(weights), scales=row.scales, flip=row.flip, device=self.device,
-                         batch_size=self.config.batch_size, precision=precision, **options)
+    def _row(self, spec: RowSpec, name: str, predicted: _Predicted | None, reference: _Predicted | None,
+             weights: Weights, dataset: CrowdPoseDataset, table: ExpectedTable, smoke: bool) -> Row:
+        if predicted is None:
+            return _placeholder_for_other_ranks(spec, name)
+        gt = dataset.ground_truth()
+        evaluation = evaluate_with_info(gt, predicted.detections, self.config.backend, spec.protocol)
+        variant = reference and _variant_record(
+            evaluation.metrics,
+            evaluate_with_info(gt, reference.detections, self.config.backend, spec.protocol).metrics)
+        status, reason = _judge(spec, weights, dataset, table, smoke, evaluation.metrics, variant,
+                                self.config.pipeline_options)
+        published = spec.published
+        expected = dict(published.expected) if published else {}
+        tolerance = dict(published.tolerance) if published else {}
+        checks = check_metrics(expected, tolerance, evaluation.metrics) if published and not smoke else []
+        return Row(
+            name=name, scales=spec.config.scales, flip=spec.config.flip, status=status, reason=reason,
+            subset=Subset(str(dataset.ann_file), len(dataset), _is_full(dataset, table) and not smoke),
+            metrics=evaluation.metrics, expected=expected, tolerance=tolerance, checks=tuple(checks),
+            evaluator=Evaluator(evaluation.backend, evaluation.backend_version, evaluation.official,
+                                evaluation.protocol),
+            behaviour={"pipeline": spec.config.to_dict(), "forward": predicted.forward.to_dict(),
+                       "weights": dataclasses.asdict(weights.to_record()),
+                       "results_json": str(predicted.results_path), "variant_vs_float32": variant,
+                       "evaluation_inputs": evaluation.input_report.to_dict()},
+            decode_ms=StageStats.from_samples(list(predicted.decode_ms), in_iteration=False)
+            if predicted.decode_ms else None,
+        )
 
     def load(self, checkpoint: ResolvedCheckpoint) -> ResolvedCheckpoint:
         """Build the model from ``checkpoint`` now, so an unloadable file counts as a missing checkpoint."""
@@ -238,54 +280,91 @@ class _RowRunner:
             self._models[weights.cache_id] = weights.build_model()
         return self._models[weights.cache_id]
 
-    def _predict(self, predictor: Predictor, dataset: CrowdPoseDataset, weights: Weights,
-                 name: str) -> tuple[list[dict], Path] | None:
-        """This rank's share of the images through the predictor (cached), gathered on rank 0, where the
-        mmpose-format results JSON is written before scoring (``bench evaluate`` can rescore it)."""
+    def _predict(self, decodings: Sequence[tuple[str, PipelineConfig]], weights: Weights,
+                 dataset: CrowdPoseDataset) -> list[_Predicted | None]:
+        """Every (name, settings) decoding's predictions, with one network run per shared forward."""
+        predicted: list[_Predicted | None] = [None] * len(decodings)
+        for forward, members in plan_forwards([config for _, config in decodings]):
+            for index, result in zip(members, self._predict_forward(
+                    forward, [decodings[member] for member in members], weights, dataset), strict=True):
+                predicted[index] = result
+        return predicted
+
+    def _predict_forward(self, forward: PipelineConfig, decodings: Sequence[tuple[str, PipelineConfig]],
+                         weights: Weights, dataset: CrowdPoseDataset) -> list[_Predicted | None]:
+        """This rank's share of the images through one forward and every decoding of it (cached per
+        decoding), gathered on rank 0, where each decoding's mmpose-format results JSON is written
+        before scoring (``bench evaluate`` can rescore it)."""
+        predictor = Predictor.from_config(self._model(weights), forward, device=self.device,
+                                          batch_size=self.config.batch_size)
         jobs = [ImageJob(record["id"], dataset.image_path(record)) for record in dataset.images]
-        cache = PredictionCache(self._cache_root(), self._cache_fields(predictor, weights, dataset),
-                                shard_name=f"rank{self.topology.rank}")
+        decoders = [Decoder(PredictionCache(self._cache_root(),
+                                            self._cache_fields(config, forward, weights, dataset),
+                                            shard_name=f"rank{self.topology.rank}"), config)
+                    for _, config in decodings]
         mine = distributed.shard(jobs, self.topology)
-        cached = cache.load()
+        label = " + ".join(name for name, _ in decodings)
         start = time.perf_counter()
-        predictions = predict_images(predictor, mine, cache, batch_size=self.config.batch_size,
-                                     workers=self.config.workers, description=name,
-                                     progress_bar=self.topology.is_main)
-        computed = sum(job.image_id not in cached for job in mine)
-        gathered = distributed.gather_to_main((predictions, computed, time.perf_counter() - start),
-                                              self.topology)
+        run = predict_images(predictor, mine, decoders, batch_size=self.config.batch_size,
+                             workers=self.config.workers, description=label,
+                             progress_bar=self.topology.is_main)
+        gathered = distributed.gather_to_main((run, time.perf_counter() - start), self.topology)
         if gathered is None:
-            return None
-        merged = {image_id: people for part, _, _ in gathered for image_id, people in part.items()}
-        computed = sum(count for _, count, _ in gathered)
+            return [None] * len(decodings)
+        computed = sum(part.computed for part, _ in gathered)
         if computed:  # images taken from the cache say nothing about speed
-            seconds = max(seconds for _, _, seconds in gathered)
-            self.throughput[f"{name}: images/s"] = computed / max(seconds, 1e-9)
-        self.throughput[f"{name}: images from cache"] = len(jobs) - computed
-        detections = [person for job in jobs for person in merged[job.image_id]]
+            seconds = max(seconds for _, seconds in gathered)
+            self.throughput[f"{label}: images/s"] = computed / max(seconds, 1e-9)
+        self.throughput[f"{label}: images from cache"] = len(jobs) - computed
         ids_hash = cache_key({"image_ids": [job.image_id for job in jobs]})[:8]
-        results_path = cache.directory / f"results-{len(jobs)}img-{ids_hash}.json"
-        atomic.write_json(results_path, detections, indent=None)
-        return detections, results_path
+        results = []
+        for position, decoder in enumerate(decoders):
+            merged = {image_id: people for part, _ in gathered
+                      for image_id, people in part.predictions[position].items()}
+            detections = [person for job in jobs for person in merged[job.image_id]]
+            results_path = decoder.cache.directory / f"results-{len(jobs)}img-{ids_hash}.json"
+            atomic.write_json(results_path, detections, indent=None)
+            decode_ms = tuple(ms for part, _ in gathered for ms in part.decode_ms[position])
+            results.append(_Predicted(detections, results_path, decode_ms, forward))
+        return results
 
     def _cache_root(self) -> Path:
         if self.config.cache_dir:
             return Path(self.config.cache_dir)
         return Path.home() / ".cache" / "hhrnet-crowdpose-bench" / "predictions"
 
-    def _cache_fields(self, predictor: Predictor, weights: Weights,
+    def _cache_fields(self, config: PipelineConfig, forward: PipelineConfig, weights: Weights,
                       dataset: CrowdPoseDataset) -> dict[str, Any]:
-        """Everything that can change a prediction: weights, pipeline, data location, the code, and the
-        environment (device model, library versions, thread count: float results depend on them)."""
-        return {"weights": weights.cache_id,
-                "pipeline": predictor.config.to_dict(), "device": self.device.type,
-                "environment": self._environment_id, "images": str(dataset.img_dir.resolve()),
-                "annotations": str(dataset.ann_file.resolve()), "reference_code": reference_code_version()}
+        """Everything that can change a prediction: weights, pipeline, the network batches it was
+        decoded from, data location, the code, and the environment (device model, library versions,
+        thread count: float results depend on them)."""
+        batching = {"batch_size": self.config.batch_size}
+        if self.config.batch_size > 1:  # which images share a batch depends on all forward scales
+            batching["forward_scales"] = list(forward.scales)
+        return {"weights": weights.cache_id, "pipeline": config.to_dict(), "network_batches": batching,
+                "device": self.device.type, "environment": self._environment_id,
+                "images": str(dataset.img_dir.resolve()), "annotations": str(dataset.ann_file.resolve()),
+                "reference_code": reference_code_version()}
 
 
-def is_variant(predictor: Predictor) -> bool:
+@dataclass(frozen=True)
+class _Predicted:
+    """One decoding's gathered results: detections, the results JSON written, decode ms per image
+    (of the images computed here), and the forward they were decoded from."""
+
+    detections: list[dict]
+    results_path: Path
+    decode_ms: tuple[float, ...]
+    forward: PipelineConfig
+
+
+def float32_reference(config: PipelineConfig) -> PipelineConfig:
+    """The float32 run a speed variant is measured against: same decoding, plain float32 network."""
+    return dataclasses.replace(config, precision="float32", channels_last=False, compile=False)
+
+
+def is_variant(config: PipelineConfig) -> bool:
     """True for a speed variant of the float32 reference (lower precision, TF32, channels_last, compile)."""
-    config = predictor.config
     return config.precision != "float32" or config.channels_last or config.compile
 
 
@@ -295,12 +374,17 @@ def _variant_record(metrics: Mapping[str, float], float32_metrics: Mapping[str, 
             "accepted": abs(delta) <= VARIANT_AP_TOLERANCE, "tolerance": VARIANT_AP_TOLERANCE}
 
 
-def _judge(row: ExpectedRow, weights: Weights, dataset: CrowdPoseDataset, table: ExpectedTable, smoke: bool,
+def _judge(spec: RowSpec, weights: Weights, dataset: CrowdPoseDataset, table: ExpectedTable, smoke: bool,
            metrics: Mapping[str, float], variant: Mapping[str, Any] | None,
            options: Mapping[str, Any]) -> tuple[str, str | None]:
     if smoke:
         return "smoke", (f"pipeline smoke run on the bundled {len(dataset)}-image sample with "
                          f"{weights.label} weights; never compared with the published numbers")
+    row = spec.published
+    if row is None:
+        return "measured", (f"sweep variant on {len(dataset)} images with {weights.label} weights, decoded "
+                            "from the sweep's shared forward; measured, never compared with the published "
+                            "numbers")
     if not weights.is_published:
         return "skipped", (f"measured with checkpoint sha256 {weights.checkpoint.sha256[:12]}..., not the "
                            f"published {table.checkpoint.file_name}; not compared")
@@ -324,16 +408,18 @@ def _is_full(dataset: CrowdPoseDataset, table: ExpectedTable) -> bool:
     return len(dataset) == table.dataset_num_images == len(dataset.gt["images"])
 
 
-def _not_run(row: ExpectedRow, problems: Sequence[str]) -> Row:
+def _not_run(spec: RowSpec, problems: Sequence[str]) -> Row:
     missing = " and ".join(problem.split(":", 1)[0] for problem in problems)
-    return Row(name=row.name, scales=row.scales, flip=row.flip, status="skipped",
+    published = spec.published
+    return Row(name=spec.name, scales=spec.config.scales, flip=spec.config.flip, status="skipped",
                reason=f"not run: no usable {missing} (see below)", subset=Subset("", 0, False), metrics={},
-               expected=dict(row.expected), tolerance=dict(row.tolerance), checks=(),
-               evaluator=Evaluator(DEFAULT_BACKEND, None, False), behaviour={})
+               expected=dict(published.expected) if published else {},
+               tolerance=dict(published.tolerance) if published else {}, checks=(),
+               evaluator=Evaluator(DEFAULT_BACKEND, None, False, spec.protocol), behaviour={})
 
 
-def _placeholder_for_other_ranks(row: ExpectedRow, name: str) -> Row:
-    return dataclasses.replace(_not_run(row, ["evaluated on rank 0"]), name=name)
+def _placeholder_for_other_ranks(spec: RowSpec, name: str) -> Row:
+    return dataclasses.replace(_not_run(spec, ["evaluated on rank 0"]), name=name)
 
 
 def _attempt(step, what: str, problems: list[str]):
@@ -369,12 +455,16 @@ def check_settings(config: ReproduceConfig) -> None:
         pipeline_config((1,), True, precision=config.precision, **config.pipeline_options)
     except (TypeError, ValueError) as error:
         raise BenchError(f"--pipeline-options: {error}") from None
+    if config.sweep is not None and config.scales is not None:
+        raise BenchError("--scales picks published rows and --sweep replaces them by its variants; give one")
 
 
 def _config_record(config: ReproduceConfig, device: torch.device, weights: Weights,
                    table: ExpectedTable) -> ReproduceRecord:
     settings = dataclasses.asdict(config)
     label = "-".join("s" + "+".join(f"{s:g}" for s in scales) for scales in (config.scales or ()))
+    if config.sweep is not None:
+        label = "sweep-" + Path(config.sweep.path).stem
     return ReproduceRecord(label=label, device=str(device), precision=config.precision,
                            weights=weights.to_record(), expected_table=table.path, settings=settings)
 

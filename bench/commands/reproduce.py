@@ -7,6 +7,7 @@ import json
 
 from bench.accuracy.expected import DEFAULT_EXPECTED
 from bench.accuracy.reproduce import ReproduceConfig, run_reproduction
+from bench.accuracy.sweep import BUNDLED_SWEEP, load_sweep
 from bench.commands import COMMANDS
 from bench.commands.arguments import parse_scales
 from bench.data.dataset import DataConfig, add_data_arguments
@@ -47,6 +48,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--checkpoint-cache-dir", help="checkpoint download cache (default: torch hub's)")
     parser.add_argument("--expected", default=str(DEFAULT_EXPECTED),
                         help="expected-metrics table laid out as bench/published.toml (default: that one)")
+    parser.add_argument("--sweep", metavar="SWEEP.toml",
+                        help="decode one forward with every [[variant]] of this file instead of the "
+                             f"published rows (bundled: {BUNDLED_SWEEP.name} in bench/accuracy)")
     parser.add_argument("--no-sample", dest="sample", action="store_false",
                         help="do not run the bundled sample when published rows are skipped")
     add_data_arguments(parser)
@@ -54,13 +58,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    sweep = args.sweep and load_sweep(args.sweep, args.precision, args.pipeline_options)
     config = ReproduceConfig(
         checkpoint=args.checkpoint, data=DataConfig.from_args(args),
         scales=tuple(args.scales) if args.scales else None, device=args.device, out=args.out,
         strict=args.strict, backend=args.backend,
         batch_size=args.batch_size, workers=args.workers, threads=args.threads, precision=args.precision,
         pipeline_options=args.pipeline_options, cache_dir=args.cache_dir,
-        checkpoint_cache_dir=args.checkpoint_cache_dir, expected=args.expected, sample=args.sample)
+        checkpoint_cache_dir=args.checkpoint_cache_dir, expected=args.expected, sample=args.sample,
+        sweep=sweep or None)
     result = run_reproduction(config)
     if result.summary:
         print(result.summary)

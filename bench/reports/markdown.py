@@ -83,9 +83,12 @@ def environment_table(report: Report) -> str:
 
 def rows_table(report: Report) -> str:
     metric_names = list(dict.fromkeys(name for row in report.rows for name in row.metrics))
+    timed = any(row.decode_ms for row in report.rows)
     records = []
     for row in report.rows:
         failed = [check.metric for check in row.checks if not check.passed]
+        notes = ([] if row.evaluator.official else ["unofficial"]) + (
+            [] if row.evaluator.protocol == "crowdpose" else [f"{row.evaluator.protocol} protocol"])
         records.append({
             "row": row.name,
             "scales": ",".join(f"{scale:g}" for scale in row.scales),
@@ -94,9 +97,10 @@ def rows_table(report: Report) -> str:
             "subset": f"{row.subset.dataset} ({row.subset.num_images} images, "
                       f"{'full' if row.subset.full else 'limited'})",
             **{name: row.metrics.get(name) for name in metric_names},
+            **({"decode p50 ms/img": row.decode_ms and row.decode_ms.p50_ms} if timed else {}),
             "failed checks": ", ".join(failed) or "-",
             "evaluator": f"{row.evaluator.backend} {row.evaluator.version or ''}"
-                         f"{'' if row.evaluator.official else ' (unofficial)'}",
+                         + (f" ({', '.join(notes)})" if notes else ""),
             "reason": row.reason or "",
         })
     return markdown_table(pd.DataFrame.from_records(records))

@@ -23,7 +23,8 @@ from bench.reports.upgrade import UPGRADE_STEPS
 
 SCHEMA_VERSION = 2
 KINDS = tuple(RECORD_TYPES)
-ROW_STATUSES = ("reproduced", "failed", "skipped", "smoke")
+ROW_STATUSES = ("reproduced", "failed", "skipped", "measured", "smoke")
+"""'measured': a sweep variant, measured and never compared with the published numbers."""
 REQUIRED_FIELDS = ("schema_version", "kind", "created", "command", "environment", "config")
 
 
@@ -55,16 +56,23 @@ class Subset:
 
 @dataclass(frozen=True)
 class Evaluator:
-    """The COCO-style evaluator that scored a row; ``official`` is False for re-implementations."""
+    """The COCO-style evaluator that scored a row; ``official`` is False for re-implementations and
+    for another ``protocol`` than the official "crowdpose" (e.g. "xtcocotools")."""
 
     backend: str
     version: str | None
     official: bool
+    protocol: str = "crowdpose"
 
 
 @dataclass(frozen=True)
 class Row:
-    """One published (scales, flip) configuration of a reproduce run and its outcome."""
+    """One published (scales, flip) configuration, or sweep variant, of a reproduce run and its outcome.
+
+    ``decode_ms``: the decoding time per image (the grouping half of the pipeline, the network shared
+    with the run's other rows), over the images run through the network here; None when all came
+    from the cache.
+    """
 
     name: str
     scales: tuple[float, ...]
@@ -78,6 +86,7 @@ class Row:
     checks: tuple[Check, ...]
     evaluator: Evaluator
     behaviour: dict[str, Any]
+    decode_ms: StageStats | None = None
 
     def __post_init__(self) -> None:
         if self.status not in ROW_STATUSES:
@@ -104,6 +113,7 @@ class Row:
             checks=tuple(Check(**check) for check in data["checks"]),
             evaluator=Evaluator(**data["evaluator"]),
             behaviour=dict(data["behaviour"]),
+            decode_ms=StageStats.from_dict(data["decode_ms"]) if data.get("decode_ms") else None,
         )
 
 

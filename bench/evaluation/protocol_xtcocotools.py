@@ -1,0 +1,31 @@
+"""The xtcocotools ``keypoints_crowd`` protocol (>= 1.12, ``use_area=False``), the one mmpose 0.29.0
+reported the published numbers with, expressed as inputs to the official protocol.
+
+Measured in shared/evaluation.md, it differs from the official CrowdPose API in exactly two ways, and
+both are input transformations, so any backend of the official protocol (the fast default too, which
+runs where the xtcocotools wheel does not import) gives xtcocotools' numbers:
+
+* it drops detections none of whose 14 keypoint scores is > 0, before the top-20 cut (so a 21st
+  detection can move in);
+* it marks "unmatched" with -1 instead of 0, so a detection matched to GT id 0 is a true positive
+  (and one matched to GT id -1 looks unmatched). Renumbering every GT id by +1 turns the official
+  marker 0 into xtcocotools' -1 and keeps the ids unique.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from bench.evaluation.inputs import Detections, GroundTruth
+
+NAME = "xtcocotools"
+
+
+def as_official_inputs(gt: GroundTruth, detections: Detections) -> tuple[GroundTruth, Detections]:
+    """New GT and detections on which the official protocol gives xtcocotools' numbers."""
+    kept = ~detections.zero_score_mask()
+    detections = dataclasses.replace(
+        detections, image_ids=detections.image_ids[kept], category_ids=detections.category_ids[kept],
+        keypoints=detections.keypoints[kept], scores=detections.scores[kept])
+    data = dict(gt.data, annotations=[dict(ann, id=ann["id"] + 1) for ann in gt.data["annotations"]])
+    return GroundTruth(data, gt.source), detections
