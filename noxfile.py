@@ -53,6 +53,15 @@ def reproduce(session: nox.Session) -> None:
 
 
 @nox.session(default=False)
+def sweep(session: nox.Session) -> None:
+    """The bundled post-processing sweep (bench/accuracy/semantics.toml): one forward, every variant
+    decoded from it, one report row each. Posargs go to `bench reproduce` (e.g. `-- --data-root D`)."""
+    install(session)
+    session.run("python", "-m", "bench", "reproduce", "--sweep", "bench/accuracy/semantics.toml",
+                *session.posargs)
+
+
+@nox.session(default=False)
 def suites(session: nox.Session) -> None:
     """The reproduction suites alone (rerun from scratch; posargs go to pytest, e.g. --data-root D --gate)."""
     install(session, "test")

@@ -398,3 +398,52 @@ def test_dataset_selection_evaluates_against_its_own_gt(tmp_path):
         evaluate(subset, gt_as_detections(dataset.gt))
     (tmp_path / "subset.json").write_text(json.dumps(subset))
     assert evaluate(tmp_path / "subset.json", gt_as_detections(subset))["AP"] == 1.0
+
+
+def test_xtcocotools_protocol_drops_all_zero_score_detections_before_the_top_20_cut():
+    """A zero-score detection among the top 20 pushes the true match out under the official protocol;
+    xtcocotools drops it first, so the match (21st by score) comes in."""
+    gt_ann = person(1, 7)
+    strays = [detection(person(100 + i, 7, shift=150.0), score=1.0 - i / 100) for i in range(19)]
+    blank = detection(person(200, 7, shift=150.0), score=0.5, joint_score=0.0)
+    true = detection(gt_ann, score=0.1)
+    gt, dets = ground_truth([gt_ann], {7: 0.5}), [*strays, blank, true]
+    assert evaluate(gt, dets)["AR"] == 0.0
+    xtcoco = evaluate_with_info(gt, dets, protocol_name="xtcocotools")
+    assert xtcoco.metrics == evaluate(gt, [*strays, true]) and xtcoco.metrics["AR"] == 1.0
+    assert xtcoco.protocol == "xtcocotools" and not xtcoco.official
+    assert xtcoco.input_report.num_zero_score_detections == 1  # the report describes the caller's input
+
+
+def test_xtcocotools_protocol_counts_a_match_to_gt_id_0_as_true_positive():
+    gt_ann = person(0, 7)
+    gt, dets = ground_truth([gt_ann], {7: 0.5}), [detection(gt_ann)]
+    assert evaluate(gt, dets)["AP"] == 0.0
+    assert evaluate(gt, dets, protocol_name="xtcocotools")["AP"] == 1.0
+
+
+def test_xtcocotools_protocol_leaves_the_callers_inputs_and_other_cases_alone(edge_case):
+    gt, dets = edge_case
+    before = copy.deepcopy((gt, dets))
+    clean_dets = [det for det in dets if any(score > 0 for score in det["keypoints"][2::3])]
+    assert clean_dets != dets and not any(ann["id"] in (0, -1) for ann in gt["annotations"])
+    assert evaluate(gt, dets, protocol_name="xtcocotools") == evaluate(gt, clean_dets)
+    assert (gt, dets) == before
+
+
+def test_unknown_protocol_is_a_clear_error(edge_case):
+    with pytest.raises(BenchError, match="unknown evaluation protocol 'coco'; choose one of crowdpose, "
+                                         "xtcocotools"):
+        evaluate(*edge_case, protocol_name="coco")
+
+
+def test_cli_scores_with_the_xtcocotools_protocol(tmp_path, capsys):
+    gt_ann = person(0, 7)
+    gt_file, results_file = tmp_path / "gt.json", tmp_path / "dt.json"
+    gt_file.write_text(json.dumps(ground_truth([gt_ann], {7: 0.5})))
+    results_file.write_text(json.dumps([detection(gt_ann)]))
+    assert main(["evaluate", str(gt_file), str(results_file), "--protocol", "xtcocotools",
+                 "--json", str(tmp_path / "out.json")]) == 0
+    assert "xtcocotools protocol, not the official one" in capsys.readouterr().out
+    record = json.loads((tmp_path / "out.json").read_text())
+    assert record["protocol"] == "xtcocotools" and record["metrics"]["AP"] == 1.0

@@ -134,3 +134,9 @@ def test_xtcocotools_counts_a_match_to_gt_id_0_as_true_positive():
     assert ann["id"] == 0 and ann["num_keypoints"] > 0
     assert evaluate(gt, dets)["AP"] == 0.0
     assert evaluate(gt, dets, "xtcocotools")["AP"] == pytest.approx(1.0)
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning", "ignore::ResourceWarning")
+def test_xtcocotools_protocol_on_the_default_backend_equals_xtcocotools(case):
+    require("xtcocotools")
+    assert evaluate(*case, protocol_name="xtcocotools") == evaluate(*case, "xtcocotools")

@@ -7,9 +7,9 @@ runs where the xtcocotools wheel does not import) gives xtcocotools' numbers:
 
 * it drops detections none of whose 14 keypoint scores is > 0, before the top-20 cut (so a 21st
   detection can move in);
-* it marks "unmatched" with -1 instead of 0, so a detection matched to GT id 0 is a true positive
-  (and one matched to GT id -1 looks unmatched). Renumbering every GT id by +1 turns the official
-  marker 0 into xtcocotools' -1 and keeps the ids unique.
+* it marks "unmatched" with -1 instead of 0, so a detection matched to GT id 0 is a true positive.
+  GT ids are non-negative (checked on reading), so renumbering every GT id by +1 leaves none at the
+  official marker 0 and keeps them unique.
 """
 
 from __future__ import annotations

@@ -22,12 +22,14 @@ OTHER_STAGE = "other (untimed)"
 
 
 def render_plots(report: Report) -> dict[str, bytes]:
-    """PNG plots the report has data for: "stages" (latency breakdown) and "metrics" (vs. published)."""
+    """PNG plots the report has data for: "stages" (latency breakdown), and "metrics" (vs. published)
+    or, for a sweep, "variants" (AP and decode time per variant)."""
     plots = {}
     if report.timings:
         plots["stages"] = stage_bars_png([(machine_label(report), report.timings)])
     if any(row.metrics for row in report.rows):
-        plots["metrics"] = metrics_png(report)
+        sweep = report.kind == "reproduce" and report.config.settings.get("sweep")
+        plots["variants" if sweep else "metrics"] = (variants_png if sweep else metrics_png)(report)
     return plots
 
 
@@ -94,6 +96,30 @@ def metrics_png(report: Report) -> bytes:
     delta_axes.set_ylabel("measured - published")
     values_axes.set_title("Metrics against published values")
     values_axes.legend(fontsize=7)
+    return _png(figure)
+
+
+def variants_png(report: Report) -> bytes:
+    """One bar per measured row (a sweep's variants, top to bottom in file order): AP on the left, the
+    decoding time per image (p50) on the right. Rows without an AP (COCO's -1) get no bar."""
+    rows = [row for row in report.rows if row.metrics]
+    labels = [f"{row.name} ({row.status})" for row in rows]
+    ap = [row.metrics["AP"] if _defined(row.metrics.get("AP")) else 0.0 for row in rows]
+    decode = [row.decode_ms.p50_ms if row.decode_ms else 0.0 for row in rows]
+    figure = Figure(figsize=(12, 1.5 + 0.45 * len(rows)), layout="constrained")
+    ap_axes, decode_axes = figure.subplots(1, 2, sharey=True, width_ratios=(3, 2))
+    positions = np.arange(len(rows))
+    colours = _colours(len(rows))
+    ap_axes.barh(positions, ap, color=colours)
+    decode_axes.barh(positions, decode, color=colours)
+    for position, value, row in zip(positions, ap, rows, strict=True):
+        ap_axes.annotate(f"{value:.4f}" if _defined(row.metrics.get("AP")) else "no AP", (value, position),
+                         xytext=(3, 0), textcoords="offset points", va="center", fontsize=7)
+    ap_axes.set_yticks(positions, labels, fontsize=8)
+    ap_axes.invert_yaxis()
+    ap_axes.set_xlabel("AP")
+    decode_axes.set_xlabel("decoding time per image, p50 (ms)")
+    figure.suptitle("AP and decoding time per variant (one shared forward)")
     return _png(figure)
 
 

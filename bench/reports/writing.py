@@ -63,7 +63,7 @@ def write_report(report: Report, out_dir: str | Path, stem: str | None = None) -
     """Write the report as JSON, then Markdown and PNG plots rendered from that JSON; all atomic.
 
     Returns the written paths by role: ``json``, ``md`` and one key per plot (``stages_png``,
-    ``metrics_png``) where the report has data for it.
+    ``metrics_png`` or, for a sweep, ``variants_png``) where the report has data for it.
     """
     out_dir = Path(out_dir)
     stem = stem or report_stem(report)
