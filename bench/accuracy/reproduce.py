@@ -293,15 +293,17 @@ class _RowRunner:
     def _predict_forward(self, forward: PipelineConfig, decodings: Sequence[tuple[str, PipelineConfig]],
                          weights: Weights, dataset: CrowdPoseDataset) -> list[_Predicted | None]:
         """This rank's share of the images through one forward and every decoding of it (cached per
-        decoding), gathered on rank 0, where each decoding's mmpose-format results JSON is written
-        before scoring (``bench evaluate`` can rescore it)."""
+        decoding; decodings with the same settings, e.g. rows that differ only in how they are
+        scored, share one decoding and its time), gathered on rank 0, where each decoding's
+        mmpose-format results JSON is written before scoring (``bench evaluate`` can rescore it)."""
         predictor = Predictor.from_config(self._model(weights), forward, device=self.device,
                                           batch_size=self.config.batch_size)
         jobs = [ImageJob(record["id"], dataset.image_path(record)) for record in dataset.images]
+        settings = list(dict.fromkeys(config for _, config in decodings))
         decoders = [Decoder(PredictionCache(self._cache_root(),
                                             self._cache_fields(config, forward, weights, dataset),
                                             shard_name=f"rank{self.topology.rank}"), config)
-                    for _, config in decodings]
+                    for config in settings]
         mine = distributed.shard(jobs, self.topology)
         label = " + ".join(name for name, _ in decodings)
         start = time.perf_counter()
@@ -326,7 +328,7 @@ class _RowRunner:
             atomic.write_json(results_path, detections, indent=None)
             decode_ms = tuple(ms for part, _ in gathered for ms in part.decode_ms[position])
             results.append(_Predicted(detections, results_path, decode_ms, forward))
-        return results
+        return [results[settings.index(config)] for _, config in decodings]
 
     def _cache_root(self) -> Path:
         if self.config.cache_dir:

@@ -112,9 +112,13 @@ def variants_png(report: Report) -> bytes:
     colours = _colours(len(rows))
     ap_axes.barh(positions, ap, color=colours)
     decode_axes.barh(positions, decode, color=colours)
-    for position, value, row in zip(positions, ap, rows, strict=True):
+    for position, value, ms, row in zip(positions, ap, decode, rows, strict=True):
         ap_axes.annotate(f"{value:.4f}" if _defined(row.metrics.get("AP")) else "no AP", (value, position),
                          xytext=(3, 0), textcoords="offset points", va="center", fontsize=7)
+        decode_axes.annotate(f"{ms:.0f}" if row.decode_ms else "cached", (ms, position), xytext=(3, 0),
+                             textcoords="offset points", va="center", fontsize=7)
+    ap_axes.set_xlim(0, 1.15 * max([*ap, 0.01]))
+    decode_axes.set_xlim(0, 1.2 * max([*decode, 1.0]))
     ap_axes.set_yticks(positions, labels, fontsize=8)
     ap_axes.invert_yaxis()
     ap_axes.set_xlabel("AP")
