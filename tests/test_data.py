@@ -13,7 +13,7 @@ import pytest
 from bench.data import dataset as data
 from bench.data.dataset import load_dataset, validate
 from bench.data.ground_truth import format_problems, ground_truth_problems
-from bench.data.images import read_image
+from bench.data.images import image_problem, read_image
 from bench.errors import BenchError
 from bench.testing.synthetic_data import (
     DetectionSpec,
@@ -252,3 +252,77 @@ def test_spec_arguments_are_checked():
         GroundTruthSpec(min_size=200, max_size=100)
     with pytest.raises(ValueError, match="detect_rate"):
         DetectionSpec(detect_rate=1.5)
+
+
+def _edited(change) -> dict:
+    gt = make_ground_truth(GroundTruthSpec(num_images=4, seed=2, edge_cases=False))
+    change(gt)
+    return gt
+
+
+def _set(entry: str, key: str, value):
+    def change(gt: dict) -> None:
+        gt[entry][0][key] = value
+    return change
+
+
+def _visibility(value):
+    def change(gt: dict) -> None:
+        gt["annotations"][0]["keypoints"][2] = value
+    return change
+
+
+def _box(index: int, value):
+    def change(gt: dict) -> None:
+        gt["annotations"][0]["bbox"][index] = value
+    return change
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (_set("annotations", "area", -5.0), "annotations[0] (id 1): area -5.0 is not a non-negative number"),
+    (_box(2, -10.0), "has a negative width or height"),
+    (_box(3, -1), "has a negative width or height"),
+    (_set("images", "crowdIndex", 5), "crowdIndex 5 is not a number in [0, 1]"),
+    (_set("images", "crowdIndex", 7.5), "crowdIndex 7.5 is not a number in [0, 1]"),
+    (_set("images", "crowdIndex", -0.1), "crowdIndex -0.1 is not a number in [0, 1]"),
+    (_set("annotations", "iscrowd", 5), "iscrowd 5 is not 0 or 1"),
+    (_set("annotations", "iscrowd", 0.5), "iscrowd 0.5 is not 0 or 1"),
+    (_visibility(9), "joint 0 has visibility 9; it must be 0, 1 or 2"),
+    (_set("annotations", "num_keypoints", 99), "num_keypoints 99 is not an integer in [0, 14]"),
+    (_set("images", "file_name", "../outside.jpg"), "file_name '../outside.jpg' points outside"),
+    (_set("images", "file_name", "/etc/passwd"), "file_name '/etc/passwd' points outside"),
+    (_set("images", "file_name", "sub/../../x.jpg"), "points outside the image folder"),
+    (lambda gt: gt.update(images=[], annotations=[]), "no images"),
+])
+def test_ground_truth_out_of_range_is_an_error_naming_the_entry(change, message):
+    gt = _edited(change)
+    if gt["annotations"]:
+        gt["annotations"][0]["id"] = 1
+    problems = ground_truth_problems(gt, "gt.json")
+    assert problems and all(problem.startswith("gt.json") for problem in problems)
+    assert any(message in problem for problem in problems), problems
+
+
+def test_in_range_ground_truth_and_nested_file_names_are_accepted():
+    gt = _edited(_set("images", "file_name", "sub/dir/x.jpg"))
+    gt["annotations"][0]["area"] = 12.5
+    assert ground_truth_problems(gt, "gt.json") == []
+
+
+def test_a_file_name_outside_the_image_folder_is_never_opened(mini_root):
+    ann_file = mini_root / "annotations" / "crowdpose_test.json"
+    gt = json.loads(ann_file.read_text())
+    gt["images"][0]["file_name"] = "../annotations/crowdpose_test.json"
+    ann_file.write_text(json.dumps(gt))
+    dataset = load_dataset(mini_root)
+    with pytest.raises(BenchError, match="points outside the image folder"):
+        validate(dataset)
+    record = next(image for image in dataset.images if image["id"] == gt["images"][0]["id"])
+    with pytest.raises(BenchError, match="points outside the image folder"):
+        dataset.image_path(record)
+
+
+def test_a_tiny_image_validates_and_reads(tmp_path):
+    path = tmp_path / "tiny.png"
+    path.write_bytes(cv2.imencode(".png", np.zeros((5, 6, 3), np.uint8))[1].tobytes())
+    assert image_problem(path) is None and read_image(path).shape == (5, 6, 3)

@@ -25,6 +25,7 @@ from typing import Any
 from tqdm import tqdm
 
 from bench.data.ground_truth import (
+    escapes_folder,
     format_problems,
     ground_truth_problems,
     image_index_problem,
@@ -122,7 +123,11 @@ class CrowdPoseDataset:
         return tuple(record["id"] for record in self.images)
 
     def image_path(self, record: Mapping[str, Any]) -> Path:
-        """Path of the image file of ``record`` (an entry of ``images``)."""
+        """Path of the image file of ``record`` (an entry of ``images``); a file name that would reach
+        outside the image folder is a BenchError."""
+        if escapes_folder(record["file_name"]):
+            raise BenchError(f"{self.ann_file}: image id {record['id']}: file_name {record['file_name']!r} "
+                             f"points outside the image folder {self.img_dir}")
         return self.img_dir / record["file_name"]
 
     def select(self, limit: int | None = None, image_ids: Iterable[int] | None = None) -> CrowdPoseDataset:

@@ -12,7 +12,7 @@ import os
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from numbers import Integral, Real
-from pathlib import Path
+from pathlib import Path, PurePath, PureWindowsPath
 from typing import Any
 
 import numpy as np
@@ -98,6 +98,12 @@ def structure_problem(gt: Any, source: str) -> str | None:
     return None
 
 
+def escapes_folder(file_name: str) -> bool:
+    """True for a file name that would reach outside the image folder: absolute, or with a '..' part."""
+    path = PurePath(file_name.replace("\\", "/"))
+    return path.is_absolute() or PureWindowsPath(file_name).drive != "" or ".." in path.parts
+
+
 def image_index_problem(image: Any, need_file_names: bool) -> str | None:
     """Why an image record cannot be indexed (no object, no integer id, no file name), or None."""
     if not isinstance(image, Mapping):
@@ -119,9 +125,12 @@ def _image_problems(images: list, source: str, need_file_names: bool) -> list[st
         elif "crowdIndex" not in image:
             problems.append(f"{where} (id {image['id']}): no crowdIndex (the easy/medium/hard split needs "
                             "it; is this the official CrowdPose test file?)")
-        elif not is_number(image["crowdIndex"]):
+        elif not is_number(image["crowdIndex"]) or not 0 <= image["crowdIndex"] <= 1:
             problems.append(f"{where} (id {image['id']}): crowdIndex {image['crowdIndex']!r} "
-                            "is not a finite number")
+                            "is not a number in [0, 1]")
+        if need_file_names and not index_problem and escapes_folder(image["file_name"]):
+            problems.append(f"{where} (id {image['id']}): file_name {image['file_name']!r} points outside "
+                            "the image folder (absolute, or with '..')")
     counts = Counter(image["id"] for image in images
                      if isinstance(image, Mapping) and is_int(image.get("id")))
     problems += [f"{source}: image id {image_id} appears {count} times"
@@ -152,13 +161,15 @@ def _annotation_problem(ann: Any, image_ids: set, category_ids: set) -> str | No
     keypoint_problem = keypoint_length_problem(ann.get("keypoints"))
     if keypoint_problem:
         return keypoint_problem
-    if not is_int(ann.get("num_keypoints")):
-        return f"num_keypoints missing or not an integer ({ann.get('num_keypoints')!r})"
+    if not is_int(ann.get("num_keypoints")) or not 0 <= ann["num_keypoints"] <= NUM_JOINTS:
+        return f"num_keypoints {ann.get('num_keypoints')!r} is not an integer in [0, {NUM_JOINTS}]"
     bbox = ann.get("bbox")
     if not (isinstance(bbox, list | tuple) and len(bbox) == 4):
         return f"bbox must be 4 finite numbers [x, y, w, h], got {bbox!r}"
-    if not isinstance(ann.get("iscrowd", 0), Real):
+    if not (is_int(ann.get("iscrowd", 0)) and ann.get("iscrowd", 0) in (0, 1)):
         return f"iscrowd {ann.get('iscrowd')!r} is not 0 or 1"
+    if "area" in ann and (not is_number(ann["area"]) or ann["area"] < 0):
+        return f"area {ann['area']!r} is not a non-negative number"
     return None
 
 
@@ -170,9 +181,11 @@ def _all_plainly_valid(annotations: list, image_ids: set, category_ids: set) -> 
                    and type(ann["image_id"]) is int and ann["image_id"] in image_ids
                    and ann["category_id"] in category_ids
                    and type(ann["keypoints"]) is list and len(ann["keypoints"]) == NUM_KEYPOINT_VALUES
-                   and type(ann["num_keypoints"]) is int
+                   and type(ann["num_keypoints"]) is int and 0 <= ann["num_keypoints"] <= NUM_JOINTS
                    and type(ann["bbox"]) is list and len(ann["bbox"]) == 4
-                   and type(ann.get("iscrowd", 0)) is int for ann in annotations)
+                   and type(ann.get("iscrowd", 0)) is int and ann.get("iscrowd", 0) in (0, 1)
+                   and ("area" not in ann or (type(ann["area"]) in (int, float) and ann["area"] >= 0))
+                   for ann in annotations)
     except KeyError:
         return False
 
@@ -192,9 +205,19 @@ def _annotation_problems(annotations: list, source: str, image_ids: set, categor
         well_formed = [index for index, problem in found if not problem]
     value_checks = (("keypoints", NUM_KEYPOINT_VALUES, "keypoints holds a value that is not a finite number"),
                     ("bbox", 4, "bbox must be 4 finite numbers [x, y, w, h]"))
+    values = {}
     for key, width, what in value_checks:
-        _, bad = numeric_rows([annotations[i][key] for i in well_formed], width)
+        values[key], bad = numeric_rows([annotations[i][key] for i in well_formed], width)
         problems += [f"{where(well_formed[i])}: {what}" for i in bad]
+    visibility = values["keypoints"][:, 2::3]
+    bad_visibility = ~np.isin(visibility, (0, 1, 2)).all(axis=1)
+    for i in np.flatnonzero(bad_visibility):
+        joint = int(np.flatnonzero(~np.isin(visibility[i], (0, 1, 2)))[0])
+        problems.append(f"{where(well_formed[i])}: joint {joint} has visibility {visibility[i, joint]:g}; "
+                        "it must be 0, 1 or 2")
+    negative_size = (values["bbox"][:, 2:4] < 0).any(axis=1)
+    problems += [f"{where(well_formed[i])}: bbox {annotations[well_formed[i]]['bbox']} has a negative width "
+                 "or height" for i in np.flatnonzero(negative_size)]
     counts = Counter(annotations[i]["id"] for i in well_formed)
     problems += [f"{source}: annotation id {ann_id} appears {count} times"
                  for ann_id, count in counts.items() if count > 1]
@@ -204,13 +227,17 @@ def _annotation_problems(annotations: list, source: str, image_ids: set, categor
 def ground_truth_problems(gt: Any, source: str, need_file_names: bool = True) -> list[str]:
     """Everything wrong with a CrowdPose GT dict, each naming ``source`` and the entry.
 
-    Checks: the top-level structure, image ids (integers, unique), crowdIndex on every image, file
-    names (when ``need_file_names``), annotation ids (non-negative integers, unique), annotations
-    pointing to unknown images or categories, keypoints (42 finite numbers), num_keypoints and bbox.
+    Checks: the top-level structure, at least one image, image ids (integers, unique), crowdIndex in
+    [0, 1] on every image, file names inside the image folder (when ``need_file_names``), annotation
+    ids (non-negative integers, unique), annotations pointing to unknown images or categories,
+    keypoints (42 finite numbers, visibility 0, 1 or 2), num_keypoints in [0, 14], bbox (no negative
+    width or height), iscrowd 0 or 1, and area (non-negative) where given.
     """
     structure = structure_problem(gt, source)
     if structure:
         return [structure]
+    if not gt["images"]:
+        return [f"{source}: no images (an empty test set would give no metrics)"]
     image_ids = {image.get("id") for image in gt["images"] if isinstance(image, Mapping)}
     category_ids = {cat.get("id") for cat in gt["categories"] if isinstance(cat, Mapping)}
     return (_image_problems(gt["images"], source, need_file_names)

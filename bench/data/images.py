@@ -21,7 +21,11 @@ def image_problem(path: Path) -> str | None:
         return f"unreadable ({error.strerror})"
     if data.size == 0:
         return "empty file"
-    if cv2.imdecode(data, cv2.IMREAD_REDUCED_GRAYSCALE_8) is None:
+    try:
+        decoded = cv2.imdecode(data, cv2.IMREAD_REDUCED_GRAYSCALE_8)
+    except cv2.error:  # OpenCV's reduced decoding asserts on images under 8 pixels on a side
+        decoded = cv2.imdecode(data, cv2.IMREAD_GRAYSCALE)
+    if decoded is None:
         return "not a decodable image"
     return None
 
