@@ -1,4 +1,5 @@
-"""Atomic file writes: a reader sees the old file or the whole new one, never a partial write."""
+"""Atomic file writes (a reader sees the old file or the whole new one, never a partial write), and
+checking before any work that an output folder or file can be written."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import os
 import tempfile
 from pathlib import Path
 from typing import Any
+
+from bench.errors import BenchError
 
 
 def write_bytes(path: str | os.PathLike, data: bytes) -> Path:
@@ -39,3 +42,28 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def check_writable_folder(path: str | os.PathLike, flag: str) -> Path:
+    """Create the folder ``path`` if needed and prove it writable with a temporary file, so that a run
+    fails before any work rather than after it. BenchError (naming ``flag``) when it is a file, cannot
+    be created or cannot be written."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise BenchError(f"{flag} {path} is a file, not a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as error:
+        raise BenchError(f"{flag} {path} cannot be created or written: {error.strerror or error}") from None
+    return path
+
+
+def check_writable_file(path: str | os.PathLike, flag: str) -> Path:
+    """Like ``check_writable_folder`` for the folder of the file ``path``; ``path`` must not be a folder."""
+    path = Path(path)
+    if path.is_dir():
+        raise BenchError(f"{flag} {path} is a folder, not a file")
+    check_writable_folder(path.parent, f"the folder of {flag}")
+    return path

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import io
+import re
 import socket
 import zipfile
 from pathlib import Path
@@ -255,14 +256,26 @@ def test_load_state_dict_accepts_numpy1_metadata(tmp_path):
 
 
 @pytest.mark.parametrize(("content", "message"), [
-    (lambda data: data[: len(data) // 2], "cannot read checkpoint"),
-    (lambda data: b"", "cannot read checkpoint"),
-    (lambda data: b"<html>not found</html>", "cannot read checkpoint"),
-], ids=["truncated", "empty", "html"])
+    (lambda data: data[: len(data) // 2], "cannot read checkpoint {path}"),
+    (lambda data: b"", "checkpoint {path} is not a PyTorch checkpoint: it starts with b''"),
+    (lambda data: b"<html>not found</html>", "checkpoint {path} is not a PyTorch checkpoint: it starts with "
+                                            "b'<htm'"),
+    (lambda data: b"e\x00\x00\x00 text", "checkpoint {path} is not a PyTorch checkpoint"),  # was KeyError
+], ids=["truncated", "empty", "html", "text"])
 def test_load_state_dict_reports_unreadable_files(content, message, tmp_path):
     path = tmp_path / "broken.pth"
     path.write_bytes(content(checkpoint_bytes(tmp_path)))
-    with pytest.raises(BenchError, match=f"{message} {path}"):
+    with pytest.raises(BenchError, match=re.escape(message.format(path=path))):
+        load_state_dict(path)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_a_checkpoint_with_non_finite_weights_is_refused_naming_the_file_and_tensor(bad, tmp_path):
+    path = tmp_path / "nan.pth"
+    torch.save({"state_dict": {"head.weight": torch.tensor([1.0, bad, 2.0]), "steps": torch.tensor([3])}},
+               path)
+    with pytest.raises(BenchError, match=re.escape(f"checkpoint {path} holds NaN or infinite values in 1 "
+                                                   "tensor(s): head.weight (1 of 3)")):
         load_state_dict(path)
 
 

@@ -232,14 +232,17 @@ def test_bad_settings_are_input_errors_before_any_work(first_run, extra, message
     assert message in capsys.readouterr().err
 
 
-def test_unloadable_checkpoint_is_reported_like_a_missing_one(first_run, tmp_path, capsys):
+def test_an_explicit_unloadable_checkpoint_is_bad_input(first_run, tmp_path, capsys):
+    """Only the default checkpoint being unavailable makes rows "skipped"; one the user named is exit 2."""
     _, _, args, _ = first_run
     garbage = tmp_path / "garbage.pth"
     garbage.write_bytes(b"not a checkpoint")
     at = args.index("--checkpoint")
-    code, out = run_cli([*args[:at], "--checkpoint", str(garbage), *args[at + 2:]], capsys)
-    assert code == 0
-    assert "skipped" in out and "- checkpoint:" in out and "garbage.pth" in out
+    out_at = args.index("--out")
+    rest = [*args[at + 2:out_at], "--out", str(tmp_path / "out"), *args[out_at + 2:]]
+    assert main(["reproduce", *args[:at], "--checkpoint", str(garbage), *rest]) == 2
+    assert f"checkpoint {garbage} is not a PyTorch checkpoint" in capsys.readouterr().err
+    assert not list((tmp_path / "out").glob("*.json"))
 
 
 def test_cache_is_keyed_by_data_location_and_cached_images_give_no_speed(first_run, mini_root, tmp_path):

@@ -46,6 +46,7 @@ from bench.data.sample import SAMPLE_DIR, SAMPLE_GT
 from bench.devices import resolve_device
 from bench.errors import BenchError
 from bench.evaluation import DEFAULT_BACKEND, OFFICIAL_PROTOCOL, evaluate_with_info
+from bench.evaluation.api import backend_module
 from bench.reports.environment import fingerprint
 from bench.reports.records import ReproduceRecord
 from bench.reports.schema import Evaluator, Report, Row, Subset
@@ -121,10 +122,10 @@ def run_reproduction(config: ReproduceConfig) -> ReproductionResult:
             checkpoint = _attempt(
                 lambda: runner.load(resolve_checkpoint(spec, config.checkpoint_cache_dir,
                                                        progress=topology.is_main)),
-                "checkpoint", problems)
+                "checkpoint", problems, explicit=config.checkpoint is not None)
         data = config.data
         located = _attempt(lambda: locate_files(data.data_root, data.ann_file, data.img_dir), "dataset",
-                           problems)
+                           problems, explicit=any((data.data_root, data.ann_file, data.img_dir)))
         dataset = _selected_dataset(data) if located is not None else None
         prefix = table.checkpoint.sha256_prefix
         weights = (Weights.from_checkpoint(checkpoint, prefix) if checkpoint is not None
@@ -300,7 +301,7 @@ class _RowRunner:
                                           batch_size=self.config.batch_size)
         jobs = [ImageJob(record["id"], dataset.image_path(record)) for record in dataset.images]
         settings = list(dict.fromkeys(config for _, config in decodings))
-        decoders = [Decoder(PredictionCache(self._cache_root(),
+        decoders = [Decoder(PredictionCache(prediction_cache_root(self.config),
                                             self._cache_fields(config, forward, weights, dataset),
                                             shard_name=f"rank{self.topology.rank}"), config)
                     for config in settings]
@@ -329,11 +330,6 @@ class _RowRunner:
             decode_ms = tuple(ms for part, _ in gathered for ms in part.decode_ms[position])
             results.append(_Predicted(detections, results_path, decode_ms, forward))
         return [results[settings.index(config)] for _, config in decodings]
-
-    def _cache_root(self) -> Path:
-        if self.config.cache_dir:
-            return Path(self.config.cache_dir)
-        return Path.home() / ".cache" / "hhrnet-crowdpose-bench" / "predictions"
 
     def _cache_fields(self, config: PipelineConfig, forward: PipelineConfig, weights: Weights,
                       dataset: CrowdPoseDataset) -> dict[str, Any]:
@@ -424,11 +420,14 @@ def _placeholder_for_other_ranks(spec: RowSpec, name: str) -> Row:
     return dataclasses.replace(_not_run(spec, ["evaluated on rank 0"]), name=name)
 
 
-def _attempt(step, what: str, problems: list[str]):
-    """Run ``step``; on a BenchError record '<what>: <message>' in ``problems`` and return None."""
+def _attempt(step, what: str, problems: list[str], explicit: bool):
+    """Run ``step``; on a BenchError record '<what>: <message>' in ``problems`` and return None, unless
+    the user named the input explicitly: then it is bad input and the error stands (exit status 2)."""
     try:
         return step()
     except BenchError as error:
+        if explicit:
+            raise
         problems.append(f"{what}: {error}")
         return None
 
@@ -459,6 +458,18 @@ def check_settings(config: ReproduceConfig) -> None:
         raise BenchError(f"--pipeline-options: {error}") from None
     if config.sweep is not None and config.scales is not None:
         raise BenchError("--scales picks published rows and --sweep replaces them by its variants; give one")
+    backend_module(config.backend).version()  # unknown or not installed: said now, not after predicting
+    atomic.check_writable_folder(config.out, "--out")
+    atomic.check_writable_folder(prediction_cache_root(config), "--cache-dir")
+    if config.checkpoint_cache_dir is not None:
+        atomic.check_writable_folder(config.checkpoint_cache_dir, "--checkpoint-cache-dir")
+
+
+def prediction_cache_root(config: ReproduceConfig) -> Path:
+    """Where per-image predictions are cached: ``--cache-dir``, else under the user's cache folder."""
+    if config.cache_dir:
+        return Path(config.cache_dir)
+    return Path.home() / ".cache" / "hhrnet-crowdpose-bench" / "predictions"
 
 
 def _config_record(config: ReproduceConfig, device: torch.device, weights: Weights,

@@ -73,7 +73,8 @@ def fetch_verified(url: str, cache_dir: str | os.PathLike | None = None, progres
         target.parent.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise BenchError(f"cannot create the checkpoint cache folder {target.parent}: {error}. "
-                         "Pass a writable folder with --cache-dir") from error
+                         "Pass a writable folder (--checkpoint-cache-dir for reproduce, --cache-dir for "
+                         "fetch)") from error
     part = target.with_name(name + ".part")
     download(url, part, target, progress, timeout)
     digest = sha256_of(part)

@@ -42,6 +42,8 @@ REFUSED_OBJECT = re.compile(r"Unsupported global: GLOBAL \S+|Can only build [^\n
 """How torch's weights-only unpickler names the object it refused."""
 
 MAX_LISTED_KEYS = 10
+CHECKPOINT_MAGIC = (b"PK\x03\x04", b"\x80")
+"""How a torch.save file starts: a zip archive (the default since torch 1.6) or a pickle (protocol 2+)."""
 
 
 def load_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
@@ -53,6 +55,11 @@ def load_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     path = Path(path)
     if not path.is_file():
         raise BenchError(f"checkpoint {path} does not exist or is not a file")
+    with path.open("rb") as handle:
+        start = handle.read(4)
+    if not start.startswith(CHECKPOINT_MAGIC):
+        raise BenchError(f"checkpoint {path} is not a PyTorch checkpoint: it starts with {start!r}, not "
+                         "a zip archive (torch.save) or a pickle")
     try:
         with torch.serialization.safe_globals(list(NUMPY_VALUE_GLOBALS)):
             content = torch.load(path, map_location="cpu", weights_only=True)
@@ -65,7 +72,19 @@ def load_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
                          "alone") from error
     except Exception as error:  # torch.load raises many types (KeyError, EOFError, RuntimeError, ...)
         raise unreadable(path, error) from error
-    return strip_parallel_prefix(unwrap(content, path), path)
+    return check_finite(strip_parallel_prefix(unwrap(content, path), path), path)
+
+
+def check_finite(state_dict: dict[str, torch.Tensor], path: Path) -> dict[str, torch.Tensor]:
+    """``state_dict`` unchanged; BenchError naming the tensors that hold NaN or infinite values, which
+    would otherwise surface as a failure deep inside grouping."""
+    bad = [f"{key} ({int((~torch.isfinite(value)).sum())} of {value.numel()})"
+           for key, value in state_dict.items()
+           if value.is_floating_point() and not bool(torch.isfinite(value).all())]
+    if bad:
+        raise BenchError(f"checkpoint {path} holds NaN or infinite values in {len(bad)} tensor(s): "
+                         f"{abbreviate(bad)}")
+    return state_dict
 
 
 def unreadable(path: Path, error: Exception) -> BenchError:

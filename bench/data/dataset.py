@@ -93,6 +93,8 @@ def locate_files(data_root: str | os.PathLike | None = None, ann_file: str | os.
         ann_path, note = _pick_annotation_file(root / "annotations")
     else:
         ann_path, note = Path(ann_file), f"annotations: {ann_file} (given)"
+        if ann_path.is_dir():
+            raise BenchError(f"annotation file {ann_path} (from --ann-file) is a folder; give the JSON file")
         if not ann_path.is_file():
             raise BenchError(f"annotation file {ann_path} (from --ann-file) does not exist. {HOW_TO_SUPPLY}")
     images = Path(img_dir) if img_dir is not None else root / "images"

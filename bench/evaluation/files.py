@@ -24,6 +24,8 @@ class EvaluateConfig:
 
 def evaluate_files(config: EvaluateConfig) -> EvaluationResult:
     """Score ``config.results_file`` against ``config.gt_file``; write the record to ``json_out`` if set."""
+    if config.json_out is not None:
+        atomic.check_writable_file(config.json_out, "--json")
     result = evaluate_with_info(config.gt_file, config.results_file, config.backend, config.protocol)
     if config.json_out is not None:
         atomic.write_json(config.json_out, result.to_dict())

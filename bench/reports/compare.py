@@ -118,6 +118,8 @@ def compare(config: CompareConfig) -> Comparison:
     """Load the reports under ``config.paths`` and build the tables and the regression check."""
     if not (config.threshold >= 0 and math.isfinite(config.threshold)):
         raise BenchError(f"--threshold must be a finite number >= 0, got {config.threshold}")
+    if config.out_dir is not None:
+        atomic.check_writable_folder(config.out_dir, "--out")
     loaded, skipped = load_reports(report_paths(config.paths))
     reference_file = _baseline_file(config.baseline)
     if reference_file is not None and not any(_same_file(item, reference_file) for item in loaded):

@@ -127,6 +127,7 @@ def run_profile(
     Returns each report with the paths written for it.
     """
     device = resolve_device(config.device)
+    atomic.check_writable_folder(config.out_dir, "--out")
     saved_benchmark = torch.backends.cudnn.benchmark
     torch.backends.cudnn.benchmark = config.cudnn_benchmark
     try:

@@ -1,0 +1,103 @@
+"""Bad input exits with status 2 and a message naming the flag or file, before any work: nothing is
+predicted and no report is written."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+import torch
+
+from bench.__main__ import main
+from bench.accuracy import reproduce
+from bench.data.sample import SAMPLE_DIR, SAMPLE_GT
+
+
+@pytest.fixture
+def no_work(monkeypatch):
+    """Fail the test if anything gets predicted."""
+    def refuse(*args, **kwargs):
+        raise AssertionError("work started before the bad input was refused")
+    monkeypatch.setattr(reproduce, "predict_images", refuse)
+
+
+def reproduce_args(tmp_path, *extra: str) -> list[str]:
+    return ["reproduce", "--ann-file", str(SAMPLE_GT), "--img-dir", str(SAMPLE_DIR), "--no-sample",
+            "--out", str(tmp_path / "out"), "--cache-dir", str(tmp_path / "cache"), *extra]
+
+
+def a_file(tmp_path):
+    path = tmp_path / "a-file"
+    path.write_text("x")
+    return path
+
+
+@pytest.mark.parametrize(("flags", "message"), [
+    (lambda tmp: ["--out", str(a_file(tmp))], "--out {tmp}/a-file is a file, not a folder"),
+    (lambda tmp: ["--out", str(a_file(tmp) / "sub")], "--out {tmp}/a-file/sub cannot be created or written"),
+    (lambda tmp: ["--cache-dir", str(a_file(tmp))], "--cache-dir {tmp}/a-file is a file"),
+    (lambda tmp: ["--checkpoint-cache-dir", str(a_file(tmp))],
+     "--checkpoint-cache-dir {tmp}/a-file is a file"),
+    (lambda tmp: ["--device", "nosuch"], "--device 'nosuch' is not a device name"),
+    (lambda tmp: ["--backend", "nosuch"], "unknown evaluation backend 'nosuch'"),
+    (lambda tmp: ["--checkpoint", str(tmp / "missing.pth")], "missing.pth' is neither an http(s) URL nor"),
+    (lambda tmp: ["--data-root", str(tmp / "nowhere")], "CrowdPose root {tmp}/nowhere (from --data-root)"),
+])
+def test_reproduce_refuses_bad_input_with_exit_2_before_any_work(tmp_path, capsys, no_work, flags, message):
+    args = reproduce_args(tmp_path, *flags(tmp_path))
+    if "--data-root" in args:
+        for flag in ("--ann-file", "--img-dir"):
+            del args[args.index(flag):args.index(flag) + 2]
+    assert main(args) == 2
+    assert message.format(tmp=tmp_path) in capsys.readouterr().err
+    assert not list((tmp_path / "out").glob("*.json"))
+
+
+def test_a_checkpoint_with_nan_weights_is_bad_input_naming_the_file(tmp_path, capsys, no_work):
+    from bench.testing.synthetic_weights import calibrated_state_dict, save_mmpose_checkpoint
+
+    state = calibrated_state_dict()
+    name = "keypoint_head.final_layers.0.weight"
+    state[name] = torch.full_like(state[name], float("nan"))
+    path = tmp_path / "nan.pth"
+    save_mmpose_checkpoint(state, path, meta={})
+    assert main(reproduce_args(tmp_path, "--checkpoint", str(path))) == 2
+    err = capsys.readouterr().err
+    assert f"checkpoint {path} holds NaN or infinite values" in err and name in err
+
+
+def test_an_annotation_folder_is_named_as_a_folder(tmp_path, capsys, no_work):
+    args = reproduce_args(tmp_path)
+    args[args.index("--ann-file") + 1] = str(tmp_path)
+    assert main(args) == 2
+    assert f"annotation file {tmp_path} (from --ann-file) is a folder" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders anyway")
+def test_a_read_only_out_folder_is_bad_input(tmp_path, capsys, no_work):
+    out = tmp_path / "read-only"
+    out.mkdir()
+    out.chmod(0o500)
+    try:
+        args = reproduce_args(tmp_path)
+        args[args.index("--out") + 1] = str(out)
+        assert main(args) == 2
+        assert "cannot be created or written" in capsys.readouterr().err
+    finally:
+        out.chmod(0o700)
+
+
+def test_evaluate_json_pointing_at_a_folder_is_bad_input(tmp_path, capsys):
+    results = tmp_path / "results.json"
+    results.write_text(json.dumps([]))
+    assert main(["evaluate", str(SAMPLE_GT), str(results), "--json", str(tmp_path)]) == 2
+    assert f"--json {tmp_path} is a folder, not a file" in capsys.readouterr().err
+
+
+def test_compare_and_profile_out_pointing_at_a_file_is_bad_input(tmp_path, capsys):
+    target = a_file(tmp_path)
+    assert main(["compare", str(tmp_path), "--out", str(target)]) == 2
+    assert f"--out {target} is a file, not a folder" in capsys.readouterr().err
+    assert main(["profile", "--out", str(target), "--iters", "1", "--warmup", "0"]) == 2
+    assert f"--out {target} is a file, not a folder" in capsys.readouterr().err
