@@ -35,12 +35,15 @@ from reference.aggregate import STAGE_AGGREGATIONS, ScaleOutputs, aggregate_outp
 from reference.crowdpose import FLIP_INDEX
 from reference.grouping import GroupingConfig, group_batch
 from reference.preprocess import (
+    DEFAULT_LIMITS,
     ImageError,
     ImageFrame,
+    InputLimits,
     PreparedImage,
     check_image,
     check_resize_settings,
     image_frame,
+    input_limit_problem,
     input_sizes,
     preprocess_image,
 )
@@ -256,6 +259,8 @@ class Predictor:
     h/2, w/2]]`` with K = 14 CrowdPose joints. ``options`` are other ``PipelineConfig`` fields or
     ``GroupingConfig`` fields, flat (``stage_aggregation="2020"``, ``matcher="munkres"``). Images of
     different sizes are batched by their resize-aligned input size, at most ``batch_size`` at a time.
+    An image whose network input would exceed ``input_limits`` is refused (ImageError) before any
+    work; the limits bound the work, they do not change any result.
     """
 
     def __init__(
@@ -265,11 +270,13 @@ class Predictor:
         flip: bool = True,
         device: str | torch.device = "cpu",
         batch_size: int = 8,
+        input_limits: InputLimits = DEFAULT_LIMITS,
         **options: Any,
     ) -> None:
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
         self.config = pipeline_config(scales, flip, **options)
+        self.input_limits = input_limits
         self.device = torch.device(device)
         self.batch_size = batch_size
         model = model.to(self.device).eval()
@@ -279,11 +286,12 @@ class Predictor:
 
     @classmethod
     def from_config(
-        cls, model: nn.Module, config: PipelineConfig, device: str | torch.device = "cpu", batch_size: int = 8
+        cls, model: nn.Module, config: PipelineConfig, device: str | torch.device = "cpu",
+        batch_size: int = 8, input_limits: InputLimits = DEFAULT_LIMITS,
     ) -> Predictor:
         """A Predictor with the settings of ``config``."""
         settings = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
-        return cls(model, device=device, batch_size=batch_size, **settings)
+        return cls(model, device=device, batch_size=batch_size, input_limits=input_limits, **settings)
 
     def __call__(self, image: np.ndarray) -> Poses:
         """Poses of one RGB uint8 [H, W, 3] image: keypoints [N, 14, 3] in image pixels, scores [N]."""
@@ -312,12 +320,24 @@ class Predictor:
         for index, image in enumerate(images):
             try:
                 check_image(image)
+                self.check_input_size(*image.shape[:2])
             except ImageError as error:
                 raise ImageError(f"images[{index}]: {error}") from None
             key = input_sizes(image.shape[0], image.shape[1], self.config.input_size, self.config.scales)
             buckets.setdefault(key, []).append(index)
         return [indices[start:start + self.batch_size]
                 for indices in buckets.values() for start in range(0, len(indices), self.batch_size)]
+
+    def input_problem(self, height: int, width: int) -> str | None:
+        """Why a ``height`` x ``width`` image is over this predictor's input limits, or None."""
+        config = self.config
+        return input_limit_problem(height, width, config.input_size, config.scales, self.input_limits)
+
+    def check_input_size(self, height: int, width: int) -> None:
+        """Raise ImageError if a ``height`` x ``width`` image is over the input limits."""
+        problem = self.input_problem(height, width)
+        if problem is not None:
+            raise ImageError(f"{problem} (raise the limits with input_limits=InputLimits(...))")
 
     def map_size(self, height: int, width: int) -> tuple[int, int]:
         """(W, H) of the aggregated maps for an image of ``height`` x ``width`` pixels."""

@@ -116,6 +116,41 @@ def input_sizes(
     )
 
 
+@dataclass(frozen=True)
+class InputLimits:
+    """Bounds on the work per image, checked before anything is allocated: the pixels of its largest
+    network input and its aspect ratio (long side over short side). The short side is resized to the
+    input size and the long side keeps the aspect, so a 2000x20 image would need a 51200x512 input
+    (tens of GB). The defaults (an 8:1 aspect, 2^23 pixels: 1024 x 8192 at scale 2 of input size
+    512) leave room above ordinary photographs at every test scale."""
+
+    max_pixels: int = 1 << 23
+    max_aspect_ratio: float = 8.0
+
+    def __post_init__(self) -> None:
+        if isinstance(self.max_pixels, bool) or not isinstance(self.max_pixels, int) or self.max_pixels < 1:
+            raise ValueError(f"max_pixels must be a positive int, got {self.max_pixels!r}")
+        if not (isinstance(self.max_aspect_ratio, numbers.Real) and self.max_aspect_ratio >= 1
+                and math.isfinite(self.max_aspect_ratio)):
+            raise ValueError(f"max_aspect_ratio must be a finite number >= 1, got {self.max_aspect_ratio!r}")
+
+
+DEFAULT_LIMITS = InputLimits()
+
+
+def input_limit_problem(height: int, width: int, input_size: int, scales: Sequence[float],
+                        limits: InputLimits) -> str | None:
+    """Why a ``height`` x ``width`` image exceeds ``limits`` at these settings, or None."""
+    input_w, input_h = input_sizes(height, width, input_size, scales)[0]
+    aspect = max(height, width) / min(height, width)
+    needs = f"a {width}x{height} image needs a {input_w}x{input_h} network input"
+    if aspect > limits.max_aspect_ratio:
+        return f"{needs}: its aspect ratio {aspect:.1f} is over the limit {limits.max_aspect_ratio:g}"
+    if input_w * input_h > limits.max_pixels:
+        return f"{needs}: {input_w * input_h:,} pixels, over the limit of {limits.max_pixels:,}"
+    return None
+
+
 def normalize_image(image: np.ndarray) -> np.ndarray:
     """uint8 RGB [H, W, 3] -> float32 [3, H, W]: divided by 255, minus ImageNet mean, over its std."""
     scaled = image.astype(np.float32) / np.float32(255.0)

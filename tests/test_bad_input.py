@@ -101,3 +101,19 @@ def test_compare_and_profile_out_pointing_at_a_file_is_bad_input(tmp_path, capsy
     assert f"--out {target} is a file, not a folder" in capsys.readouterr().err
     assert main(["profile", "--out", str(target), "--iters", "1", "--warmup", "0"]) == 2
     assert f"--out {target} is a file, not a folder" in capsys.readouterr().err
+
+
+def test_an_image_over_the_input_limits_in_the_annotations_stops_the_run_at_the_start(tmp_path, capsys,
+                                                                                     no_work):
+    gt = json.loads(SAMPLE_GT.read_text())
+    gt["images"][0].update(width=4000, height=10)
+    ann_file = tmp_path / "gt.json"
+    ann_file.write_text(json.dumps(gt))
+    args = reproduce_args(tmp_path)
+    args[args.index("--ann-file") + 1] = str(ann_file)
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert f"image id {gt['images'][0]['id']} ({gt['images'][0]['file_name']}): a 4000x10 image needs a " \
+           "409600x1024 network input: its aspect ratio 400.0 is over the limit 8" in err
+    assert main([*args, "--max-aspect-ratio", "0.5"]) == 2
+    assert "max_aspect_ratio must be a finite number >= 1" in capsys.readouterr().err

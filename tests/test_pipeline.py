@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 import torch
+from helpers import TinyPoseNet
 from torch import nn
 
 from reference.crowdpose import FLIP_INDEX, NUM_JOINTS
@@ -22,7 +23,7 @@ from reference.pipeline import (
     network_precision,
     pipeline_config,
 )
-from reference.preprocess import IMAGENET_MEAN, IMAGENET_STD, ImageError
+from reference.preprocess import IMAGENET_MEAN, IMAGENET_STD, ImageError, InputLimits
 from reference.stages import stage_names
 
 SIGMA_INPUT_PX = 5.0  # Gaussian width of the rendered heatmaps, in network-input pixels
@@ -383,3 +384,19 @@ def test_a_variant_that_needs_another_forward_is_refused_by_name(forward, varian
     outputs = shared.run_network([scene.image()])
     with pytest.raises(ValueError, match=message):
         shared.decode(outputs, variant=pipeline_config(**{**SMALL, **variant}))
+
+
+def test_an_image_over_the_input_limits_is_refused_before_any_work():
+    network = TinyPoseNet()
+    predictor = Predictor(network, input_size=64)
+    with pytest.raises(ImageError, match=r"images\[1\]: a 2000x20 image needs a 6400x64 network input: its "
+                                         r"aspect ratio 100.0 is over the limit 8"):
+        predictor.predict_batch([np.zeros((60, 80, 3), np.uint8), np.zeros((20, 2000, 3), np.uint8)])
+    assert network.calls == 0
+    small = Predictor(network, input_size=64, scales=(2, 1), input_limits=InputLimits(max_pixels=64 * 128))
+    assert small.input_problem(60, 80) == ("a 80x60 image needs a 256x128 network input: 32,768 pixels, "
+                                           "over the limit of 8,192")
+    assert Predictor(network, input_size=64, input_limits=InputLimits(max_aspect_ratio=200)).predict_batch(
+        [np.zeros((20, 2000, 3), np.uint8)])
+    with pytest.raises(ValueError, match="max_aspect_ratio must be a finite number >= 1"):
+        InputLimits(max_aspect_ratio=0.5)

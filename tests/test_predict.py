@@ -151,3 +151,27 @@ def test_calibrated_weights_find_up_to_30_people_in_each_sample_photo(sample_dir
     for people in results.values():
         keypoint_scores = np.array([person["keypoints"][2::3] for person in people])
         assert (keypoint_scores > 0.1).any(axis=0).all(), "every joint should find a candidate"
+
+
+def test_an_image_over_the_input_limits_is_named_before_its_batch_runs(jobs, tmp_path):
+    thin = write_image(tmp_path / "thin.png", np.zeros((10, 400, 3), dtype=np.uint8))
+    cache = new_cache(tmp_path / "cache")
+    predictor = make_predictor(batch_size=1)
+    with pytest.raises(BenchError, match=r"thin.png \(image id 99\): a 400x10 image needs a 2560x64 network "
+                                         r"input: its aspect ratio 40.0 is over the limit 8"):
+        predict_one(predictor, [*jobs[:2], ImageJob(99, thin)], cache, batch_size=2, workers=0,
+                    progress_bar=False)
+    assert cached_ids(cache) == list(IMAGE_IDS[:2]) and predictor.model.calls == 2 * 2
+
+
+def test_a_cuda_out_of_memory_error_names_the_batch_and_suggests_a_smaller_batch(jobs, tmp_path, monkeypatch):
+    predictor = make_predictor(batch_size=2)
+
+    def out_of_memory(images, observer=None):
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB\nmore detail")
+
+    monkeypatch.setattr(predictor, "run_network", out_of_memory)
+    with pytest.raises(BenchError, match=r"CUDA ran out of memory on a network batch of 2 image\(s\) \(ids "
+                                         r"\[17, 42\], sizes 80x60\) .*Tried to allocate 20.00 GiB\. Try a "
+                                         r"smaller --batch-size"):
+        predict_one(predictor, jobs, new_cache(tmp_path), batch_size=3, workers=0, progress_bar=False)

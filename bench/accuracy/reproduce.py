@@ -19,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,7 +53,7 @@ from bench.reports.schema import Evaluator, Report, Row, Subset
 from bench.reports.stats import StageStats
 from bench.reports.writing import new_report, write_report
 from bench.weights import Weights
-from reference.pipeline import PipelineConfig, Predictor, pipeline_config
+from reference.pipeline import InputLimits, PipelineConfig, Predictor, input_limit_problem, pipeline_config
 
 SUMMARY_METRICS = ("AP", "AP50", "AP75", "AP_easy", "AP_medium", "AP_hard")
 VARIANT_AP_TOLERANCE = 0.001
@@ -90,6 +90,7 @@ class ReproduceConfig:
     expected: str = str(DEFAULT_EXPECTED)
     sample: bool = True
     sweep: Sweep | None = None
+    input_limits: InputLimits = field(default_factory=InputLimits)
 
 
 @dataclass(frozen=True)
@@ -126,7 +127,8 @@ def run_reproduction(config: ReproduceConfig) -> ReproductionResult:
         data = config.data
         located = _attempt(lambda: locate_files(data.data_root, data.ann_file, data.img_dir), "dataset",
                            problems, explicit=any((data.data_root, data.ann_file, data.img_dir)))
-        dataset = _selected_dataset(data) if located is not None else None
+        limits_check = _input_check(rows, config.input_limits)
+        dataset = _selected_dataset(data, limits_check) if located is not None else None
         prefix = table.checkpoint.sha256_prefix
         weights = (Weights.from_checkpoint(checkpoint, prefix) if checkpoint is not None
                    else Weights.synthetic("calibrated", published_prefix=prefix))
@@ -298,7 +300,8 @@ class _RowRunner:
         scored, share one decoding and its time), gathered on rank 0, where each decoding's
         mmpose-format results JSON is written before scoring (``bench evaluate`` can rescore it)."""
         predictor = Predictor.from_config(self._model(weights), forward, device=self.device,
-                                          batch_size=self.config.batch_size)
+                                          batch_size=self.config.batch_size,
+                                          input_limits=self.config.input_limits)
         jobs = [ImageJob(record["id"], dataset.image_path(record)) for record in dataset.images]
         settings = list(dict.fromkeys(config for _, config in decodings))
         decoders = [Decoder(PredictionCache(prediction_cache_root(self.config),
@@ -432,11 +435,24 @@ def _attempt(step, what: str, problems: list[str], explicit: bool):
         return None
 
 
-def _selected_dataset(data: DataConfig) -> CrowdPoseDataset:
-    """The selected images, validated; a broken dataset or a bad selection is an error, not a skip."""
+def _selected_dataset(data: DataConfig,
+                      input_problem: Callable[[int, int], str | None]) -> CrowdPoseDataset:
+    """The selected images, validated (``input_problem`` as for ``validate``); a broken dataset, an
+    image over the input limits or a bad selection is an error, not a skip."""
     dataset = open_dataset(data)
-    validate(dataset)
+    validate(dataset, input_problem=input_problem)
     return dataset
+
+
+def _input_check(specs: Sequence[RowSpec], limits: InputLimits) -> Callable[[int, int], str | None]:
+    """``(height, width) -> problem or None`` over every forward the rows will run."""
+    forwards = [forward for forward, _ in plan_forwards([spec.config for spec in specs])]
+
+    def problem(height: int, width: int) -> str | None:
+        return next((found for forward in forwards if (found := input_limit_problem(
+            height, width, forward.input_size, forward.scales, limits))), None)
+
+    return problem
 
 
 def check_settings(config: ReproduceConfig) -> None:

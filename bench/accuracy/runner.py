@@ -14,6 +14,7 @@ halves of the one pipeline on the same inputs.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Executor, Future, ThreadPoolExecutor, wait
@@ -21,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
@@ -28,7 +30,15 @@ from bench.accuracy.cache import PredictionCache
 from bench.data.images import read_image
 from bench.errors import BenchError
 from bench.evaluation.results import people_to_results
-from reference.pipeline import ForwardOutputs, PipelineConfig, Poses, Predictor, check_variant, shared_forward
+from reference.pipeline import (
+    ForwardOutputs,
+    PipelineConfig,
+    Poses,
+    Predictor,
+    check_variant,
+    input_limit_problem,
+    shared_forward,
+)
 
 Entries = list[tuple[int, list[dict]]]
 
@@ -60,11 +70,13 @@ class PredictionRun:
 
 
 class _DecodedImages(Dataset):
-    """Decodes images in DataLoader workers so the device never waits on JPEG decoding. A file that
-    cannot be decoded comes back as its BenchError, raised in the main process without a worker trace."""
+    """Decodes images in DataLoader workers so the device never waits on JPEG decoding, and checks each
+    against the predictor's input limits. A file that cannot be decoded, or is over the limits, comes
+    back as its BenchError, raised in the main process without a worker trace."""
 
-    def __init__(self, jobs: Sequence[ImageJob]):
+    def __init__(self, jobs: Sequence[ImageJob], input_problem: Callable[[int, int], str | None]):
         self.jobs = list(jobs)
+        self.input_problem = input_problem
 
     def __len__(self) -> int:
         return len(self.jobs)
@@ -72,9 +84,14 @@ class _DecodedImages(Dataset):
     def __getitem__(self, index: int) -> tuple[int, np.ndarray | BenchError]:
         job = self.jobs[index]
         try:
-            return job.image_id, read_image(job.path)
+            image = read_image(job.path)
         except BenchError as error:
             return job.image_id, error
+        problem = self.input_problem(*image.shape[:2])
+        if problem:
+            return job.image_id, BenchError(f"{job.path} (image id {job.image_id}): {problem}; raise the "
+                                            "limits with --max-input-pixels / --max-aspect-ratio")
+        return job.image_id, image
 
 
 DecodedBatch = tuple[list[list[Poses]], list[float]]
@@ -151,7 +168,8 @@ def _predict_in_order(predictor: Predictor, variants: Sequence[PipelineConfig | 
             image_ids, images = _decoded(loaded)
             current = _LoadedBatch(image_ids)
             for indices in predictor.network_batches(images):
-                outputs = predictor.run_network([images[index] for index in indices])
+                outputs = _run_network(predictor, [images[index] for index in indices],
+                                       [image_ids[index] for index in indices])
                 if newest is not None:
                     newest.result()
                 newest = pool.submit(_decode_all, predictor, variants, outputs)
@@ -169,6 +187,18 @@ def _predict_in_order(predictor: Predictor, variants: Sequence[PipelineConfig | 
         raise
     if previous is not None:
         record(previous)
+
+
+def _run_network(predictor: Predictor, images: list[np.ndarray], image_ids: list[int]) -> ForwardOutputs:
+    """``predictor.run_network``; a CUDA out-of-memory error becomes a BenchError naming the batch."""
+    try:
+        return predictor.run_network(images)
+    except torch.cuda.OutOfMemoryError as error:
+        sizes = sorted({f"{image.shape[1]}x{image.shape[0]}" for image in images})
+        raise BenchError(f"CUDA ran out of memory on a network batch of {len(images)} image(s) (ids "
+                         f"{image_ids}, sizes {', '.join(sizes)}) at scales {list(predictor.config.scales)}: "
+                         f"{str(error).splitlines()[0]}. Try a smaller --batch-size, or lower "
+                         "--max-input-pixels to refuse such images up front") from None
 
 
 def _check_counts(batch_size: int, workers: int) -> None:
@@ -210,7 +240,9 @@ def predict_images(
     todo = [job for job in jobs if any(job.image_id not in cached for cached in done)]
     decode_ms: list[list[float]] = [[] for _ in decoders]
     loader = DataLoader(
-        _DecodedImages(todo),
+        _DecodedImages(todo, functools.partial(input_limit_problem, input_size=predictor.config.input_size,
+                                               scales=predictor.config.scales,
+                                               limits=predictor.input_limits)),
         batch_size=batch_size,
         num_workers=workers if len(todo) > batch_size else 0,
         collate_fn=list,

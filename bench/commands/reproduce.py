@@ -11,7 +11,8 @@ from bench.accuracy.sweep import BUNDLED_SWEEP, load_sweep
 from bench.commands import COMMANDS
 from bench.commands.arguments import parse_scales
 from bench.data.dataset import DataConfig, add_data_arguments
-from reference.pipeline import PRECISIONS
+from bench.errors import BenchError
+from reference.pipeline import PRECISIONS, InputLimits
 
 
 def parse_options(text: str) -> dict:
@@ -51,6 +52,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--sweep", metavar="SWEEP.toml",
                         help="decode one forward with every [[variant]] of this file instead of the "
                              f"published rows (bundled: {BUNDLED_SWEEP.name} in bench/accuracy)")
+    parser.add_argument("--max-input-pixels", type=int, default=InputLimits().max_pixels,
+                        help="refuse images whose largest network input would exceed this many pixels "
+                             "(default: %(default)s)")
+    parser.add_argument("--max-aspect-ratio", type=float, default=InputLimits().max_aspect_ratio,
+                        help="refuse images whose long side exceeds this multiple of the short side "
+                             "(default: %(default)s)")
     parser.add_argument("--no-sample", dest="sample", action="store_false",
                         help="do not run the bundled sample when published rows are skipped")
     add_data_arguments(parser)
@@ -59,6 +66,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     sweep = args.sweep and load_sweep(args.sweep, args.precision, args.pipeline_options)
+    try:
+        limits = InputLimits(args.max_input_pixels, args.max_aspect_ratio)
+    except ValueError as error:
+        raise BenchError(f"--max-input-pixels / --max-aspect-ratio: {error}") from None
     config = ReproduceConfig(
         checkpoint=args.checkpoint, data=DataConfig.from_args(args),
         scales=tuple(args.scales) if args.scales else None, device=args.device, out=args.out,
@@ -66,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size, workers=args.workers, threads=args.threads, precision=args.precision,
         pipeline_options=args.pipeline_options, cache_dir=args.cache_dir,
         checkpoint_cache_dir=args.checkpoint_cache_dir, expected=args.expected, sample=args.sample,
-        sweep=sweep or None)
+        sweep=sweep or None, input_limits=limits)
     result = run_reproduction(config)
     if result.summary:
         print(result.summary)

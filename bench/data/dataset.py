@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -29,6 +29,7 @@ from bench.data.ground_truth import (
     format_problems,
     ground_truth_problems,
     image_index_problem,
+    is_int,
     read_json,
     structure_problem,
 )
@@ -214,21 +215,33 @@ def open_dataset(config: DataConfig) -> CrowdPoseDataset:
     return dataset.select(limit=config.limit, image_ids=config.image_ids)
 
 
-def validate(dataset: CrowdPoseDataset, check_images: bool = True) -> None:
+def validate(dataset: CrowdPoseDataset, check_images: bool = True,
+             input_problem: Callable[[int, int], str | None] | None = None) -> None:
     """Check the annotation file and (with ``check_images``) the selected image files before a long run.
 
+    ``input_problem(height, width)`` says why an image of that size is over the pipeline's input
+    limits; it is asked for every selected image whose record gives its ``width`` and ``height``, so a
+    run over an image that would exhaust memory stops here, not hours later.
     Raises one BenchError listing every problem (the first :data:`MAX_LISTED_PROBLEMS`, plus a count),
     each naming the file and the offending entry.
     """
     source = str(dataset.ann_file)
     problems = ground_truth_problems(dataset.gt, source)
+    if input_problem is not None:
+        for record in dataset.images:
+            height, width = record.get("height"), record.get("width")
+            if is_int(height) and is_int(width) and height > 0 and width > 0:
+                problem = input_problem(height, width)
+                if problem:
+                    problems.append(f"{source}: image id {record['id']} ({record['file_name']}): {problem}")
     if check_images:
-        paths = [dataset.image_path(record) for record in dataset.images]
+        records = [record for record in dataset.images if not escapes_folder(record["file_name"])]
+        paths = [dataset.image_path(record) for record in records]
         with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
             results = list(tqdm(pool.map(image_problem, paths), total=len(paths), desc="checking images",
                                 unit="img", disable=None, leave=False))
         problems += [f"{path}: {problem} (image id {record['id']})"
-                     for path, problem, record in zip(paths, results, dataset.images, strict=True) if problem]
+                     for path, problem, record in zip(paths, results, records, strict=True) if problem]
     if problems:
         header = f"CrowdPose data in {dataset.ann_file} / {dataset.img_dir}"
         raise BenchError(format_problems(header, problems))
