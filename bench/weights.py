@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from bench.checkpoint import ResolvedCheckpoint, load_into
+from bench.checkpoint import RegistryEntry, ResolvedCheckpoint, load_into
 from bench.reports.records import WeightsRecord
 from bench.testing.synthetic_weights import calibrated_state_dict, deterministic_state_dict
 from reference.model import higher_hrnet_w32
@@ -23,23 +23,24 @@ SYNTHETIC_FILLS: dict[str, Callable[..., dict]] = {
 class Weights:
     """Where a run's weights come from. ``kind`` is one of ``WEIGHT_KINDS``: "checkpoint" (``checkpoint``
     set), "synthetic" (``fill`` of ``SYNTHETIC_FILLS`` with ``seed``) or "provided" (a caller's model).
-    ``published_prefix`` is the sha256 prefix of the published checkpoint, where one applies."""
+    ``published`` is the registry entry of the published checkpoint, where one applies."""
 
     kind: str
     checkpoint: ResolvedCheckpoint | None = None
     fill: str | None = None
     seed: int = 0
-    published_prefix: str | None = None
+    published: RegistryEntry | None = None
 
     @classmethod
-    def from_checkpoint(cls, checkpoint: ResolvedCheckpoint, published_prefix: str | None = None) -> Weights:
-        return cls("checkpoint", checkpoint=checkpoint, published_prefix=published_prefix)
+    def from_checkpoint(cls, checkpoint: ResolvedCheckpoint,
+                        published: RegistryEntry | None = None) -> Weights:
+        return cls("checkpoint", checkpoint=checkpoint, published=published)
 
     @classmethod
-    def synthetic(cls, fill: str, seed: int = 0, published_prefix: str | None = None) -> Weights:
+    def synthetic(cls, fill: str, seed: int = 0, published: RegistryEntry | None = None) -> Weights:
         if fill not in SYNTHETIC_FILLS:
             raise ValueError(f"synthetic fill must be one of {sorted(SYNTHETIC_FILLS)}, got {fill!r}")
-        return cls("synthetic", fill=fill, seed=seed, published_prefix=published_prefix)
+        return cls("synthetic", fill=fill, seed=seed, published=published)
 
     @property
     def label(self) -> str:
@@ -50,9 +51,9 @@ class Weights:
 
     @property
     def is_published(self) -> bool:
-        """True for a checkpoint whose sha256 starts with the published prefix."""
-        return bool(self.checkpoint and self.published_prefix
-                    and self.checkpoint.sha256.startswith(self.published_prefix))
+        """True for a checkpoint that is the published one (``RegistryEntry.matches``: the full digest
+        once pinned, else the sha256 prefix)."""
+        return bool(self.checkpoint and self.published and self.published.matches(self.checkpoint.sha256))
 
     @property
     def cache_id(self) -> str:
@@ -75,9 +76,10 @@ class Weights:
     def to_record(self) -> WeightsRecord:
         """The weights as reports record them."""
         if self.checkpoint is not None:
+            published = self.is_published if self.published else None
             return WeightsRecord("checkpoint", sha256=self.checkpoint.sha256, path=str(self.checkpoint.path),
-                                 source=self.checkpoint.source,
-                                 published=self.is_published if self.published_prefix else None)
+                                 source=self.checkpoint.source, published=published,
+                                 verification=self.published.verification if published else None)
         if self.kind == "synthetic":
             builder = SYNTHETIC_FILLS[self.fill]
             return WeightsRecord("synthetic", builder=f"{builder.__module__}.{builder.__qualname__}",

@@ -85,18 +85,27 @@ def first_run(served_checkpoint, mini_root, tmp_path_factory):
     return code, json.loads(reports[-1].read_text()), args, work
 
 
-def test_full_run_reports_reproduced_with_everything_recorded(first_run):
-    code, report, _, work = first_run
+def test_full_run_matches_its_custom_table_with_everything_recorded(first_run):
+    """A custom expected table can only be matched, never reproduced: the row says which table (and its
+    sha256) it matched, and the weights are not called the published checkpoint."""
+    code, report, args, work = first_run
     assert code == 0
     (row,) = report["rows"]
-    assert row["status"] == "reproduced" and row["subset"]["num_images"] == NUM_IMAGES
+    table = Path(args[args.index("--expected") + 1])
+    assert row["status"] == "matched" and row["subset"]["num_images"] == NUM_IMAGES and row["subset"]["full"]
+    assert f"matched custom table {table} (sha256 {sha256_of(table)[:12]}...)" in row["reason"]
+    assert "not a reproduction of the published numbers" in row["reason"]
+    assert "prefix-verified (32 bits; full digest not pinned" in row["reason"]
+    assert "data unpinned" in row["reason"]
+    assert len(row["subset"]["annotations_sha256"]) == len(row["subset"]["images_digest"]) == 64
+    assert row["subset"]["data_pinned"] is None
     assert set(row["metrics"]) == {"AP", "AP50", "AP75", "AR", "AR50", "AR75", "AP_easy", "AP_medium",
                                    "AP_hard"}
     assert row["evaluator"]["backend"] == "faster-coco-eval"
     assert row["behaviour"]["pipeline"]["stage_aggregation"] == "mmpose-0.29"
     assert report["config"]["weights"]["kind"] == "checkpoint"
     assert report["config"]["weights"]["sha256"] == sha256_of(next((work / "ckpt").glob("*.pth")))
-    assert report["config"]["weights"]["published"] is True
+    assert report["config"]["weights"]["published"] is False  # not the package's published checkpoint
     assert report["config"]["settings"]["batch_size"] == 1  # the settings, recorded verbatim
     results = json.loads(Path(row["behaviour"]["results_json"]).read_text())
     assert results and all(len(person["keypoints"]) == 42 for person in results)
@@ -177,7 +186,7 @@ def test_summary_is_printed(first_run, capsys):
     _, _, args, _ = first_run
     code, out = run_cli(args, capsys)
     assert code == 0
-    assert "mini [1]" in out and "reproduced" in out and "report:" in out
+    assert "mini [1]" in out and "matched" in out and "report:" in out
 
 
 def test_torchrun_two_cpu_ranks_give_the_single_process_metrics(first_run, tmp_path):
@@ -214,7 +223,7 @@ def test_precision_variant_records_its_ap_difference_to_float32(first_run, capsy
     assert variant["AP_delta"] == row["metrics"]["AP"] - variant["float32_metrics"]["AP"]
     assert variant["accepted"] == (abs(variant["AP_delta"]) <= 0.001)
     assert row["behaviour"]["pipeline"]["precision"] == "tf32"
-    assert code == 0 and row["status"] == ("reproduced" if variant["accepted"] else "skipped")
+    assert code == 0 and row["status"] == ("matched" if variant["accepted"] else "skipped")
 
 
 @pytest.mark.parametrize(("extra", "message"), [

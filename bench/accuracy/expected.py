@@ -3,6 +3,7 @@ metrics against them."""
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -32,7 +33,12 @@ class ExpectedRow:
 
 @dataclass(frozen=True)
 class ExpectedTable:
-    """The published rows, the checkpoint they belong to and the data set they need (whole)."""
+    """The published rows, the checkpoint they belong to and the data set they need (whole).
+
+    ``sha256`` is the file's digest; ``bundled`` is True only for the table shipped in the package,
+    the only one whose rows can be *reproduced* (a custom table's rows can only *match* it).
+    ``annotations_sha256`` and ``images_digest`` pin the test set (None: not pinned yet).
+    """
 
     checkpoint: RegistryEntry
     dataset_name: str
@@ -40,6 +46,10 @@ class ExpectedTable:
     tolerance_reason: str
     rows: tuple[ExpectedRow, ...]
     path: str
+    sha256: str = ""
+    bundled: bool = False
+    annotations_sha256: str | None = None
+    images_digest: str | None = None
 
 
 def load_expected(path: str | Path = DEFAULT_EXPECTED) -> ExpectedTable:
@@ -62,6 +72,10 @@ def load_expected(path: str | Path = DEFAULT_EXPECTED) -> ExpectedTable:
             tolerance_reason=str(table["tolerance_reason"]),
             rows=tuple(_parse_row(row, default, per_metric) for row in table["rows"]),
             path=str(path),
+            sha256=hashlib.sha256(path.read_bytes()).hexdigest(),
+            bundled=path.resolve() == Path(DEFAULT_EXPECTED).resolve(),
+            annotations_sha256=str(table.get("annotations_sha256", "")) or None,
+            images_digest=str(table.get("images_digest", "")) or None,
         )
     except (KeyError, TypeError, ValueError) as error:
         raise BenchError(f"{path}: malformed expected-metrics table ({error!r})") from error

@@ -17,6 +17,7 @@ its variants, all decoded from one forward; its rows are *measured*, never compa
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -33,10 +34,11 @@ from bench.accuracy.cache import PredictionCache, cache_key, reference_code_vers
 from bench.accuracy.expected import DEFAULT_EXPECTED, ExpectedRow, ExpectedTable, check_metrics, load_expected
 from bench.accuracy.runner import Decoder, ImageJob, plan_forwards, predict_images
 from bench.accuracy.sweep import Sweep, variant_configs
-from bench.checkpoint import ResolvedCheckpoint, resolve_checkpoint
+from bench.checkpoint import ResolvedCheckpoint, default_checkpoint, resolve_checkpoint
 from bench.data.dataset import (
     CrowdPoseDataset,
     DataConfig,
+    image_set_digest,
     load_dataset,
     locate_files,
     open_dataset,
@@ -129,9 +131,9 @@ def run_reproduction(config: ReproduceConfig) -> ReproductionResult:
                            problems, explicit=any((data.data_root, data.ann_file, data.img_dir)))
         limits_check = _input_check(rows, config.input_limits)
         dataset = _selected_dataset(data, limits_check) if located is not None else None
-        prefix = table.checkpoint.sha256_prefix
-        weights = (Weights.from_checkpoint(checkpoint, prefix) if checkpoint is not None
-                   else Weights.synthetic("calibrated", published_prefix=prefix))
+        published = default_checkpoint()  # the package's, whatever table the rows are judged against
+        weights = (Weights.from_checkpoint(checkpoint, published) if checkpoint is not None
+                   else Weights.synthetic("calibrated", published=published))
         if checkpoint is not None and dataset is not None:
             report_rows = runner.run(rows, weights, dataset, table)
         else:
@@ -240,12 +242,14 @@ class _RowRunner:
                       for index in variants]
         predicted = self._predict(decodings + references, weights, dataset)
         reference_of = dict(zip(variants, predicted[len(decodings):], strict=True))
+        subset = data_subset(dataset, table, smoke)
         return [self._row(spec, names[index], predicted[index], reference_of.get(index), weights, dataset,
-                          table, smoke)
+                          table, subset, smoke)
                 for index, spec in enumerate(specs)]
 
     def _row(self, spec: RowSpec, name: str, predicted: _Predicted | None, reference: _Predicted | None,
-             weights: Weights, dataset: CrowdPoseDataset, table: ExpectedTable, smoke: bool) -> Row:
+             weights: Weights, dataset: CrowdPoseDataset, table: ExpectedTable, subset: Subset,
+             smoke: bool) -> Row:
         if predicted is None:
             return _placeholder_for_other_ranks(spec, name)
         gt = dataset.ground_truth()
@@ -253,7 +257,7 @@ class _RowRunner:
         variant = reference and _variant_record(
             evaluation.metrics,
             evaluate_with_info(gt, reference.detections, self.config.backend, spec.protocol).metrics)
-        status, reason = _judge(spec, weights, dataset, table, smoke, evaluation.metrics, variant,
+        status, reason = _judge(spec, weights, subset, table, smoke, evaluation.metrics, variant,
                                 self.config.pipeline_options)
         published = spec.published
         expected = dict(published.expected) if published else {}
@@ -261,7 +265,7 @@ class _RowRunner:
         checks = check_metrics(expected, tolerance, evaluation.metrics) if published and not smoke else []
         return Row(
             name=name, scales=spec.config.scales, flip=spec.config.flip, status=status, reason=reason,
-            subset=Subset(str(dataset.ann_file), len(dataset), _is_full(dataset, table) and not smoke),
+            subset=subset,
             metrics=evaluation.metrics, expected=expected, tolerance=tolerance, checks=tuple(checks),
             evaluator=Evaluator(evaluation.backend, evaluation.backend_version, evaluation.official,
                                 evaluation.protocol),
@@ -375,23 +379,33 @@ def _variant_record(metrics: Mapping[str, float], float32_metrics: Mapping[str, 
             "accepted": abs(delta) <= VARIANT_AP_TOLERANCE, "tolerance": VARIANT_AP_TOLERANCE}
 
 
-def _judge(spec: RowSpec, weights: Weights, dataset: CrowdPoseDataset, table: ExpectedTable, smoke: bool,
+def _judge(spec: RowSpec, weights: Weights, subset: Subset, table: ExpectedTable, smoke: bool,
            metrics: Mapping[str, float], variant: Mapping[str, Any] | None,
            options: Mapping[str, Any]) -> tuple[str, str | None]:
+    """A row's status and reason. Only the table shipped in the package can be *reproduced*, and only
+    with the published checkpoint (as strongly as the registry pins it) on the whole test set; a
+    custom table's rows can only *match* it."""
     if smoke:
-        return "smoke", (f"pipeline smoke run on the bundled {len(dataset)}-image sample with "
+        return "smoke", (f"pipeline smoke run on the bundled {subset.num_images}-image sample with "
                          f"{weights.label} weights; never compared with the published numbers")
     row = spec.published
     if row is None:
-        return "measured", (f"sweep variant on {len(dataset)} images with {weights.label} weights, decoded "
-                            "from the sweep's shared forward; measured, never compared with the published "
-                            "numbers")
-    if not weights.is_published:
-        return "skipped", (f"measured with checkpoint sha256 {weights.checkpoint.sha256[:12]}..., not the "
-                           f"published {table.checkpoint.file_name}; not compared")
-    if not _is_full(dataset, table):
-        return "skipped", (f"measured on {len(dataset)} images, not the whole {table.dataset_name} set "
-                           f"({table.dataset_num_images} images); not compared")
+        return "measured", (f"sweep variant on {subset.num_images} images with {weights.label} weights, "
+                            "decoded from the sweep's shared forward; measured, never compared with the "
+                            "published numbers")
+    custom = "" if table.bundled else f"custom table {table.path} (sha256 {table.sha256[:12]}...)"
+    sha256 = weights.checkpoint.sha256 if weights.checkpoint else ""
+    if not table.checkpoint.matches(sha256):
+        return "skipped", (f"measured with checkpoint sha256 {sha256[:12]}..., not the "
+                           f"{'published ' if table.bundled else ''}{table.checkpoint.file_name}"
+                           f"{' of ' + custom if custom else ''}; not compared")
+    if not subset.full:
+        return "skipped", (f"measured on {subset.num_images} images, not the whole {table.dataset_name} set "
+                           f"({table.dataset_num_images} distinct images and files); not compared")
+    if subset.data_pinned is False:
+        return "skipped", (f"the {table.dataset_name} data differs from the fingerprints pinned in "
+                           f"{table.path} (annotations sha256 {subset.annotations_sha256[:12]}..., images "
+                           f"{subset.images_digest[:12]}...); not compared")
     changed = sorted(set(options) - set(RECORDED_BEHAVIOURS))
     if changed:
         return "skipped", (f"pipeline options {changed} change the published test configuration; measured, "
@@ -401,12 +415,33 @@ def _judge(spec: RowSpec, weights: Weights, dataset: CrowdPoseDataset, table: Ex
                            f"(more than {VARIANT_AP_TOLERANCE}); labelled, not accepted as a reproduction")
     failed = [check for check in check_metrics(row.expected, row.tolerance, metrics) if not check.passed]
     if failed:
-        return "failed", "; ".join(check.describe() for check in failed)
-    return "reproduced", None
+        against = f"against {custom}: " if custom else ""
+        return "failed", against + "; ".join(check.describe() for check in failed)
+    strength = (f"checkpoint {table.checkpoint.verification}; data "
+                + ("pinned" if subset.data_pinned else "unpinned (fingerprints in the report, not pinned in "
+                   "the package yet)"))
+    if custom:
+        return "matched", (f"matched {custom}; not the table shipped in the package, so not a reproduction "
+                           f"of the published numbers ({strength})")
+    return "reproduced", strength
+
+
+def data_subset(dataset: CrowdPoseDataset, table: ExpectedTable, smoke: bool) -> Subset:
+    """What a row was evaluated on, with the fingerprints of the annotation file and the image set."""
+    annotations = hashlib.sha256(dataset.ann_file.read_bytes()).hexdigest()
+    images = image_set_digest(dataset)
+    pins = [(pin, value) for pin, value in ((table.annotations_sha256, annotations),
+                                             (table.images_digest, images)) if pin]
+    pinned = all(pin == value for pin, value in pins) if pins and not smoke else None
+    return Subset(str(dataset.ann_file), len(dataset), _is_full(dataset, table) and not smoke,
+                  annotations_sha256=annotations, images_digest=images, data_pinned=pinned)
 
 
 def _is_full(dataset: CrowdPoseDataset, table: ExpectedTable) -> bool:
-    return len(dataset) == table.dataset_num_images == len(dataset.gt["images"])
+    """The whole test set: every image of the annotation file, as many as the table says, with that
+    many distinct ids and distinct files (ids are checked unique on reading)."""
+    files = {dataset.image_path(record).resolve() for record in dataset.images}
+    return len(dataset) == table.dataset_num_images == len(dataset.gt["images"]) == len(files)
 
 
 def _not_run(spec: RowSpec, problems: Sequence[str]) -> Row:

@@ -28,6 +28,19 @@ class RegistryEntry:
     sha256_prefix: str
     sha256: str | None
 
+    def matches(self, sha256: str) -> bool:
+        """Whether a file with this sha256 is this checkpoint: the full digest once pinned, else the
+        32-bit prefix (which anyone can forge in about an hour of CPU; ``verification`` says which)."""
+        return sha256 == self.sha256 if self.sha256 else sha256.startswith(self.sha256_prefix)
+
+    @property
+    def verification(self) -> str:
+        """How strongly ``matches`` identifies the file, as reports and summaries state it."""
+        if self.sha256:
+            return "full sha256 matched (pinned in the package registry)"
+        return (f"prefix-verified ({4 * len(self.sha256_prefix)} bits; full digest not pinned: "
+                "`python -m bench fetch` prints the line to pin)")
+
 
 def file_name_of(url: str) -> str:
     """The file name a URL downloads to (its last path segment, percent-decoded)."""

@@ -6,7 +6,7 @@ import argparse
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.checkpoint import default_checkpoint, resolve_checkpoint
+from bench.checkpoint import default_checkpoint, registry_entry, resolve_checkpoint
 from bench.commands import COMMANDS
 
 
@@ -39,4 +39,8 @@ def run(args: argparse.Namespace) -> int:
                                   config.progress)
     print(resolved.path)
     print(f"sha256 {resolved.sha256}")
+    entry = registry_entry(resolved.path.name)
+    if entry is not None and entry.sha256 is None:
+        print(f'to pin the full digest, set under [checkpoints."{entry.file_name}"] in '
+              f'bench/published.toml:\nsha256 = "{resolved.sha256}"')
     return 0

@@ -15,6 +15,7 @@ directly).
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -213,6 +214,16 @@ def open_dataset(config: DataConfig) -> CrowdPoseDataset:
     """Load the dataset ``config`` points at and apply its selection."""
     dataset = load_dataset(config.data_root, ann_file=config.ann_file, img_dir=config.img_dir)
     return dataset.select(limit=config.limit, image_ids=config.image_ids)
+
+
+def image_set_digest(dataset: CrowdPoseDataset) -> str:
+    """sha256 over the selected images in id order, each as its file name and the sha256 of its bytes:
+    it changes when any image is replaced, renamed, added or dropped."""
+    digest = hashlib.sha256()
+    for record in dataset.images:
+        content = hashlib.sha256(dataset.image_path(record).read_bytes()).hexdigest()
+        digest.update(f"{record['file_name']}\0{content}\n".encode())
+    return digest.hexdigest()
 
 
 def validate(dataset: CrowdPoseDataset, check_images: bool = True,

@@ -21,8 +21,9 @@ seed; provided: a network the caller built (tests)."""
 
 @dataclass(frozen=True)
 class WeightsRecord:
-    """Which weights a run used. ``published`` says whether a checkpoint's sha256 carries the published
-    prefix (None where no published checkpoint applies)."""
+    """Which weights a run used. ``published`` says whether a checkpoint is the published one (None
+    where no published checkpoint applies), and ``verification`` how strongly: by the full sha256, or
+    by a prefix only while no full digest is pinned. ``sha256`` is always the full digest of the file."""
 
     kind: str
     sha256: str | None = None
@@ -31,6 +32,7 @@ class WeightsRecord:
     builder: str | None = None
     seed: int | None = None
     published: bool | None = None
+    verification: str | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in WEIGHT_KINDS:

@@ -23,8 +23,9 @@ from bench.reports.upgrade import UPGRADE_STEPS
 
 SCHEMA_VERSION = 2
 KINDS = tuple(RECORD_TYPES)
-ROW_STATUSES = ("reproduced", "failed", "skipped", "measured", "smoke")
-"""'measured': a sweep variant, measured and never compared with the published numbers."""
+ROW_STATUSES = ("reproduced", "matched", "failed", "skipped", "measured", "smoke")
+"""'matched': within tolerance of a custom expected table (never a reproduction of the published
+numbers); 'measured': a sweep variant, measured and never compared with the published numbers."""
 REQUIRED_FIELDS = ("schema_version", "kind", "created", "command", "environment", "config")
 
 
@@ -47,11 +48,17 @@ class Check:
 
 @dataclass(frozen=True)
 class Subset:
-    """Which images a row was evaluated on."""
+    """Which images a row was evaluated on: ``full`` means the whole test set (that many distinct
+    image ids and files). ``annotations_sha256`` (of the annotation file) and ``images_digest`` (over
+    the selected images' file names and contents) fingerprint the data; ``data_pinned`` says whether
+    they equal fingerprints pinned in the package (None: none pinned, the data is unpinned)."""
 
     dataset: str
     num_images: int
     full: bool
+    annotations_sha256: str | None = None
+    images_digest: str | None = None
+    data_pinned: bool | None = None
 
 
 @dataclass(frozen=True)
