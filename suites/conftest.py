@@ -8,10 +8,9 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import pytest
+
+REPORTS = pytest.StashKey[dict]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -26,6 +25,27 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--baseline-report", help="an earlier report of ours to match within 1e-4")
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Read the given reports once, through the package's own loader: a corrupt report, or one that is
+    not a reproduce report, stops the session with one clear message instead of an error per test."""
+    from bench.errors import BenchError
+    from bench.reports.schema import load_report
+
+    loaded = {}
+    for option in ("--report", "--baseline-report"):
+        path = session.config.getoption(option)
+        if not path:
+            continue
+        try:
+            report = load_report(path)
+        except BenchError as error:
+            raise pytest.UsageError(f"{option}: {error}") from None
+        if report.kind != "reproduce":
+            raise pytest.UsageError(f"{option} {path} is a {report.kind} report, not a reproduce report")
+        loaded[option] = report.to_dict()
+    session.config.stash[REPORTS] = loaded
+
+
 @pytest.fixture(scope="session")
 def gate(request: pytest.FixtureRequest) -> bool:
     return bool(request.config.getoption("--gate"))
@@ -37,9 +57,9 @@ def report(request: pytest.FixtureRequest) -> dict:
     from bench.accuracy.reproduce import ReproduceConfig, run_reproduction
     from bench.data.dataset import DataConfig
 
-    given = request.config.getoption("--report")
+    given = request.config.stash[REPORTS].get("--report")
     if given:
-        return json.loads(Path(given).read_text(encoding="utf-8"))
+        return given
     config = ReproduceConfig(
         checkpoint=request.config.getoption("--checkpoint"),
         data=DataConfig(data_root=request.config.getoption("--data-root"),
@@ -52,5 +72,4 @@ def report(request: pytest.FixtureRequest) -> dict:
 
 @pytest.fixture(scope="session")
 def baseline_report(request: pytest.FixtureRequest) -> dict | None:
-    path = request.config.getoption("--baseline-report")
-    return json.loads(Path(path).read_text(encoding="utf-8")) if path else None
+    return request.config.stash[REPORTS].get("--baseline-report")
