@@ -175,3 +175,17 @@ def test_a_cuda_out_of_memory_error_names_the_batch_and_suggests_a_smaller_batch
                                          r"\[17, 42\], sizes 80x60\) .*Tried to allocate 20.00 GiB\. Try a "
                                          r"smaller --batch-size"):
         predict_one(predictor, jobs, new_cache(tmp_path), batch_size=3, workers=0, progress_bar=False)
+
+
+def test_an_image_replaced_under_the_same_path_is_predicted_again(images, tmp_path):
+    folder = tmp_path / "images"
+    folder.mkdir()
+    mine = [ImageJob(image_id, write_image(folder / f"{image_id}.png", images[image_id]))
+            for image_id in IMAGE_IDS[:3]]
+    cache = new_cache(tmp_path / "cache")
+    first = predict_one(make_predictor(batch_size=1), mine, cache, workers=0, progress_bar=False)
+    write_image(mine[1].path, images[IMAGE_IDS[5]])  # same size, other content
+    predictor = make_predictor(batch_size=1)
+    again = predict_one(predictor, mine, cache, workers=0, progress_bar=False)
+    assert predictor.model.calls == 2  # only the replaced image, with its flip pass
+    assert again[IMAGE_IDS[0]] == first[IMAGE_IDS[0]] and again[IMAGE_IDS[1]] != first[IMAGE_IDS[1]]

@@ -207,3 +207,19 @@ def test_schema_1_profile_names_map_onto_the_one_vocabulary(environment):
     report = report_from_dict(old, "v1.json")
     assert (report.config.precision, report.config.weights.kind) == ("bfloat16", "checkpoint")
     assert report.config.weights.sha256 == "ab" * 32
+
+
+def test_reports_of_the_same_second_get_distinct_names(tmp_path, environment):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from helpers import profile_record
+
+    from bench.reports.writing import new_report, report_stem, write_report
+
+    report = new_report("profile", profile_record(), command=["test"], environment=environment)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        written = list(pool.map(lambda _: write_report(report, tmp_path)["json"], range(4)))
+    assert all(path.stat().st_size > 0 for path in written)
+    stem = report_stem(report)
+    names = [f"{stem}.json"] + [f"{stem}-{n}.json" for n in (2, 3, 4)]
+    assert sorted(path.name for path in written) == sorted(names)

@@ -3,22 +3,29 @@
 A cache directory holds one folder per key. The key hashes everything that can change a prediction:
 checkpoint sha256, pipeline configuration, device type, torch version and the source of ``reference/``.
 Each folder has ``key.json`` (what was hashed, for people) and append-only JSON-lines shards, one per
-writer process, with one line per image: ``{"image_id": ..., "people": [{keypoints, score}, ...]}``.
-JSON keeps float64 values exactly, so resumed results are bit-identical to an uninterrupted run.
+writer rank, with one line per image: ``{"image_id", "image_sha256", "people": [{keypoints, score},
+...], "check"}``. A line counts only when its own checksum (``check``) holds and the image file still
+has the content digest it was predicted from, so a replaced image is predicted again and a damaged
+line costs only its image. Appends and repairs hold an exclusive lock on the shard, so two runs
+sharing a cache folder never interleave lines. JSON keeps float64 values exactly, so resumed results
+are bit-identical to an uninterrupted run.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
+import warnings
 from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import reference
 from bench import atomic
-from bench.errors import BenchError
 
 
 def reference_code_version() -> str:
@@ -49,33 +56,78 @@ class PredictionCache:
             atomic.write_json(manifest, self.fields)
         self.shard_path = self.directory / f"predictions-{shard_name}.jsonl"
 
-    def load(self) -> dict[int, list[dict]]:
-        """All cached images of every shard; a torn last line (killed mid-write) is cut off and ignored."""
+    def load(self, digests: Mapping[int, str]) -> dict[int, list[dict]]:
+        """Cached images of every shard whose content digest is still ``digests[image_id]``. A torn last
+        line (killed mid-write) is cut off; a line failing its checksum is dropped with a warning."""
         cached: dict[int, list[dict]] = {}
+        damaged = []
         for shard in sorted(self.directory.glob("predictions-*.jsonl")):
-            lines = _complete_lines(shard, truncate=shard == self.shard_path)
+            with _locked(shard):
+                lines = _complete_lines(shard, truncate=shard == self.shard_path)
             for line_number, line in enumerate(lines, start=1):
-                try:
-                    record = json.loads(line)
-                    cached[int(record["image_id"])] = record["people"]
-                except (ValueError, KeyError, TypeError) as error:
-                    raise BenchError(
-                        f"{shard}:{line_number}: corrupt prediction cache entry ({error}); "
-                        f"delete {self.directory} to start this run afresh"
-                    ) from error
+                record = _checked_record(line)
+                if record is None:
+                    damaged.append(f"{shard.name}:{line_number}")
+                elif digests.get(record["image_id"]) == record["image_sha256"]:
+                    cached[record["image_id"]] = record["people"]
+        if damaged:
+            warnings.warn(f"{self.directory}: {len(damaged)} damaged prediction cache line(s) dropped "
+                          f"({', '.join(damaged[:5])}); those images are predicted again", stacklevel=2)
         return cached
 
-    def append(self, entries: Iterable[tuple[int, list[dict]]]) -> None:
-        """Append finished images and fsync, so a kill afterwards loses none of them."""
-        lines = "".join(
-            json.dumps({"image_id": int(image_id), "people": people}) + "\n" for image_id, people in entries
-        )
+    def append(self, entries: Iterable[tuple[int, str, list[dict]]]) -> None:
+        """Append finished (image_id, image_sha256, people) and fsync, so a kill afterwards loses none."""
+        lines = "".join(_line(int(image_id), digest, people) for image_id, digest, people in entries)
         if not lines:
             return
-        with open(self.shard_path, "a", encoding="utf-8") as handle:
+        with _locked(self.shard_path), open(self.shard_path, "a", encoding="utf-8") as handle:
             handle.write(lines)
             handle.flush()
             os.fsync(handle.fileno())
+
+
+def image_digests(paths: Mapping[int, Path]) -> dict[int, str]:
+    """sha256 of each image file's bytes, by image id (read in a few threads; unreadable files are
+    left out, and their decoding names them later)."""
+    def digest(path: Path) -> str | None:
+        try:
+            return hashlib.sha256(path.read_bytes()).hexdigest()
+        except OSError:
+            return None
+
+    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+        found = dict(zip(paths, pool.map(digest, paths.values()), strict=True))
+    return {image_id: value for image_id, value in found.items() if value is not None}
+
+
+def _line(image_id: int, digest: str, people: list[dict]) -> str:
+    body = {"image_id": image_id, "image_sha256": digest, "people": people}
+    return json.dumps({**body, "check": _checksum(body)}) + "\n"
+
+
+def _checksum(body: Mapping[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _checked_record(line: str) -> dict | None:
+    """The record of a cache line, or None when it is not valid JSON or fails its checksum."""
+    try:
+        record = json.loads(line)
+        body = {key: record[key] for key in ("image_id", "image_sha256", "people")}
+        return body if record["check"] == _checksum(body) and isinstance(body["image_id"], int) else None
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+@contextmanager
+def _locked(path: Path):
+    """An exclusive advisory lock on ``path`` (created if missing) while the block runs."""
+    with open(path, "a", encoding="utf-8") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _complete_lines(path: Path, truncate: bool) -> list[str]:

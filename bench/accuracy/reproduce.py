@@ -349,6 +349,7 @@ class _RowRunner:
         return {"weights": weights.cache_id, "pipeline": config.to_dict(), "network_batches": batching,
                 "device": self.device.type, "environment": self._environment_id,
                 "images": str(dataset.img_dir.resolve()), "annotations": str(dataset.ann_file.resolve()),
+                "annotations_sha256": hashlib.sha256(dataset.ann_file.read_bytes()).hexdigest(),
                 "reference_code": reference_code_version()}
 
 

@@ -26,7 +26,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from bench.accuracy.cache import PredictionCache
+from bench.accuracy.cache import PredictionCache, image_digests
 from bench.data.images import read_image
 from bench.errors import BenchError
 from bench.evaluation.results import people_to_results
@@ -218,7 +218,8 @@ def predict_images(
     progress_bar: bool = True,
     overlap: bool = True,
 ) -> PredictionRun:
-    """Every decoder's predictions for every job, taken from its cache where present.
+    """Every decoder's predictions for every job, taken from its cache where present (and predicted
+    from an image file with the same content digest as now).
 
     An image missing from any decoder's cache goes through the network once and through every
     decoder; each decoder's cache gets the images it lacks, per loaded batch of ``batch_size`` images,
@@ -236,7 +237,8 @@ def predict_images(
                 check_variant(predictor.config, decoder.variant)
             except ValueError as error:
                 raise BenchError(f"cannot decode this variant from the shared forward: {error}") from None
-    done = [decoder.cache.load() for decoder in decoders]
+    digests = image_digests({job.image_id: job.path for job in jobs})
+    done = [decoder.cache.load(digests) for decoder in decoders]
     todo = [job for job in jobs if any(job.image_id not in cached for cached in done)]
     decode_ms: list[list[float]] = [[] for _ in decoders]
     loader = DataLoader(
@@ -254,7 +256,8 @@ def predict_images(
         def record(batch: _LoadedBatch) -> None:
             for decoder, cached, entries in zip(decoders, done, batch.entries(len(decoders)), strict=True):
                 missing = [(image_id, people) for image_id, people in entries if image_id not in cached]
-                decoder.cache.append(missing)
+                decoder.cache.append((image_id, digests.get(image_id, ""), people)
+                                     for image_id, people in missing)
                 cached.update(missing)
             for samples, times in zip(decode_ms, batch.decode_ms(len(decoders)), strict=True):
                 samples += times

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from collections.abc import Mapping, Sequence
@@ -10,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import atomic
+from bench.errors import BenchError
 from bench.reports import markdown, plots
 from bench.reports.environment import fingerprint
 from bench.reports.records import RunRecord
@@ -63,10 +65,13 @@ def write_report(report: Report, out_dir: str | Path, stem: str | None = None) -
     """Write the report as JSON, then Markdown and PNG plots rendered from that JSON; all atomic.
 
     Returns the written paths by role: ``json``, ``md`` and one key per plot (``stages_png``,
-    ``metrics_png`` or, for a sweep, ``variants_png``) where the report has data for it.
+    ``metrics_png`` or, for a sweep, ``variants_png``) where the report has data for it. Without a
+    given ``stem`` the name comes from ``report_stem`` and is claimed exclusively (``-2``, ``-3``, ...
+    are appended while it is taken), so two runs finishing in the same second never overwrite each
+    other's report.
     """
     out_dir = Path(out_dir)
-    stem = stem or report_stem(report)
+    stem = stem or _claim_stem(out_dir, report_stem(report))
     json_path = atomic.write_json(out_dir / f"{stem}.json", report.to_dict())
     stored = load_report(json_path)
     written = {"json": json_path}
@@ -77,6 +82,20 @@ def write_report(report: Report, out_dir: str | Path, stem: str | None = None) -
     return written
 
 
+
+
+def _claim_stem(out_dir: Path, stem: str) -> str:
+    """``stem``, or the first free ``stem-N``, reserved by creating its JSON file exclusively (the
+    report then replaces that empty file atomically)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for attempt in range(1, 1000):
+        candidate = stem if attempt == 1 else f"{stem}-{attempt}"
+        try:
+            os.close(os.open(out_dir / f"{candidate}.json", os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+        except FileExistsError:
+            continue
+        return candidate
+    raise BenchError(f"{out_dir}: 999 reports named {stem}* already exist")
 
 
 def _slug(text: str) -> str:
