@@ -43,6 +43,8 @@ def a_file(tmp_path):
     (lambda tmp: ["--backend", "nosuch"], "unknown evaluation backend 'nosuch'"),
     (lambda tmp: ["--checkpoint", str(tmp / "missing.pth")], "missing.pth' is neither an http(s) URL nor"),
     (lambda tmp: ["--data-root", str(tmp / "nowhere")], "CrowdPose root {tmp}/nowhere (from --data-root)"),
+    (lambda tmp: ["--img-dir", str(tmp / "no-images")], "image folder {tmp}/no-images (from --img-dir) does "
+                                                        "not exist"),
 ])
 def test_reproduce_refuses_bad_input_with_exit_2_before_any_work(tmp_path, capsys, no_work, flags, message):
     args = reproduce_args(tmp_path, *flags(tmp_path))

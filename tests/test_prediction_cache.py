@@ -60,6 +60,14 @@ def test_a_damaged_line_is_dropped_with_a_warning_and_costs_only_its_image(tmp_p
         assert set(cache.load(DIGESTS)) == {1, 3}
 
 
+def test_a_line_copied_from_another_cache_is_not_used(tmp_path):
+    theirs, ours = PredictionCache(tmp_path, {"k": "a"}), PredictionCache(tmp_path, {"k": "b"})
+    theirs.append(entries(1))
+    ours.shard_path.write_text(theirs.shard_path.read_text())
+    with pytest.warns(UserWarning, match="1 damaged prediction cache line"):
+        assert ours.load(DIGESTS) == {}
+
+
 def test_changed_key_starts_empty(tmp_path):
     PredictionCache(tmp_path, {"checkpoint": "a"}).append(entries(1))
     assert PredictionCache(tmp_path, {"checkpoint": "b"}).load(DIGESTS) == {}

@@ -4,8 +4,9 @@ A cache directory holds one folder per key. The key hashes everything that can c
 checkpoint sha256, pipeline configuration, device type, torch version and the source of ``reference/``.
 Each folder has ``key.json`` (what was hashed, for people) and append-only JSON-lines shards, one per
 writer rank, with one line per image: ``{"image_id", "image_sha256", "people": [{keypoints, score},
-...], "check"}``. A line counts only when its own checksum (``check``) holds and the image file still
-has the content digest it was predicted from, so a replaced image is predicted again and a damaged
+...], "key", "check"}``. A line counts only when its own checksum (``check``) holds, it names this
+folder's key (a line copied from another cache does not) and the image file still has the content
+digest it was predicted from, so a replaced image is predicted again and a damaged
 line costs only its image. Appends and repairs hold an exclusive lock on the shard, so two runs
 sharing a cache folder never interleave lines. JSON keeps float64 values exactly, so resumed results
 are bit-identical to an uninterrupted run.
@@ -66,7 +67,7 @@ class PredictionCache:
                 lines = _complete_lines(shard, truncate=shard == self.shard_path)
             for line_number, line in enumerate(lines, start=1):
                 record = _checked_record(line)
-                if record is None:
+                if record is None or record["key"] != self.key:
                     damaged.append(f"{shard.name}:{line_number}")
                 elif digests.get(record["image_id"]) == record["image_sha256"]:
                     cached[record["image_id"]] = record["people"]
@@ -77,7 +78,8 @@ class PredictionCache:
 
     def append(self, entries: Iterable[tuple[int, str, list[dict]]]) -> None:
         """Append finished (image_id, image_sha256, people) and fsync, so a kill afterwards loses none."""
-        lines = "".join(_line(int(image_id), digest, people) for image_id, digest, people in entries)
+        lines = "".join(_line(self.key, int(image_id), digest, people)
+                        for image_id, digest, people in entries)
         if not lines:
             return
         with _locked(self.shard_path), open(self.shard_path, "a", encoding="utf-8") as handle:
@@ -100,8 +102,8 @@ def image_digests(paths: Mapping[int, Path]) -> dict[int, str]:
     return {image_id: value for image_id, value in found.items() if value is not None}
 
 
-def _line(image_id: int, digest: str, people: list[dict]) -> str:
-    body = {"image_id": image_id, "image_sha256": digest, "people": people}
+def _line(key: str, image_id: int, digest: str, people: list[dict]) -> str:
+    body = {"image_id": image_id, "image_sha256": digest, "people": people, "key": key}
     return json.dumps({**body, "check": _checksum(body)}) + "\n"
 
 
@@ -113,7 +115,7 @@ def _checked_record(line: str) -> dict | None:
     """The record of a cache line, or None when it is not valid JSON or fails its checksum."""
     try:
         record = json.loads(line)
-        body = {key: record[key] for key in ("image_id", "image_sha256", "people")}
+        body = {name: record[name] for name in ("image_id", "image_sha256", "people", "key")}
         return body if record["check"] == _checksum(body) and isinstance(body["image_id"], int) else None
     except (ValueError, KeyError, TypeError):
         return None
