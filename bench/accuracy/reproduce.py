@@ -30,7 +30,7 @@ import torch
 
 from bench import atomic
 from bench.accuracy import distributed
-from bench.accuracy.cache import PredictionCache, cache_key, reference_code_version
+from bench.accuracy.cache import PredictionCache, cache_key, image_digests, reference_code_version
 from bench.accuracy.expected import DEFAULT_EXPECTED, ExpectedRow, ExpectedTable, check_metrics, load_expected
 from bench.accuracy.runner import Decoder, ImageJob, plan_forwards, predict_images
 from bench.accuracy.sweep import Sweep, variant_configs
@@ -240,9 +240,10 @@ class _RowRunner:
                                      if spec.published and is_variant(spec.config)]
         references = [(f"{names[index]} (float32 reference)", float32_reference(specs[index].config))
                       for index in variants]
-        predicted = self._predict(decodings + references, weights, dataset)
+        digests = image_digests({record["id"]: dataset.image_path(record) for record in dataset.images})
+        predicted = self._predict(decodings + references, weights, dataset, digests)
         reference_of = dict(zip(variants, predicted[len(decodings):], strict=True))
-        subset = data_subset(dataset, table, smoke)
+        subset = data_subset(dataset, table, smoke, digests)
         return [self._row(spec, names[index], predicted[index], reference_of.get(index), weights, dataset,
                           table, subset, smoke)
                 for index, spec in enumerate(specs)]
@@ -288,17 +289,19 @@ class _RowRunner:
         return self._models[weights.cache_id]
 
     def _predict(self, decodings: Sequence[tuple[str, PipelineConfig]], weights: Weights,
-                 dataset: CrowdPoseDataset) -> list[_Predicted | None]:
+                 dataset: CrowdPoseDataset, digests: Mapping[int, str]) -> list[_Predicted | None]:
         """Every (name, settings) decoding's predictions, with one network run per shared forward."""
         predicted: list[_Predicted | None] = [None] * len(decodings)
         for forward, members in plan_forwards([config for _, config in decodings]):
             for index, result in zip(members, self._predict_forward(
-                    forward, [decodings[member] for member in members], weights, dataset), strict=True):
+                    forward, [decodings[member] for member in members], weights, dataset, digests),
+                    strict=True):
                 predicted[index] = result
         return predicted
 
     def _predict_forward(self, forward: PipelineConfig, decodings: Sequence[tuple[str, PipelineConfig]],
-                         weights: Weights, dataset: CrowdPoseDataset) -> list[_Predicted | None]:
+                         weights: Weights, dataset: CrowdPoseDataset,
+                         digests: Mapping[int, str]) -> list[_Predicted | None]:
         """This rank's share of the images through one forward and every decoding of it (cached per
         decoding; decodings with the same settings, e.g. rows that differ only in how they are
         scored, share one decoding and its time), gathered on rank 0, where each decoding's
@@ -317,7 +320,7 @@ class _RowRunner:
         start = time.perf_counter()
         run = predict_images(predictor, mine, decoders, batch_size=self.config.batch_size,
                              workers=self.config.workers, description=label,
-                             progress_bar=self.topology.is_main)
+                             progress_bar=self.topology.is_main, digests=digests)
         gathered = distributed.gather_to_main((run, time.perf_counter() - start), self.topology)
         if gathered is None:
             return [None] * len(decodings)
@@ -427,10 +430,12 @@ def _judge(spec: RowSpec, weights: Weights, subset: Subset, table: ExpectedTable
     return "reproduced", strength
 
 
-def data_subset(dataset: CrowdPoseDataset, table: ExpectedTable, smoke: bool) -> Subset:
-    """What a row was evaluated on, with the fingerprints of the annotation file and the image set."""
+def data_subset(dataset: CrowdPoseDataset, table: ExpectedTable, smoke: bool,
+                digests: Mapping[int, str]) -> Subset:
+    """What a row was evaluated on, with the fingerprints of the annotation file and of the image set
+    (from ``digests``, the images' content digests by id)."""
     annotations = hashlib.sha256(dataset.ann_file.read_bytes()).hexdigest()
-    images = image_set_digest(dataset)
+    images = image_set_digest(dataset, digests)
     pins = [(pin, value) for pin, value in ((table.annotations_sha256, annotations),
                                              (table.images_digest, images)) if pin]
     pinned = all(pin == value for pin, value in pins) if pins and not smoke else None

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Executor, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -217,6 +217,7 @@ def predict_images(
     description: str = "predict",
     progress_bar: bool = True,
     overlap: bool = True,
+    digests: Mapping[int, str] | None = None,
 ) -> PredictionRun:
     """Every decoder's predictions for every job, taken from its cache where present (and predicted
     from an image file with the same content digest as now).
@@ -226,7 +227,8 @@ def predict_images(
     in order. ``workers`` decode ahead (0: in this process); with ``overlap`` the decoding of one
     network batch runs in a thread while the next is forwarded. A file that cannot be read raises
     BenchError naming it, after the batches before it are cached. A variant that needs another forward
-    than the predictor's is refused (BenchError naming the setting) before any work.
+    than the predictor's is refused (BenchError naming the setting) before any work. ``digests`` (image
+    id -> sha256 of the file) are the images' content digests when the caller has them already.
     """
     _check_counts(batch_size, workers)
     if not decoders:
@@ -237,7 +239,8 @@ def predict_images(
                 check_variant(predictor.config, decoder.variant)
             except ValueError as error:
                 raise BenchError(f"cannot decode this variant from the shared forward: {error}") from None
-    digests = image_digests({job.image_id: job.path for job in jobs})
+    if digests is None:
+        digests = image_digests({job.image_id: job.path for job in jobs})
     done = [decoder.cache.load(digests) for decoder in decoders]
     todo = [job for job in jobs if any(job.image_id not in cached for cached in done)]
     decode_ms: list[list[float]] = [[] for _ in decoders]

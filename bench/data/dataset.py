@@ -216,13 +216,12 @@ def open_dataset(config: DataConfig) -> CrowdPoseDataset:
     return dataset.select(limit=config.limit, image_ids=config.image_ids)
 
 
-def image_set_digest(dataset: CrowdPoseDataset) -> str:
-    """sha256 over the selected images in id order, each as its file name and the sha256 of its bytes:
-    it changes when any image is replaced, renamed, added or dropped."""
+def image_set_digest(dataset: CrowdPoseDataset, digests: Mapping[int, str]) -> str:
+    """sha256 over the selected images in id order, each as its file name and the sha256 of its bytes
+    (``digests``, by image id): it changes when any image is replaced, renamed, added or dropped."""
     digest = hashlib.sha256()
     for record in dataset.images:
-        content = hashlib.sha256(dataset.image_path(record).read_bytes()).hexdigest()
-        digest.update(f"{record['file_name']}\0{content}\n".encode())
+        digest.update(f"{record['file_name']}\0{digests.get(record['id'], 'unreadable')}\n".encode())
     return digest.hexdigest()
 
 
