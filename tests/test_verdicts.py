@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from bench.accuracy import reproduce
-from bench.accuracy.cache import image_digests
 from bench.accuracy.expected import load_expected
 from bench.checkpoint import ResolvedCheckpoint, default_checkpoint
 from bench.data.dataset import load_dataset
@@ -31,10 +30,6 @@ AT_PUBLISHED = dict(ROW.expected)
 def weights(sha256: str = PUBLISHED_SHA) -> Weights:
     checkpoint = ResolvedCheckpoint(Path("ckpt.pth"), sha256, "ckpt.pth")
     return Weights.from_checkpoint(checkpoint, default_checkpoint())
-
-
-def digests_of(dataset) -> dict[int, str]:
-    return image_digests({record["id"]: dataset.image_path(record) for record in dataset.images})
 
 
 def judge(table=BUNDLED, subset=FULL, checkpoint=None, metrics=None):
@@ -95,17 +90,21 @@ def test_entries_pointing_at_one_image_file_are_not_the_full_set(tmp_path):
     ann_file.write_text(json.dumps(gt))
     dataset = load_dataset(root)
     assert not reproduce._is_full(dataset, table)
-    subset = reproduce.data_subset(dataset, table, smoke=False, digests=digests_of(dataset))
+    subset = reproduce.data_subset(dataset, table, smoke=False, digests=reproduce.data_digests(dataset))
     assert not subset.full and subset.data_pinned is None
     assert judge(subset=subset)[0] == "skipped"
 
 
 def test_replacing_an_image_changes_the_image_set_digest(tmp_path):
     root = write_mini_dataset(tmp_path, num_images=2, seed=1)
-    before = reproduce.data_subset(load_dataset(root), BUNDLED, False, digests_of(load_dataset(root)))
+    def subset():
+        dataset = load_dataset(root)
+        return reproduce.data_subset(dataset, BUNDLED, False, reproduce.data_digests(dataset))
+
+    before = subset()
     image = next((root / "images").iterdir())
     image.write_bytes(image.read_bytes() + b"\0")
-    after = reproduce.data_subset(load_dataset(root), BUNDLED, False, digests_of(load_dataset(root)))
+    after = subset()
     assert before.annotations_sha256 == after.annotations_sha256
     assert before.images_digest != after.images_digest
 

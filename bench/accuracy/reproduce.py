@@ -240,7 +240,7 @@ class _RowRunner:
                                      if spec.published and is_variant(spec.config)]
         references = [(f"{names[index]} (float32 reference)", float32_reference(specs[index].config))
                       for index in variants]
-        digests = image_digests({record["id"]: dataset.image_path(record) for record in dataset.images})
+        digests = data_digests(dataset)
         predicted = self._predict(decodings + references, weights, dataset, digests)
         reference_of = dict(zip(variants, predicted[len(decodings):], strict=True))
         subset = data_subset(dataset, table, smoke, digests)
@@ -289,7 +289,7 @@ class _RowRunner:
         return self._models[weights.cache_id]
 
     def _predict(self, decodings: Sequence[tuple[str, PipelineConfig]], weights: Weights,
-                 dataset: CrowdPoseDataset, digests: Mapping[int, str]) -> list[_Predicted | None]:
+                 dataset: CrowdPoseDataset, digests: DataDigests) -> list[_Predicted | None]:
         """Every (name, settings) decoding's predictions, with one network run per shared forward."""
         predicted: list[_Predicted | None] = [None] * len(decodings)
         for forward, members in plan_forwards([config for _, config in decodings]):
@@ -301,7 +301,7 @@ class _RowRunner:
 
     def _predict_forward(self, forward: PipelineConfig, decodings: Sequence[tuple[str, PipelineConfig]],
                          weights: Weights, dataset: CrowdPoseDataset,
-                         digests: Mapping[int, str]) -> list[_Predicted | None]:
+                         digests: DataDigests) -> list[_Predicted | None]:
         """This rank's share of the images through one forward and every decoding of it (cached per
         decoding; decodings with the same settings, e.g. rows that differ only in how they are
         scored, share one decoding and its time), gathered on rank 0, where each decoding's
@@ -312,7 +312,8 @@ class _RowRunner:
         jobs = [ImageJob(record["id"], dataset.image_path(record)) for record in dataset.images]
         settings = list(dict.fromkeys(config for _, config in decodings))
         decoders = [Decoder(PredictionCache(prediction_cache_root(self.config),
-                                            self._cache_fields(config, forward, weights, dataset),
+                                            self._cache_fields(config, forward, weights, dataset,
+                                                               digests.annotations),
                                             shard_name=f"rank{self.topology.rank}"), config)
                     for config in settings]
         mine = distributed.shard(jobs, self.topology)
@@ -320,7 +321,7 @@ class _RowRunner:
         start = time.perf_counter()
         run = predict_images(predictor, mine, decoders, batch_size=self.config.batch_size,
                              workers=self.config.workers, description=label,
-                             progress_bar=self.topology.is_main, digests=digests)
+                             progress_bar=self.topology.is_main, digests=digests.images)
         gathered = distributed.gather_to_main((run, time.perf_counter() - start), self.topology)
         if gathered is None:
             return [None] * len(decodings)
@@ -342,7 +343,7 @@ class _RowRunner:
         return [results[settings.index(config)] for _, config in decodings]
 
     def _cache_fields(self, config: PipelineConfig, forward: PipelineConfig, weights: Weights,
-                      dataset: CrowdPoseDataset) -> dict[str, Any]:
+                      dataset: CrowdPoseDataset, annotations_sha256: str) -> dict[str, Any]:
         """Everything that can change a prediction: weights, pipeline, the network batches it was
         decoded from, data location, the code, and the environment (device model, library versions,
         thread count: float results depend on them)."""
@@ -352,7 +353,7 @@ class _RowRunner:
         return {"weights": weights.cache_id, "pipeline": config.to_dict(), "network_batches": batching,
                 "device": self.device.type, "environment": self._environment_id,
                 "images": str(dataset.img_dir.resolve()), "annotations": str(dataset.ann_file.resolve()),
-                "annotations_sha256": hashlib.sha256(dataset.ann_file.read_bytes()).hexdigest(),
+                "annotations_sha256": annotations_sha256,
                 "reference_code": reference_code_version()}
 
 
@@ -430,12 +431,25 @@ def _judge(spec: RowSpec, weights: Weights, subset: Subset, table: ExpectedTable
     return "reproduced", strength
 
 
-def data_subset(dataset: CrowdPoseDataset, table: ExpectedTable, smoke: bool,
-                digests: Mapping[int, str]) -> Subset:
-    """What a row was evaluated on, with the fingerprints of the annotation file and of the image set
-    (from ``digests``, the images' content digests by id)."""
-    annotations = hashlib.sha256(dataset.ann_file.read_bytes()).hexdigest()
-    images = image_set_digest(dataset, digests)
+@dataclass(frozen=True)
+class DataDigests:
+    """The content of a run's data, read once: the annotation file's sha256 and each selected image's
+    (by id). The prediction caches and the report's fingerprints both use them."""
+
+    annotations: str
+    images: Mapping[int, str]
+
+
+def data_digests(dataset: CrowdPoseDataset) -> DataDigests:
+    """Hash the annotation file and every selected image file of ``dataset``."""
+    return DataDigests(hashlib.sha256(dataset.ann_file.read_bytes()).hexdigest(),
+                       image_digests({record["id"]: dataset.image_path(record) for record in dataset.images}))
+
+
+def data_subset(dataset: CrowdPoseDataset, table: ExpectedTable, smoke: bool, digests: DataDigests) -> Subset:
+    """What a row was evaluated on, with the fingerprints of the annotation file and of the image set."""
+    annotations = digests.annotations
+    images = image_set_digest(dataset, digests.images)
     pins = [(pin, value) for pin, value in ((table.annotations_sha256, annotations),
                                              (table.images_digest, images)) if pin]
     pinned = all(pin == value for pin, value in pins) if pins and not smoke else None
