@@ -267,7 +267,9 @@ def comparison_markdown(comparison: Comparison) -> str:
         sections += ["## Speed relative to the baseline machine", markdown.markdown_table(comparison.ratios)]
     if not comparison.metrics.empty:
         sections += ["## Metrics", markdown.markdown_table(comparison.metrics)]
-    sections.append("## Speed-regression check")
+    sections += ["## Speed-regression check",
+                 "Per stage on the raw samples; `_a` is the reference (baseline) report, `_b` the candidate, "
+                 "`ratio` = median_b / median_a with its bootstrap interval `ci_low`..`ci_high`."]
     for check in comparison.checks:
         slower = ", ".join(verdict.stage for verdict in check.slower)
         verdict = f"SLOWER ({slower})" if slower else "not slower"
