@@ -1,37 +1,22 @@
-"""bench compare: cross-hardware tables, speed ratios and the p50 speed-regression check."""
+"""bench compare: cross-hardware tables, speed ratios and the sample-based speed-regression check.
+
+Reports are built from samples drawn from seeded log-normal distributions (no timing here)."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 
 import pytest
-from helpers import profile_record
+from helpers import SAMPLES, write_profile
 
 from bench import atomic
 from bench.__main__ import main
 from bench.errors import BenchError
 from bench.reports.compare import CompareConfig, compare, write_comparison
-from bench.reports.stats import END_TO_END, StageStats
-from bench.reports.writing import new_report, write_report
+from bench.reports.stats import END_TO_END
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-
-
-def write_profile(folder: Path, environment: dict, fingerprint: str, day: int, p50s: dict[str, float],
-                  label: str = "synthetic-512x512-b1-s1-flip", device: str = "cpu") -> Path:
-    """A profile report made on 2025-01-``day`` whose stages all took exactly the given milliseconds."""
-    created = f"2025-01-{day:02d}T00:00:00+00:00"
-    timings = {stage: StageStats.from_samples([ms, ms, ms]) for stage, ms in p50s.items()}
-    timings[END_TO_END] = StageStats.from_samples([sum(p50s.values())] * 3)
-    config = profile_record(device=device, label=label)
-    report = new_report("profile", config, command=["bench", "profile"],
-                        environment={**environment, "fingerprint_id": fingerprint}, timings=timings,
-                        throughput={"images_per_s": 1000.0 / sum(p50s.values())})
-    report = dataclasses.replace(report, created=created)
-    stem = f"{fingerprint}-{device}-{label}-{created[:10]}"
-    return write_report(report, folder, stem=stem)["json"]
 
 
 def run_compare(*paths: Path, **options) -> object:
@@ -45,11 +30,16 @@ def test_regression_is_flagged_and_exits_nonzero(tmp_path, environment, capsys):
     assert comparison.regressed
     (check,) = comparison.checks
     assert check.candidate.report.created.startswith("2025-01-02")
-    forward = next(delta for delta in check.deltas if delta.stage == "forward")
-    assert forward.change == pytest.approx(0.25)
-    assert forward.regressed
+    forward = next(verdict for verdict in check.verdicts if verdict.stage == "forward")
+    assert forward.verdict == "slower"
+    assert forward.ratio == pytest.approx(1.25, rel=0.03)
+    assert forward.ci_low < forward.ratio < forward.ci_high and forward.p_value < 0.05
+    assert {verdict.stage for verdict in check.slower} == {"forward", END_TO_END}
     assert main(["compare", str(tmp_path)]) == 1
-    assert "REGRESSION" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "SLOWER (forward, end_to_end)" in out
+    assert f"forward: slower, median {forward.median_b:.4g} ms against {forward.median_a:.4g} ms" in out
+    assert f"n={SAMPLES} against {SAMPLES}" in out
 
 
 def test_small_slowdown_or_speedup_is_not_a_regression(tmp_path, environment):
@@ -60,8 +50,37 @@ def test_small_slowdown_or_speedup_is_not_a_regression(tmp_path, environment):
     comparison = run_compare(tmp_path)
     assert len(comparison.checks) == 2
     assert not comparison.regressed
+    verdicts = {check.reference.report.fingerprint_id: {v.stage: v.verdict for v in check.verdicts}
+                for check in comparison.checks}
+    assert verdicts == {"aaaa00000000": {"forward": "no change", END_TO_END: "no change"},
+                        "bbbb00000000": {"forward": "faster", END_TO_END: "faster"}}
     assert main(["compare", str(tmp_path)]) == 0
     assert run_compare(tmp_path, threshold=0.01).regressed
+
+
+def test_too_few_samples_are_never_gated(tmp_path, environment, capsys):
+    write_profile(tmp_path, environment, "aaaa00000000", 1, {"forward": 100.0}, samples=3)
+    write_profile(tmp_path, environment, "aaaa00000000", 2, {"forward": 300.0}, samples=3)
+    (check,) = run_compare(tmp_path).checks
+    assert {verdict.verdict for verdict in check.verdicts} == {"too few samples"}
+    assert check.verdicts[0].p_value is None and check.verdicts[0].ratio == pytest.approx(3.0, rel=0.05)
+    assert main(["compare", str(tmp_path)]) == 0
+    assert "too few samples" in capsys.readouterr().out
+
+
+def test_reports_without_samples_upgrade_and_count_as_too_few(tmp_path, environment):
+    """Schema-2 reports hold summaries of their samples only."""
+    for day, ms in ((1, 100.0), (2, 300.0)):
+        path = write_profile(tmp_path, environment, "aaaa00000000", day, {"forward": ms}, samples=200)
+        data = _json(path)
+        for stats in data["timings"].values():
+            del stats["samples_ms"]
+        del data["config"]["min_time_s"]
+        atomic.write_json(path, {**data, "schema_version": 2})
+    (check,) = run_compare(tmp_path).checks
+    assert {verdict.verdict for verdict in check.verdicts} == {"too few samples"}
+    assert check.verdicts[0].n_a == 200 and check.verdicts[0].ratio == pytest.approx(3.0, rel=0.05)
+    assert check.reference.report.timings["forward"].p99_ms is not None
 
 
 def test_only_the_newest_report_is_checked_against_the_one_before(tmp_path, environment):
@@ -123,7 +142,7 @@ def test_missing_stages_are_listed(tmp_path, environment):
     (check,) = comparison.checks
     assert check.only_in_reference == ("refine",)
     assert check.only_in_candidate == ("match",)
-    assert {delta.stage for delta in check.deltas} == {"forward", END_TO_END}
+    assert {verdict.stage for verdict in check.verdicts} == {"forward", END_TO_END}
     written = write_comparison(comparison, tmp_path / "out")
     markdown = written["md"].read_text()
     assert "Stages only in the reference (not compared): refine" in markdown
@@ -152,15 +171,20 @@ def test_outputs_written_with_plot(tmp_path, environment):
     out = tmp_path / "comparison"
     assert main(["compare", str(tmp_path), "--out", str(out)]) == 0
     assert {path.name for path in out.iterdir()} >= {"comparison.md", "speed.csv", "ratios.csv", "stages.png"}
+    write_profile(tmp_path, environment, "aaaa00000000", 2, {"forward": 100.0})
+    assert main(["compare", str(tmp_path), "--out", str(out)]) == 0
+    verdicts = (out / "verdicts.csv").read_text().splitlines()
+    assert verdicts[0].startswith("stage,verdict,n_a,n_b,median_a,median_b,ratio,ci_low,ci_high,p_value")
     data = (out / "stages.png").read_bytes()
     assert data.startswith(PNG_MAGIC) and len(data) > 1000
     assert "forward p50 ms" in (out / "speed.csv").read_text()
 
 
-def test_negative_threshold_is_rejected(tmp_path, environment):
+@pytest.mark.parametrize("threshold", [-0.1, 1.0, float("nan")])
+def test_threshold_outside_zero_to_one_is_rejected(tmp_path, environment, threshold):
     write_profile(tmp_path, environment, "aaaa00000000", 1, {"forward": 1.0})
     with pytest.raises(BenchError, match="--threshold"):
-        run_compare(tmp_path, threshold=-0.1)
+        run_compare(tmp_path, threshold=threshold)
 
 
 def _json(path: Path) -> dict:

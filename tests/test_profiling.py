@@ -11,8 +11,8 @@ from helpers import TinyPoseNet
 from bench.__main__ import main
 from bench.errors import BenchError
 from bench.reports.schema import load_report
-from bench.reports.stats import END_TO_END, STAT_FIELDS
-from bench.speed.profile import ProfileConfig, run_profile
+from bench.reports.stats import END_TO_END, PERCENTILES, STAT_FIELDS
+from bench.speed.profile import MAX_ITERATIONS, ProfileConfig, measured_enough, run_profile
 from reference.stages import stage_names
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -42,9 +42,10 @@ def test_sample_profile_times_every_stage_and_writes_reports(tmp_path):
         timings = report.timings
         assert list(timings) == ["decode", *stage_names((2.0, 1.0)), END_TO_END, "evaluate"]
         for stage, stats in timings.items():
-            assert stats.count == config.iters, stage
-            assert all(getattr(stats, field) >= 0 for field in STAT_FIELDS)
-            assert stats.min_ms <= stats.p50_ms <= stats.p90_ms <= stats.p99_ms <= stats.max_ms
+            assert stats.count == config.iters == len(stats.samples_ms), stage
+            assert all(getattr(stats, field) >= 0 for field in STAT_FIELDS if field not in PERCENTILES)
+            assert stats.min_ms <= stats.p50_ms <= stats.max_ms
+            assert stats.p90_ms is None and stats.p99_ms is None  # 3 samples support the median only
         assert not timings["evaluate"].in_iteration
         assert_stages_add_up(report)
         batch = report.config.batch
@@ -56,7 +57,8 @@ def test_sample_profile_times_every_stage_and_writes_reports(tmp_path):
         assert report.config.pipeline["scales"] == [2.0, 1.0]
         assert load_report(written["json"]) == report
         assert written["stages_png"].read_bytes().startswith(PNG_MAGIC)
-        assert "## Per-stage latency (ms)" in written["md"].read_text()
+        markdown = written["md"].read_text()
+        assert "## Per-stage latency (ms)" in markdown and "n=3 < 10" in markdown and "n=3 < 100" in markdown
     trace = json.loads((tmp_path / "trace.json").read_text())
     names = {event.get("name") for event in trace["traceEvents"]}
     assert {"forward_x1", "match", END_TO_END} <= names
@@ -81,11 +83,31 @@ def test_synthetic_sizes_without_flip(tmp_path):
     ("options", "message"),
     [({"iters": 0}, "--iters"), ({"batch_sizes": (0,)}, "--batch"), ({"scales": (2.0, 0.5)}, "--scales"),
      ({"inputs": "video"}, "--inputs"), ({"input_size": 100}, "--input-size"),
-     ({"sizes": ((0, 5),)}, "--sizes")],
+     ({"sizes": ((0, 5),)}, "--sizes"), ({"iters": MAX_ITERATIONS + 1}, "--iters"),
+     ({"min_time_s": -1.0}, "--min-time"), ({"min_time_s": 601.0}, "--min-time")],
 )
 def test_bad_settings_are_rejected(tmp_path, options, message):
     with pytest.raises(BenchError, match=message):
         tiny_config(tmp_path, **options)
+
+
+def test_measuring_goes_on_until_both_iterations_and_time_are_reached(tmp_path):
+    config = tiny_config(tmp_path, iters=3, min_time_s=0.5)
+    assert not measured_enough([400.0, 400.0], config)  # time reached, iterations not
+    assert not measured_enough([100.0] * 4, config)  # iterations reached, time not
+    assert measured_enough([100.0] * 5, config)
+    assert measured_enough([0.01] * MAX_ITERATIONS, config)  # the cap ends it whatever the time
+
+
+def test_min_time_measures_more_iterations_and_is_recorded(tmp_path):
+    config = tiny_config(tmp_path, inputs="synthetic", sizes=((64, 64),), iters=2, min_time_s=0.2)
+    ((report, written),) = run_profile(config, model=TinyPoseNet())
+    end_to_end = report.timings[END_TO_END]
+    assert end_to_end.count >= 2 and sum(end_to_end.samples_ms) >= 200.0
+    assert all(stats.count == end_to_end.count for stats in report.timings.values())
+    assert report.config.min_time_s == 0.2 and report.config.iters == 2
+    assert report.throughput["iterations_per_s"] == pytest.approx(1000.0 / end_to_end.mean_ms)
+    assert load_report(written["json"]) == report
 
 
 def test_cli_profiles_the_real_network_with_synthetic_weights(tmp_path, capsys):
@@ -100,6 +122,11 @@ def test_cli_profiles_the_real_network_with_synthetic_weights(tmp_path, capsys):
     assert report.config.precision == "float32"
     assert report.environment["numerics"]["cudnn_benchmark"] is False
     assert "images/s" in capsys.readouterr().err
+
+
+def test_cli_rejects_a_negative_min_time(tmp_path, capsys):
+    assert main(["profile", "--min-time", "-1", "--out", str(tmp_path)]) == 2
+    assert "--min-time must be in [0, 600] seconds" in capsys.readouterr().err
 
 
 def test_cli_rejects_sizes_for_sample_inputs(tmp_path, capsys):

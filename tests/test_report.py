@@ -198,6 +198,34 @@ def test_committed_reports_load_in_the_current_schema(path):
         assert report.config.settings == raw["config"]  # the whole schema-1 config is kept
 
 
+def test_schema_2_reports_lose_unsupported_percentiles_and_have_no_samples(environment):
+    """Schema 2 kept summaries only, with every percentile a number whatever the sample count."""
+    old = sample_report(environment, "profile").to_dict()
+    old["schema_version"] = 2
+    del old["config"]["min_time_s"]
+    many = StageStats.from_samples([float(ms) for ms in range(200)]).to_dict()
+    old["timings"] = {"forward": {**old["timings"]["forward"], "p90_ms": 41.8, "p99_ms": 41.98},
+                      "match": many}
+    for stats in old["timings"].values():
+        del stats["samples_ms"]
+    report = report_from_dict(old, "v2.json")
+    forward, match = report.timings["forward"], report.timings["match"]
+    assert (forward.p50_ms, forward.p90_ms, forward.p99_ms, forward.samples_ms) == (41.0, None, None, None)
+    assert (match.p90_ms, match.p99_ms) == (many["p90_ms"], many["p99_ms"]) and match.samples_ms is None
+    assert report.config.min_time_s == 0.0
+    reproduce = sample_report(environment).to_dict()
+    reproduce["schema_version"] = 2
+    reproduce["rows"][0]["decode_ms"] = {**old["timings"]["forward"], "p90_ms": 41.8, "p99_ms": 41.98}
+    row = report_from_dict(reproduce, "v2.json").rows[0]
+    assert (row.decode_ms.p90_ms, row.decode_ms.samples_ms) == (None, None)
+
+
+def test_profile_markdown_says_which_percentiles_are_not_reported(tmp_path, environment):
+    markdown = write_report(sample_report(environment, kind="profile"), tmp_path)["md"].read_text()
+    assert "| n=3 < 10 | n=3 < 100 |" in markdown
+    assert "| n=1 < 10 | n=1 < 100 |" in markdown  # evaluate, timed once
+
+
 def test_schema_1_profile_names_map_onto_the_one_vocabulary(environment):
     old = sample_report(environment, "profile").to_dict()
     old["schema_version"] = 1

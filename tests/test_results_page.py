@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from helpers import write_profile
 
 from bench.__main__ import main
 from bench.reports.compare import load_reports, report_paths
@@ -70,3 +71,15 @@ def test_clicking_a_header_sorts_its_column(page, browser):
     header.click()
     timed = [float(value) for value in column(browser, "results", "end-to-end p50 ms") if value != "-"]
     assert timed == sorted(timed, reverse=True)
+
+
+def test_a_slower_stage_is_shown_as_the_verdict_of_its_pair(tmp_path, environment, browser):
+    write_profile(tmp_path, environment, "aaaa00000000", 1, {"forward": 100.0})
+    write_profile(tmp_path, environment, "aaaa00000000", 2, {"forward": 130.0})
+    page = tmp_path / "page.html"
+    assert main(["compare", str(tmp_path), "--html", str(page)]) == 1
+    browser.get(page.as_uri())
+    verdicts = dict(zip(column(browser, "verdicts", "stage"), column(browser, "verdicts", "verdict"),
+                        strict=True))
+    assert verdicts == {"forward": "slower", "end_to_end": "slower"}
+    assert len(column(browser, "results", "report")) == 2

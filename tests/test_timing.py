@@ -45,8 +45,20 @@ def test_stats_are_exact_with_a_fake_clock():
     assert stats.std_ms == pytest.approx(np.std([1, 2, 3, 4], ddof=1))
     assert (stats.min_ms, stats.max_ms) == (1.0, 4.0)
     assert stats.p50_ms == pytest.approx(2.5)
-    assert stats.p90_ms == pytest.approx(3.7)
-    assert stats.p99_ms == pytest.approx(3.97)
+    assert stats.p90_ms is None and stats.p99_ms is None  # 4 samples support the median only
+    assert stats.samples_ms == pytest.approx((1.0, 2.0, 3.0, 4.0))
+
+
+@pytest.mark.parametrize(("count", "reported"), [
+    (1, {"p50_ms"}), (9, {"p50_ms"}), (10, {"p50_ms", "p90_ms"}), (99, {"p50_ms", "p90_ms"}),
+    (100, {"p50_ms", "p90_ms", "p99_ms"}),
+])
+def test_percentiles_are_reported_from_enough_samples(count, reported):
+    stats = StageStats.from_samples(list(np.arange(count, dtype=float)))
+    assert {name for name in ("p50_ms", "p90_ms", "p99_ms") if getattr(stats, name) is not None} == reported
+    if "p90_ms" not in reported:
+        assert stats.percentile_cell("p90_ms") == f"n={count} < 10"
+    assert stats.percentile_cell("p50_ms") == stats.p50_ms
 
 
 def test_percentiles_of_many_samples():
@@ -125,8 +137,14 @@ def test_stats_round_trip_and_validation():
     stats = StageStats.from_samples([1.0, 5.0], in_iteration=False)
     assert StageStats.from_dict(stats.to_dict()) == stats
     assert set(STAT_FIELDS) <= set(stats.to_dict())
+    assert stats.to_dict()["samples_ms"] == [1.0, 5.0]
     with pytest.raises(ValueError, match="p90_ms"):
         StageStats.from_dict({k: v for k, v in stats.to_dict().items() if k != "p90_ms"})
+    with pytest.raises(ValueError, match="p99_ms must be null for count=2"):
+        StageStats.from_dict({**stats.to_dict(), "p99_ms": 5.0})
+    with pytest.raises(ValueError, match="samples_ms has 3 values, count says 2"):
+        StageStats.from_dict({**stats.to_dict(), "samples_ms": [1.0, 2.0, 3.0]})
+    assert StageStats.from_dict({**stats.to_dict(), "samples_ms": None}).samples_ms is None
     with pytest.raises(ValueError, match="at least one"):
         StageStats.from_samples([])
     with pytest.raises(ValueError, match="warmup"):
@@ -136,7 +154,7 @@ def test_stats_round_trip_and_validation():
 def test_single_sample_has_zero_spread():
     stats = StageStats.from_samples([4.2])
     assert stats.std_ms == 0.0
-    assert stats.p50_ms == stats.p99_ms == stats.min_ms == stats.max_ms == pytest.approx(4.2)
+    assert stats.p50_ms == stats.min_ms == stats.max_ms == pytest.approx(4.2)
 
 
 def test_measuring_can_be_switched_by_hand():

@@ -24,7 +24,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help=COMMANDS["compare"],
         description="Load report JSON files (or every *.json under given folders), print cross-hardware "
                     "tables of metrics and per-stage speed, and check the newest report of each machine "
-                    "and configuration against the previous one. Exits 1 on a speed regression.",
+                    "and configuration against the previous one (or the --baseline file) on the raw "
+                    "samples of every stage: a two-sided Mann-Whitney U test at alpha 0.05 plus a "
+                    "minimum change of the median (--threshold). Exits 1 when end to end or a stage "
+                    "is 'slower'.",
     )
     parser.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="report files or folders")
     parser.add_argument("--baseline", metavar="FINGERPRINT_OR_FILE",
@@ -32,7 +35,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "report file, which then is also the regression reference for its machine "
                              "(default: the machine of the first report)")
     parser.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD,
-                        help="relative p50 slowdown that counts as a regression (default: %(default)s)")
+                        help="smallest relative change of a stage's median that counts as slower or faster, "
+                             "when the rank test also finds it (default: %(default)s)")
     parser.add_argument("--out", type=Path, metavar="DIR",
                         help="also write comparison.md, CSV tables and stages.png into DIR")
     parser.add_argument("--html", type=Path, metavar="OUT.html",

@@ -10,7 +10,14 @@ from bench.commands import COMMANDS
 from bench.commands.arguments import parse_scales
 from bench.errors import BenchError
 from bench.reports.stats import END_TO_END
-from bench.speed.profile import DEFAULT_SIZES, INPUT_KINDS, ProfileConfig, run_profile
+from bench.speed.profile import (
+    DEFAULT_SIZES,
+    INPUT_KINDS,
+    MAX_ITERATIONS,
+    MAX_MIN_TIME_S,
+    ProfileConfig,
+    run_profile,
+)
 from reference.pipeline import PRECISIONS
 
 
@@ -50,7 +57,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="test scales of one run, e.g. 1 or 2,1 (default: 1)")
     parser.add_argument("--batch", nargs="+", type=parse_batches, default=[(1,)], metavar="B",
                         help="batch sizes to profile, e.g. --batch 1 4 (default: 1)")
-    parser.add_argument("--iters", type=int, default=3, help="measured iterations (default: %(default)s)")
+    parser.add_argument("--iters", type=int, default=3,
+                        help=f"fewest measured iterations per case, at most {MAX_ITERATIONS} "
+                             "(default: %(default)s)")
+    parser.add_argument("--min-time", type=float, default=0.0, metavar="SECONDS",
+                        help="least measured time per case: iterations continue until --iters were made "
+                             f"and their end-to-end times add up to SECONDS (at most {MAX_MIN_TIME_S:g}; "
+                             f"stops at {MAX_ITERATIONS} iterations) (default: %(default)s)")
     parser.add_argument("--warmup", type=int, default=1, help="warm-up iterations (default: %(default)s)")
     parser.add_argument("--inputs", choices=INPUT_KINDS, default="sample",
                         help="sample: the bundled CrowdPose images at natural size; synthetic: a sample "
@@ -81,6 +94,7 @@ def run(args: argparse.Namespace) -> int:
         batch_sizes=tuple(size for sizes in args.batch for size in sizes),
         iters=args.iters,
         warmup=args.warmup,
+        min_time_s=args.min_time,
         inputs=args.inputs,
         sizes=args.sizes or DEFAULT_SIZES,
         checkpoint=args.checkpoint,
@@ -93,6 +107,7 @@ def run(args: argparse.Namespace) -> int:
     )
     for report, written in run_profile(config):
         end_to_end = report.timings[END_TO_END]
-        print(f"{report.config.label}: end to end p50 {end_to_end.p50_ms:.1f} ms, "
+        print(f"{report.config.label}: end to end p50 {end_to_end.p50_ms:.1f} ms over {end_to_end.count} "
+              "iterations, "
               f"{report.throughput['images_per_s']:.2f} images/s -> {written['json']}", file=sys.stderr)
     return 0

@@ -5,11 +5,13 @@ profiler's label names inputs, image size, batch, scales and flip), precision an
 Tables put every report side by side; speed ratios relate each machine to a baseline machine on the
 same workload. The regression check only compares reports of the same machine (environment
 ``fingerprint_id``), device and workload: the newest report against the one before it (or against
-the ``--baseline`` file), stage by stage on the median (p50) latency.
+the ``--baseline`` file), stage by stage on the raw samples (``bench.reports.speed_verdicts``: a
+rank test plus a minimum change of the median). A "slower" stage or end to end is a regression.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -21,14 +23,16 @@ from bench import atomic
 from bench.errors import BenchError
 from bench.reports import markdown, results_page
 from bench.reports.schema import Report, load_report
+from bench.reports.speed_verdicts import StageVerdict, VerdictRule, report_verdicts
 from bench.reports.stats import END_TO_END
 
-DEFAULT_THRESHOLD = 0.10
+DEFAULT_THRESHOLD = VerdictRule.threshold
 
 
 @dataclass(frozen=True)
 class CompareConfig:
-    """What to compare: report files or folders, the baseline machine, the regression threshold."""
+    """What to compare: report files or folders, the baseline machine, and the smallest relative
+    change of a stage's median that counts (the rest of the rule is ``VerdictRule``'s defaults)."""
 
     paths: tuple[Path, ...]
     baseline: str | None = None
@@ -61,39 +65,23 @@ class LoadedReport:
 
 
 @dataclass(frozen=True)
-class StageDelta:
-    """Median latency of one stage in the reference and the candidate report."""
-
-    stage: str
-    reference_p50_ms: float
-    candidate_p50_ms: float
-    threshold: float
-
-    @property
-    def change(self) -> float:
-        """Relative change of the median; positive is slower."""
-        if self.reference_p50_ms > 0:
-            return self.candidate_p50_ms / self.reference_p50_ms - 1.0
-        return math.inf if self.candidate_p50_ms > 0 else 0.0
-
-    @property
-    def regressed(self) -> bool:
-        return self.change > self.threshold
-
-
-@dataclass(frozen=True)
 class RegressionCheck:
-    """The candidate report of one (machine, configuration) group against its reference."""
+    """The candidate report of one (machine, device, workload) group against its reference, per stage."""
 
     reference: LoadedReport
     candidate: LoadedReport
-    deltas: tuple[StageDelta, ...]
+    verdicts: tuple[StageVerdict, ...]
     only_in_reference: tuple[str, ...]
     only_in_candidate: tuple[str, ...]
 
     @property
+    def slower(self) -> tuple[StageVerdict, ...]:
+        """The stages (end to end included) the candidate is significantly slower in."""
+        return tuple(verdict for verdict in self.verdicts if verdict.verdict == "slower")
+
+    @property
     def regressed(self) -> bool:
-        return any(delta.regressed for delta in self.deltas)
+        return bool(self.slower)
 
 
 @dataclass(frozen=True)
@@ -108,7 +96,7 @@ class Comparison:
     metrics: pd.DataFrame
     checks: tuple[RegressionCheck, ...]
     not_checked: tuple[str, ...]
-    threshold: float
+    rule: VerdictRule
 
     @property
     def regressed(self) -> bool:
@@ -117,8 +105,9 @@ class Comparison:
 
 def compare(config: CompareConfig) -> Comparison:
     """Load the reports under ``config.paths`` and build the tables and the regression check."""
-    if not (config.threshold >= 0 and math.isfinite(config.threshold)):
-        raise BenchError(f"--threshold must be a finite number >= 0, got {config.threshold}")
+    if not (0 <= config.threshold < 1 and math.isfinite(config.threshold)):
+        raise BenchError(f"--threshold must be a number in [0, 1), got {config.threshold}")
+    rule = VerdictRule(threshold=config.threshold)
     if config.out_dir is not None:
         atomic.check_writable_folder(config.out_dir, "--out")
     if config.html is not None:
@@ -130,7 +119,7 @@ def compare(config: CompareConfig) -> Comparison:
     if not loaded:
         raise BenchError("no readable report among the given paths:\n  " + "\n  ".join(skipped or ["(none)"]))
     baseline = _baseline_fingerprint(config.baseline, reference_file, loaded)
-    checks, not_checked = regression_checks(loaded, config.threshold, reference_file)
+    checks, not_checked = regression_checks(loaded, rule, reference_file)
     return Comparison(
         reports=tuple(loaded),
         skipped=tuple(skipped),
@@ -140,7 +129,7 @@ def compare(config: CompareConfig) -> Comparison:
         metrics=metrics_table(loaded),
         checks=tuple(checks),
         not_checked=tuple(not_checked),
-        threshold=config.threshold,
+        rule=rule,
     )
 
 
@@ -231,7 +220,7 @@ def metrics_table(loaded: Sequence[LoadedReport]) -> pd.DataFrame:
 
 
 def regression_checks(
-    loaded: Sequence[LoadedReport], threshold: float, reference_file: LoadedReport | None = None
+    loaded: Sequence[LoadedReport], rule: VerdictRule, reference_file: LoadedReport | None = None
 ) -> tuple[list[RegressionCheck], list[str]]:
     """Check the newest report of each (machine, configuration) against its reference.
 
@@ -253,18 +242,17 @@ def regression_checks(
         else:
             notes.append(_unchecked_note(members[0], groups))
             continue
-        checks.append(check_regression(reference, candidate, threshold))
+        checks.append(check_regression(reference, candidate, rule))
     return checks, notes
 
 
-def check_regression(reference: LoadedReport, candidate: LoadedReport, threshold: float) -> RegressionCheck:
-    """Compare the p50 of every stage both reports timed; list the stages only one of them has."""
+def check_regression(reference: LoadedReport, candidate: LoadedReport, rule: VerdictRule) -> RegressionCheck:
+    """Verdicts for every stage both reports timed; list the stages only one of them has."""
     before, after = reference.report.timings, candidate.report.timings
     return RegressionCheck(
         reference=reference,
         candidate=candidate,
-        deltas=tuple(StageDelta(stage, before[stage].p50_ms, after[stage].p50_ms, threshold)
-                     for stage in before if stage in after),
+        verdicts=tuple(report_verdicts(reference.report, candidate.report, rule)),
         only_in_reference=tuple(stage for stage in before if stage not in after),
         only_in_candidate=tuple(stage for stage in after if stage not in before),
     )
@@ -273,7 +261,7 @@ def check_regression(reference: LoadedReport, candidate: LoadedReport, threshold
 def comparison_markdown(comparison: Comparison) -> str:
     """All tables and verdicts as one Markdown document."""
     summary = (f"{len(comparison.reports)} report(s); baseline machine `{comparison.baseline_fingerprint}`; "
-               f"regression threshold {comparison.threshold:.0%} on p50.")
+               f"speed verdicts: {comparison.rule.describe()}.")
     sections = ["# Cross-hardware comparison", summary]
     if comparison.skipped:
         sections += ["## Files not compared", "\n".join(f"- {message}" for message in comparison.skipped)]
@@ -282,11 +270,16 @@ def comparison_markdown(comparison: Comparison) -> str:
         sections += ["## Speed relative to the baseline machine", markdown.markdown_table(comparison.ratios)]
     if not comparison.metrics.empty:
         sections += ["## Metrics", markdown.markdown_table(comparison.metrics)]
-    sections.append("## Speed-regression check")
+    sections += ["## Speed-regression check",
+                 "Per stage on the raw samples; `_a` is the reference (baseline) report, `_b` the candidate, "
+                 "`ratio` = median_b / median_a with its bootstrap interval `ci_low`..`ci_high`."]
     for check in comparison.checks:
-        verdict = "REGRESSION" if check.regressed else "ok"
+        slower = ", ".join(verdict.stage for verdict in check.slower)
+        verdict = f"SLOWER ({slower})" if slower else "not slower"
         sections.append(f"### {check.candidate.path.name} against {check.reference.path.name}: {verdict}")
-        sections.append(markdown.markdown_table(_deltas_frame(check)) if check.deltas
+        if check.slower:
+            sections.append("\n".join(f"- {verdict.describe()}" for verdict in check.slower))
+        sections.append(markdown.markdown_table(_verdicts_frame(check)) if check.verdicts
                         else "The two reports have no stage in common.")
         for side, stages in (("reference", check.only_in_reference), ("candidate", check.only_in_candidate)):
             if stages:
@@ -301,7 +294,7 @@ def comparison_markdown(comparison: Comparison) -> str:
 def write_comparison(comparison: Comparison, out_dir: Path) -> dict[str, Path]:
     """Write comparison.md, the CSV tables and the stacked stage plot (atomically) into ``out_dir``."""
     tables = {"speed": comparison.speed, "ratios": comparison.ratios, "metrics": comparison.metrics,
-              "regressions": _all_deltas(comparison)}
+              "verdicts": _all_verdicts(comparison)}
     written = {"md": atomic.write_text(out_dir / "comparison.md", comparison_markdown(comparison))}
     for name, frame in tables.items():
         if not frame.empty:
@@ -328,22 +321,28 @@ def comparison_page(comparison: Comparison) -> str:
     summary = (f"{len(comparison.reports)} report(s); baseline machine {comparison.baseline_fingerprint}; "
                f"a stage is judged only against a report of the same machine fingerprint and workload.")
     return results_page.results_page("Cross-hardware comparison", summary, results_page.systems_table(named),
-                                     _all_deltas(comparison), results_page.accuracy_table(named), charts)
+                                     _page_verdicts(comparison), results_page.accuracy_table(named),
+                                     charts)
 
 
-def _deltas_frame(check: RegressionCheck) -> pd.DataFrame:
-    return pd.DataFrame.from_records([
-        {"stage": delta.stage, "reference p50 ms": delta.reference_p50_ms,
-         "candidate p50 ms": delta.candidate_p50_ms, "change": f"{delta.change:+.1%}",
-         "regressed": delta.regressed}
-        for delta in check.deltas
-    ])
+def _page_verdicts(comparison: Comparison) -> pd.DataFrame:
+    """Every stage verdict, the pair it judges first."""
+    frame = _all_verdicts(comparison)
+    if frame.empty:
+        return frame
+    return frame[["candidate", "reference", *(column for column in frame.columns
+                                               if column not in ("candidate", "reference"))]]
 
 
-def _all_deltas(comparison: Comparison) -> pd.DataFrame:
-    frames = [_deltas_frame(check).assign(reference=check.reference.path.name,
-                                          candidate=check.candidate.path.name)
-              for check in comparison.checks if check.deltas]
+def _verdicts_frame(check: RegressionCheck) -> pd.DataFrame:
+    """One row per stage: the verdict record's fields (baseline = reference, candidate) as columns."""
+    return pd.DataFrame.from_records([dataclasses.asdict(verdict) for verdict in check.verdicts])
+
+
+def _all_verdicts(comparison: Comparison) -> pd.DataFrame:
+    frames = [_verdicts_frame(check).assign(reference=check.reference.path.name,
+                                            candidate=check.candidate.path.name)
+              for check in comparison.checks if check.verdicts]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 

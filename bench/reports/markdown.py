@@ -13,7 +13,7 @@ import pandas as pd
 
 from bench.reports.records import record_to_dict
 from bench.reports.schema import Report
-from bench.reports.stats import STAT_FIELDS, StageStats
+from bench.reports.stats import PERCENTILES, STAT_FIELDS, StageStats
 
 
 def render_markdown(report: Report, images: Mapping[str, str] | None = None) -> str:
@@ -97,7 +97,8 @@ def rows_table(report: Report) -> str:
             "subset": f"{row.subset.dataset} ({row.subset.num_images} images, "
                       f"{'full' if row.subset.full else 'limited'})",
             **{name: row.metrics.get(name) for name in metric_names},
-            **({"decode p50 ms/img": row.decode_ms and row.decode_ms.p50_ms} if timed else {}),
+            **({"decode p50 ms/img": row.decode_ms and row.decode_ms.percentile_cell("p50_ms")}
+               if timed else {}),
             "failed checks": ", ".join(failed) or "-",
             "evaluator": f"{row.evaluator.backend} {row.evaluator.version or ''}"
                          + (f" ({', '.join(notes)})" if notes else ""),
@@ -107,10 +108,12 @@ def rows_table(report: Report) -> str:
 
 
 def stage_frame(timings: Mapping[str, StageStats]) -> pd.DataFrame:
-    """One row per stage with all statistics; stages outside the iteration are marked."""
+    """One row per stage with all statistics; stages outside the iteration are marked, and a
+    percentile too few samples support says so (e.g. "n=3 < 10") instead of a number."""
     records = [
         {"stage": stage if stats.in_iteration else f"{stage} (separate)",
-         **{name: getattr(stats, name) for name in STAT_FIELDS}}
+         **{name: stats.percentile_cell(name) if name in PERCENTILES else getattr(stats, name)
+            for name in STAT_FIELDS}}
         for stage, stats in timings.items()
     ]
     return pd.DataFrame.from_records(records)

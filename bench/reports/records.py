@@ -46,7 +46,11 @@ class WeightsRecord:
 
 @dataclass(frozen=True)
 class ProfileRecord:
-    """What one case of `bench profile` measured: inputs, batch, scales, weights, precision, device."""
+    """What one case of `bench profile` measured: inputs, batch, scales, weights, precision, device.
+
+    ``iters`` is the fewest measured iterations and ``min_time_s`` the least measured time (seconds)
+    asked for; how many were made is the ``end_to_end`` count of the report's timings.
+    """
 
     label: str
     device: str
@@ -67,6 +71,7 @@ class ProfileRecord:
     trace: str | None
     pipeline: dict[str, Any]
     settings: dict[str, Any] = field(default_factory=dict)
+    min_time_s: float = 0.0
 
     def __post_init__(self) -> None:
         _store_as_json(self, "pipeline", "settings")
@@ -83,6 +88,7 @@ class ProfileRecord:
             scales=tuple(float(scale) for scale in data["scales"]),
             pipeline=dict(data["pipeline"]),
             settings=dict(data.get("settings", {})),
+            min_time_s=float(data["min_time_s"]),
         )
 
 

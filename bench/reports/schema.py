@@ -21,7 +21,7 @@ from bench.reports.records import RECORD_TYPES, RunRecord, record_to_dict
 from bench.reports.stats import StageStats
 from bench.reports.upgrade import UPGRADE_STEPS
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 KINDS = tuple(RECORD_TYPES)
 ROW_STATUSES = ("reproduced", "matched", "failed", "skipped", "measured", "smoke")
 """'matched': within tolerance of a custom expected table (never a reproduction of the published
@@ -77,8 +77,8 @@ class Row:
     """One published (scales, flip) configuration, or sweep variant, of a reproduce run and its outcome.
 
     ``decode_ms``: the decoding time per image (the grouping half of the pipeline, the network shared
-    with the run's other rows), over the images run through the network here; None when all came
-    from the cache.
+    with the run's other rows), over the images run through the network here, one sample per image;
+    None when all came from the cache.
     """
 
     name: str
@@ -126,7 +126,7 @@ class Row:
 
 @dataclass(frozen=True)
 class Report:
-    """One run's results. ``timings`` maps stage names to latency statistics in milliseconds."""
+    """One run's results. ``timings`` maps stage names to latency statistics and samples in milliseconds."""
 
     kind: str
     created: str

@@ -1,4 +1,11 @@
-"""Summary statistics of one stage's measured durations, as reports store them (no timing here)."""
+"""Statistics of one stage's measured durations, as reports store them (no timing here).
+
+A stage keeps its raw per-iteration samples next to the summary, so that comparisons can test the
+samples rather than summaries. A percentile is reported only where the sample count supports it
+(``PERCENTILE_MIN_SAMPLES``): the p99 of 3 samples is the maximum under another name, so it is null
+instead, and views say why (``percentile_cell``). The median (p50) is defined for any sample, so it is
+always reported; how far it can be trusted is what ``bench.reports.speed_verdicts`` judges.
+"""
 
 from __future__ import annotations
 
@@ -10,55 +17,87 @@ END_TO_END = "end_to_end"
 """The stage that spans a whole measured iteration."""
 
 STAT_FIELDS = ("count", "mean_ms", "std_ms", "min_ms", "p50_ms", "p90_ms", "p99_ms", "max_ms")
+PERCENTILES = {"p50_ms": 50, "p90_ms": 90, "p99_ms": 99}
+PERCENTILE_MIN_SAMPLES = {"p50_ms": 1, "p90_ms": 10, "p99_ms": 100}
+"""Fewest samples for which a percentile is reported: the q-th percentile needs about 100 / (100 - q)
+samples before it differs from the maximum (p90: 10, p99: 100); the median needs one."""
+
+
+def supported_percentiles(count: int) -> tuple[str, ...]:
+    """The percentile fields that ``count`` samples support."""
+    return tuple(name for name, minimum in PERCENTILE_MIN_SAMPLES.items() if count >= minimum)
 
 
 @dataclass(frozen=True)
 class StageStats:
-    """Summary of one stage's measured durations in milliseconds.
+    """Summary of one stage's measured durations in milliseconds, and the samples themselves.
 
     ``std_ms`` is the sample standard deviation (0 for a single sample); percentiles use linear
-    interpolation between samples. ``in_iteration`` is False for stages timed outside an iteration
-    (for example evaluation), which are therefore not part of ``end_to_end``.
+    interpolation between samples and are None where ``count`` does not support them
+    (``PERCENTILE_MIN_SAMPLES``). ``samples_ms`` are the durations in measurement order; None for
+    reports written before samples were kept (schema < 3). ``in_iteration`` is False for stages timed
+    outside an iteration (for example evaluation), which are therefore not part of ``end_to_end``.
     """
 
     count: int
     mean_ms: float
     std_ms: float
     min_ms: float
-    p50_ms: float
-    p90_ms: float
-    p99_ms: float
+    p50_ms: float | None
+    p90_ms: float | None
+    p99_ms: float | None
     max_ms: float
     in_iteration: bool = True
+    samples_ms: tuple[float, ...] | None = None
+
+    def __post_init__(self) -> None:
+        for name in PERCENTILES:
+            supported = self.count >= PERCENTILE_MIN_SAMPLES[name]
+            if supported != (getattr(self, name) is not None):
+                raise ValueError(f"{name} must be {'a number' if supported else 'null'} for "
+                                 f"count={self.count} (reported from {PERCENTILE_MIN_SAMPLES[name]} samples)")
+        if self.samples_ms is not None and len(self.samples_ms) != self.count:
+            raise ValueError(f"samples_ms has {len(self.samples_ms)} values, count says {self.count}")
 
     @classmethod
     def from_samples(cls, samples_ms: list[float], in_iteration: bool = True) -> StageStats:
         if not samples_ms:
             raise ValueError("StageStats.from_samples needs at least one sample")
         values = np.asarray(samples_ms, dtype=np.float64)
-        p50, p90, p99 = np.percentile(values, [50, 90, 99])
+        supported = supported_percentiles(values.size)
+        percentiles = {name: float(np.percentile(values, PERCENTILES[name])) if name in supported else None
+                       for name in PERCENTILES}
         return cls(
             count=int(values.size),
             mean_ms=float(values.mean()),
             std_ms=float(values.std(ddof=1)) if values.size > 1 else 0.0,
             min_ms=float(values.min()),
-            p50_ms=float(p50),
-            p90_ms=float(p90),
-            p99_ms=float(p99),
             max_ms=float(values.max()),
             in_iteration=in_iteration,
+            samples_ms=tuple(values.tolist()),
+            **percentiles,
         )
 
+    def percentile_cell(self, name: str) -> float | str:
+        """The percentile ``name`` for a table, or why it is not reported (e.g. "n=3 < 10")."""
+        value = getattr(self, name)
+        return f"n={self.count} < {PERCENTILE_MIN_SAMPLES[name]}" if value is None else value
+
     def to_dict(self) -> dict:
-        return asdict(self)
+        data = asdict(self)
+        data["samples_ms"] = None if self.samples_ms is None else list(self.samples_ms)
+        return data
 
     @classmethod
     def from_dict(cls, data: dict) -> StageStats:
         missing = [name for name in STAT_FIELDS if name not in data]
         if missing:
             raise ValueError(f"stage statistics lack {', '.join(missing)}")
+        samples = data.get("samples_ms")
         return cls(
             count=int(data["count"]),
-            **{name: float(data[name]) for name in STAT_FIELDS[1:]},
+            **{name: None if name in PERCENTILES and data[name] is None else float(data[name])
+               for name in STAT_FIELDS[1:]},
             in_iteration=bool(data.get("in_iteration", True)),
+            samples_ms=None if samples is None else tuple(float(value) for value in samples),
         )

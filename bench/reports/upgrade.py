@@ -4,12 +4,20 @@ Schema 1 (reports written up to 2026-11) kept ``config`` as a free-form dict, wi
 names for precision (``fp32``, ``bf16``, ...) and weights (``real`` for a checkpoint). Schema 2 types
 ``config`` per run kind (``bench.reports.records``) in one vocabulary; the upgrade maps the old names
 onto it and keeps the whole schema-1 config under ``settings``.
+
+Schema 3 keeps every stage's raw samples (``samples_ms``) and reports a percentile only where the
+sample count supports it (``bench.reports.stats.PERCENTILE_MIN_SAMPLES``); profile configs record
+``min_time_s``. Schema-2 reports hold summaries only: the upgrade nulls their unsupported percentiles
+and leaves the samples absent (so ``bench compare`` calls them "too few samples"), and records the
+``min_time_s`` they ran with, 0 (only ``--iters`` existed).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from typing import Any
+
+from bench.reports.stats import PERCENTILE_MIN_SAMPLES
 
 SCHEMA_1_PRECISIONS = {"fp32": "float32", "tf32": "tf32", "bf16": "bfloat16", "fp16": "float16"}
 SCHEMA_1_WEIGHT_KINDS = {"real": "checkpoint", "checkpoint": "checkpoint", "synthetic": "synthetic",
@@ -46,5 +54,20 @@ def schema_1_to_2(data: dict[str, Any]) -> dict[str, Any]:
     return {**data, "config": upgrade(data["config"])}
 
 
-UPGRADE_STEPS: Mapping[int, Callable[[dict], dict]] = {1: schema_1_to_2}
+def _stats_to_schema_3(stats: Mapping[str, Any]) -> dict[str, Any]:
+    count = int(stats["count"])
+    return {**stats, "samples_ms": None,
+            **{name: None for name, minimum in PERCENTILE_MIN_SAMPLES.items() if count < minimum}}
+
+
+def schema_2_to_3(data: dict[str, Any]) -> dict[str, Any]:
+    """A schema-2 report dict as schema 3: unsupported percentiles null, no samples, ``min_time_s`` 0."""
+    rows = [{**row, "decode_ms": row.get("decode_ms") and _stats_to_schema_3(row["decode_ms"])}
+            for row in data.get("rows", [])]
+    timings = {stage: _stats_to_schema_3(stats) for stage, stats in data.get("timings", {}).items()}
+    config = {**data["config"], "min_time_s": 0.0} if data.get("kind") == "profile" else data["config"]
+    return {**data, "rows": rows, "timings": timings, "config": config}
+
+
+UPGRADE_STEPS: Mapping[int, Callable[[dict], dict]] = {1: schema_1_to_2, 2: schema_2_to_3}
 """Steps that rewrite a report dict of schema version v (the key) into version v + 1."""

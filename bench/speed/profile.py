@@ -13,6 +13,10 @@ and meaningless (hundreds of candidates per image), so the pipeline is handed re
 ``replace_maps`` injection point; the report says so. With a checkpoint the pipeline decodes the
 network's own output.
 
+Measured iterations continue until at least ``iters`` were made and their ``end_to_end`` times add
+up to at least ``min_time_s`` seconds (as MLPerf's minimum duration; warm-up and evaluation not
+counted), and stop at ``MAX_ITERATIONS`` whatever the time. Every stage keeps its raw samples.
+
 One report is written per case (input size and batch size), so that ``bench compare`` can line up
 the same case across machines.
 """
@@ -56,6 +60,10 @@ DEFAULT_SIZES = ((512, 512),)
 TRACE_ITERATIONS = 3
 SYNTHETIC_JPEG_QUALITY = 95
 SYNTHETIC_WEIGHTS = Weights.synthetic("deterministic", seed=0)
+MAX_ITERATIONS = 10_000
+"""Most measured iterations per case, whatever --min-time asks: keeps reports' samples a few MB."""
+MAX_MIN_TIME_S = 600.0
+"""Longest --min-time per case (seconds)."""
 
 
 @dataclass(frozen=True)
@@ -64,7 +72,8 @@ class ProfileConfig:
 
     ``sizes`` are (width, height) of the synthetic input images (the first sample image resized, so
     decoding costs what a photo costs); ``batch_sizes`` are profiled one after the other; ``trace``
-    names a Chrome-trace file for a few iterations of the first case.
+    names a Chrome-trace file for a few iterations of the first case. Each case measures at least
+    ``iters`` iterations and at least ``min_time_s`` seconds of them (at most ``MAX_ITERATIONS``).
     """
 
     device: str = "auto"
@@ -72,6 +81,7 @@ class ProfileConfig:
     batch_sizes: tuple[int, ...] = (1,)
     iters: int = 3
     warmup: int = 1
+    min_time_s: float = 0.0
     inputs: str = "sample"
     sizes: tuple[tuple[int, int], ...] = DEFAULT_SIZES
     checkpoint: str | None = None
@@ -88,8 +98,11 @@ class ProfileConfig:
             problems.append(f"--inputs must be one of {INPUT_KINDS}, got {self.inputs!r}")
         if self.precision not in PRECISIONS:
             problems.append(f"--precision must be one of {PRECISIONS}, got {self.precision!r}")
-        if self.iters < 1 or self.warmup < 0:
-            problems.append(f"--iters must be >= 1 and --warmup >= 0, got {self.iters} and {self.warmup}")
+        if not 1 <= self.iters <= MAX_ITERATIONS or self.warmup < 0:
+            problems.append(f"--iters must be in [1, {MAX_ITERATIONS}] and --warmup >= 0, got {self.iters} "
+                            f"and {self.warmup}")
+        if not 0 <= self.min_time_s <= MAX_MIN_TIME_S:
+            problems.append(f"--min-time must be in [0, {MAX_MIN_TIME_S:g}] seconds, got {self.min_time_s}")
         if not self.batch_sizes or min(self.batch_sizes) < 1:
             problems.append(f"--batch sizes must be >= 1, got {list(self.batch_sizes)}")
         if not self.scales or min(self.scales) <= 0 or (len(self.scales) > 1 and 1 not in self.scales):
@@ -172,24 +185,29 @@ def profile_cases(config: ProfileConfig, scratch: Path) -> list[Case]:
 
 def profile_case(predictor: Predictor, case: Case, config: ProfileConfig, weights: Weights,
                  environment: dict, trace: Path | None = None) -> Report:
-    """Warm up, measure ``config.iters`` iterations of ``case``, time evaluation, build the report."""
+    """Warm up, measure ``case`` until ``measured_enough``, time evaluation, build the report."""
     device = predictor.device
     label = case.label(config.scales, config.flip)
     rendered = rendered_maps(predictor, case) if weights.kind != "checkpoint" else None
     timer = StageTimer(warmup=config.warmup, device=device)
     predictions: dict[int, Poses] = {}
-    for iteration in tqdm(range(config.warmup + config.iters), desc=label, unit="it", leave=False):
-        if iteration == config.warmup and device.type == "cuda":
-            torch.cuda.reset_peak_memory_stats(device)
-        index = iteration % len(case.images)
-        with timer.iteration():
-            poses = timed_iteration(timer, predictor, [case.images[index]] * case.batch,
-                                    None if rendered is None else rendered[index])
-        predictions[index] = poses[0]
+    iteration = 0
+    with tqdm(total=config.warmup + config.iters, desc=label, unit="it", leave=False) as progress:
+        while iteration < config.warmup or not measured_enough(timer.samples(END_TO_END), config):
+            if iteration == config.warmup and device.type == "cuda":
+                torch.cuda.reset_peak_memory_stats(device)
+            index = iteration % len(case.images)
+            with timer.iteration():
+                poses = timed_iteration(timer, predictor, [case.images[index]] * case.batch,
+                                        None if rendered is None else rendered[index])
+            predictions[index] = poses[0]
+            iteration += 1
+            progress.update()
     evaluation = time_evaluation(timer, case, predictions, config)
     if trace is not None:
         write_trace(predictor, case, rendered, trace)
     stats = timer.stats()
+    measured = stats[END_TO_END].count
     total_s = sum(timer.samples(END_TO_END)) / 1000.0
     postprocess_source = ("network output" if rendered is None else
                           f"rendered maps (bench.speed.synthetic_maps, {SyntheticMapsConfig().num_people} "
@@ -201,16 +219,25 @@ def profile_case(predictor: Predictor, case: Case, config: ProfileConfig, weight
         precision=config.precision, weights=weights.to_record(), inputs=case.inputs,
         images=tuple(path.name for path in case.images), image_size=case.size, batch=case.batch,
         scales=tuple(config.scales), flip=config.flip, iters=config.iters, warmup=config.warmup,
-        cudnn_benchmark=config.cudnn_benchmark, postprocess_input=postprocess_source, evaluation=evaluation,
+        min_time_s=config.min_time_s, cudnn_benchmark=config.cudnn_benchmark,
+        postprocess_input=postprocess_source, evaluation=evaluation,
         trace=None if trace is None else str(trace), pipeline=predictor.config.to_dict(),
         settings=dataclasses.asdict(config),
     )
     return new_report(
         "profile", record, environment=environment, timings=stats,
-        throughput={"images_per_s": case.batch * config.iters / total_s,
-                    "iterations_per_s": config.iters / total_s, "batch": case.batch},
+        throughput={"images_per_s": case.batch * measured / total_s,
+                    "iterations_per_s": measured / total_s, "batch": case.batch},
         memory=peak_memory(device),
     )
+
+
+def measured_enough(end_to_end_ms: Sequence[float], config: ProfileConfig) -> bool:
+    """Whether the measured iterations so far (their end-to-end times in ms) meet ``config.iters`` and
+    ``config.min_time_s``, or reached ``MAX_ITERATIONS``."""
+    count = len(end_to_end_ms)
+    long_enough = sum(end_to_end_ms) >= 1000.0 * config.min_time_s
+    return count >= MAX_ITERATIONS or (count >= config.iters and long_enough)
 
 
 def timed_iteration(timer: StageTimer, predictor: Predictor, paths: list[Path],

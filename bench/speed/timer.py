@@ -8,7 +8,7 @@ Usage::
             predictor.predict_batch(images, observer=timer)   # start(stage) / stop(stage) per stage
             with timer.stage("evaluate"):                     # or a block of the caller's own
                 ...
-    stats = timer.stats()                 # stage -> StageStats (ms), warm-up iterations left out
+    stats = timer.stats()                 # stage -> StageStats (ms) with its samples, warm-up left out
 
 A ``StageTimer`` is a ``reference.stages.StageObserver``: the pipeline tells it when each of its stages
 starts and stops, so the stages timed are the ones that run.
@@ -166,7 +166,7 @@ class StageTimer:
         return list(self._samples.get(name, []))
 
     def stats(self) -> dict[str, StageStats]:
-        """Statistics per stage, in the order the stages were first recorded."""
+        """Statistics and raw samples per stage, in the order the stages were first recorded."""
         return {
             name: StageStats.from_samples(values, in_iteration=name not in self._outside_iteration)
             for name, values in self._samples.items()
