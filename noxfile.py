@@ -77,9 +77,11 @@ def profile(session: nox.Session) -> None:
 
 @nox.session(default=False)
 def compare(session: nox.Session) -> None:
-    """Cross-hardware tables from the committed reports in results/ (posargs go to `bench compare`)."""
+    """Cross-hardware tables and the results page from the committed reports in results/ (posargs go
+    to `bench compare`; without them: `results --out results/compare --html results/index.html`)."""
     install(session)
-    session.run("python", "-m", "bench", "compare", *(session.posargs or ["results"]))
+    default = ["results", "--out", "results/compare", "--html", "results/index.html"]
+    session.run("python", "-m", "bench", "compare", *(session.posargs or default), success_codes=[0, 1])
 
 
 @nox.session(default=False)

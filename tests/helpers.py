@@ -1,15 +1,20 @@
-"""Shared test helpers: a tiny HigherHRNet stand-in and typed report records (importable as ``helpers``)."""
+"""Shared test helpers: a tiny HigherHRNet stand-in, typed report records and sampled profile reports
+(importable as ``helpers``)."""
 
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from bench.reports.records import ProfileRecord, ReproduceRecord, WeightsRecord
+from bench.reports.stats import END_TO_END, StageStats
+from bench.reports.writing import new_report, write_report
 from reference.crowdpose import NUM_JOINTS
 
 
@@ -62,3 +67,26 @@ def reproduce_record(**changes: Any) -> ReproduceRecord:
     record = ReproduceRecord(label="", device="cpu", precision="float32", weights=SYNTHETIC,
                              expected_table="bench/published.toml", settings={})
     return dataclasses.replace(record, **changes)
+
+
+SAMPLES = 30
+SPREAD = 0.02
+"""Log-normal sigma of the synthetic stage durations: a 2% spread, as on a quiet machine."""
+
+
+def write_profile(folder: Path, environment: dict, fingerprint: str, day: int, p50s: dict[str, float],
+                  label: str = "synthetic-512x512-b1-s1-flip", device: str = "cpu",
+                  samples: int = SAMPLES) -> Path:
+    """A profile report made on 2025-01-``day`` whose stages took ``samples`` durations scattered
+    around the given medians (ms), drawn with a generator seeded by the day."""
+    created = f"2025-01-{day:02d}T00:00:00+00:00"
+    noise = np.exp(np.random.default_rng(day).normal(0.0, SPREAD, size=samples))
+    medians = {**p50s, END_TO_END: sum(p50s.values())}
+    timings = {stage: StageStats.from_samples(list(ms * noise)) for stage, ms in medians.items()}
+    config = profile_record(device=device, label=label)
+    report = new_report("profile", config, command=["bench", "profile"],
+                        environment={**environment, "fingerprint_id": fingerprint}, timings=timings,
+                        throughput={"images_per_s": 1000.0 / sum(p50s.values())})
+    report = dataclasses.replace(report, created=created)
+    stem = f"{fingerprint}-{device}-{label}-{created[:10]}"
+    return write_report(report, folder, stem=stem)["json"]

@@ -4,45 +4,19 @@ Reports are built from samples drawn from seeded log-normal distributions (no ti
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
-from helpers import profile_record
+from helpers import SAMPLES, write_profile
 
 from bench import atomic
 from bench.__main__ import main
 from bench.errors import BenchError
 from bench.reports.compare import CompareConfig, compare, write_comparison
-from bench.reports.stats import END_TO_END, StageStats
-from bench.reports.writing import new_report, write_report
+from bench.reports.stats import END_TO_END
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-
-
-SAMPLES = 30
-SPREAD = 0.02
-"""Log-normal sigma of the synthetic stage durations: a 2% spread, as on a quiet machine."""
-
-
-def write_profile(folder: Path, environment: dict, fingerprint: str, day: int, p50s: dict[str, float],
-                  label: str = "synthetic-512x512-b1-s1-flip", device: str = "cpu",
-                  samples: int = SAMPLES) -> Path:
-    """A profile report made on 2025-01-``day`` whose stages took ``samples`` durations scattered
-    around the given medians (ms), drawn with a generator seeded by the day."""
-    created = f"2025-01-{day:02d}T00:00:00+00:00"
-    noise = np.exp(np.random.default_rng(day).normal(0.0, SPREAD, size=samples))
-    medians = {**p50s, END_TO_END: sum(p50s.values())}
-    timings = {stage: StageStats.from_samples(list(ms * noise)) for stage, ms in medians.items()}
-    config = profile_record(device=device, label=label)
-    report = new_report("profile", config, command=["bench", "profile"],
-                        environment={**environment, "fingerprint_id": fingerprint}, timings=timings,
-                        throughput={"images_per_s": 1000.0 / sum(p50s.values())})
-    report = dataclasses.replace(report, created=created)
-    stem = f"{fingerprint}-{device}-{label}-{created[:10]}"
-    return write_report(report, folder, stem=stem)["json"]
 
 
 def run_compare(*paths: Path, **options) -> object:

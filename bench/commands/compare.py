@@ -6,12 +6,14 @@ import argparse
 import sys
 from pathlib import Path
 
+from bench import atomic
 from bench.commands import COMMANDS
 from bench.reports.compare import (
     DEFAULT_THRESHOLD,
     CompareConfig,
     compare,
     comparison_markdown,
+    comparison_page,
     write_comparison,
 )
 
@@ -37,17 +39,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "when the rank test also finds it (default: %(default)s)")
     parser.add_argument("--out", type=Path, metavar="DIR",
                         help="also write comparison.md, CSV tables and stages.png into DIR")
+    parser.add_argument("--html", type=Path, metavar="OUT.html",
+                        help="also write the comparison as one self-contained, sortable HTML page")
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     config = CompareConfig(paths=tuple(args.paths), baseline=args.baseline, threshold=args.threshold,
-                           out_dir=args.out)
+                           out_dir=args.out, html=args.html)
     comparison = compare(config)
     print(comparison_markdown(comparison))
     if config.out_dir is not None:
         for path in write_comparison(comparison, config.out_dir).values():
             print(f"wrote {path}", file=sys.stderr)
+    if config.html is not None:
+        print(f"wrote {atomic.write_text(config.html, comparison_page(comparison))}", file=sys.stderr)
     for message in comparison.skipped:
         print(f"warning: {message}", file=sys.stderr)
     return 1 if comparison.regressed else 0

@@ -21,7 +21,7 @@ import pandas as pd
 
 from bench import atomic
 from bench.errors import BenchError
-from bench.reports import markdown
+from bench.reports import markdown, results_page
 from bench.reports.schema import Report, load_report
 from bench.reports.speed_verdicts import StageVerdict, VerdictRule, report_verdicts
 from bench.reports.stats import END_TO_END
@@ -38,6 +38,7 @@ class CompareConfig:
     baseline: str | None = None
     threshold: float = DEFAULT_THRESHOLD
     out_dir: Path | None = None
+    html: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -109,6 +110,8 @@ def compare(config: CompareConfig) -> Comparison:
     rule = VerdictRule(threshold=config.threshold)
     if config.out_dir is not None:
         atomic.check_writable_folder(config.out_dir, "--out")
+    if config.html is not None:
+        atomic.check_writable_file(config.html, "--html")
     loaded, skipped = load_reports(report_paths(config.paths))
     reference_file = _baseline_file(config.baseline)
     if reference_file is not None and not any(_same_file(item, reference_file) for item in loaded):
@@ -303,6 +306,32 @@ def write_comparison(comparison: Comparison, out_dir: Path) -> dict[str, Path]:
 
         written["stages_png"] = atomic.write_bytes(out_dir / "stages.png", plots.stage_bars_png(timed))
     return written
+
+
+def comparison_page(comparison: Comparison) -> str:
+    """The comparison as one self-contained HTML page (`bench.reports.results_page`)."""
+    from bench.reports import plots  # matplotlib is imported only when a plot is drawn
+
+    named = [(item.path.name, item.report) for item in comparison.reports]
+    charts = []
+    for workload in dict.fromkeys(item.workload for item in comparison.reports if item.report.timings):
+        entries = [(f"{markdown.machine_label(item.report)} ({item.report.created})", item.report.timings)
+                   for item in comparison.reports if item.workload == workload and item.report.timings]
+        charts.append((workload, plots.encode(plots.stage_bars_figure(entries), "svg")))
+    summary = (f"{len(comparison.reports)} report(s); baseline machine {comparison.baseline_fingerprint}; "
+               f"a stage is judged only against a report of the same machine fingerprint and workload.")
+    return results_page.results_page("Cross-hardware comparison", summary, results_page.systems_table(named),
+                                     _page_verdicts(comparison), results_page.accuracy_table(named),
+                                     charts)
+
+
+def _page_verdicts(comparison: Comparison) -> pd.DataFrame:
+    """Every stage verdict, the pair it judges first."""
+    frame = _all_verdicts(comparison)
+    if frame.empty:
+        return frame
+    return frame[["candidate", "reference", *(column for column in frame.columns
+                                               if column not in ("candidate", "reference"))]]
 
 
 def _verdicts_frame(check: RegressionCheck) -> pd.DataFrame:

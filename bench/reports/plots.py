@@ -10,7 +10,7 @@ import io
 from collections.abc import Mapping, Sequence
 
 import numpy as np
-from matplotlib import colormaps
+from matplotlib import colormaps, rc_context
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
@@ -43,6 +43,11 @@ def stacked_stage_means(timings: Mapping[str, StageStats]) -> dict[str, float]:
 
 
 def stage_bars_png(entries: Sequence[tuple[str, Mapping[str, StageStats]]]) -> bytes:
+    """`stage_bars_figure` as PNG bytes."""
+    return encode(stage_bars_figure(entries), "png")
+
+
+def stage_bars_figure(entries: Sequence[tuple[str, Mapping[str, StageStats]]]) -> Figure:
     """Horizontal stacked bars of mean stage latency, one bar per (label, timings) entry: in ms on the
     left, as a share of the iteration on the right (readable when machines differ by orders of magnitude)."""
     stacks = [(label, stacked_stage_means(timings)) for label, timings in entries]
@@ -66,7 +71,7 @@ def stage_bars_png(entries: Sequence[tuple[str, Mapping[str, StageStats]]]) -> b
     share_axes.set_xlim(0, 100)
     figure.suptitle("Per-stage latency")
     share_axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
-    return _png(figure)
+    return figure
 
 
 def metrics_png(report: Report) -> bytes:
@@ -96,7 +101,7 @@ def metrics_png(report: Report) -> bytes:
     delta_axes.set_ylabel("measured - published")
     values_axes.set_title("Metrics against published values")
     values_axes.legend(fontsize=7)
-    return _png(figure)
+    return encode(figure, "png")
 
 
 def variants_png(report: Report) -> bytes:
@@ -124,7 +129,7 @@ def variants_png(report: Report) -> bytes:
     ap_axes.set_xlabel("AP")
     decode_axes.set_xlabel("decoding time per image, p50 (ms)")
     figure.suptitle("AP and decoding time per variant (one shared forward)")
-    return _png(figure)
+    return encode(figure, "png")
 
 
 def _defined(value: float | None) -> bool:
@@ -136,9 +141,13 @@ def _colours(count: int) -> list:
     return [palette(index % palette.N) for index in range(count)]
 
 
-def _png(figure: Figure) -> bytes:
+def encode(figure: Figure, image_format: str) -> bytes:
+    """The figure drawn on an Agg canvas and saved as ``image_format`` ("png" or "svg"), without a
+    date and with fixed SVG ids, so that the same data gives the same bytes."""
     FigureCanvasAgg(figure)
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=110)
+    with rc_context({"svg.hashsalt": "bench"}):
+        figure.savefig(buffer, format=image_format, dpi=110,
+                       metadata={"Date": None} if image_format == "svg" else None)
     return buffer.getvalue()
 
