@@ -10,10 +10,11 @@ import pytest
 import torch
 
 from bench.__main__ import main
+from bench.devicecheck.consistency import compare_poses
 from bench.devicecheck.gpu_tests import pytest_summary, run_gpu_tests
 from bench.devicecheck.outcome import StepOutcome, run_step
 from bench.devicecheck.poses import pose_differences
-from bench.devicecheck.settings import CASES_FILE, Explanation, load_matrix
+from bench.devicecheck.settings import CASES_FILE, Explanation, PoseTolerance, load_matrix
 from bench.devicecheck.summary import render_markdown, summary_record
 
 STEPS = ("gpu tests", "profile float32", "weights", "reproduce cpu", "reproduce cpu reference",
@@ -108,3 +109,35 @@ def test_pytest_summary_reads_the_counts_line():
     output = "....\n==== 3 passed, 1 skipped, 566 deselected in 6.32s ====\n"
     assert pytest_summary(output) == "3 passed, 1 skipped, 566 deselected in 6.32s"
     assert pytest_summary("no tests ran") is None
+
+
+def reproduce_outcome(tmp_path: Path, name: str, detections: list[dict]) -> StepOutcome:
+    """A finished reproduce step whose one row's results file holds ``detections``."""
+    results = tmp_path / f"{name}.json"
+    results.write_text(json.dumps(detections))
+    row = {"name": "sample [1]", "metrics": {"AP": 0.5}, "behaviour": {"results_json": str(results)}}
+    return StepOutcome(name, True, "", data={"report": {"rows": [row]}})
+
+
+def test_pose_step_passes_on_explained_differences_only_and_lists_them(tmp_path):
+    device = reproduce_outcome(tmp_path, "cuda", [person(1, offset=0.5)])
+    cpu = reproduce_outcome(tmp_path, "cpu", [person(1), person(2)])
+    explained = (Explanation(1, "joints", "bfloat16 rounding"),)
+    outcome = compare_poses(device, cpu, PoseTolerance(0.05, explained))
+    assert not outcome.passed and "2 differences, 1 unexplained" in outcome.detail
+    assert "image 1: joints apart" in outcome.detail and "(explained: bfloat16 rounding)" in outcome.detail
+    assert "image 2: 0 people against 1 (unexplained)" in outcome.detail
+    explained += (Explanation(2, "people", "a score at the threshold"),)
+    assert compare_poses(device, cpu, PoseTolerance(0.05, explained)).passed
+
+
+def test_pose_step_is_not_run_when_a_reproduce_run_failed(tmp_path):
+    cpu = reproduce_outcome(tmp_path, "cpu", [person(1)])
+    outcome = compare_poses(StepOutcome("reproduce cuda", False, "no report"), cpu, PoseTolerance(0.05, ()))
+    assert not outcome.passed and outcome.error == "needs reproduce cuda, which failed"
+
+
+def test_full_matrix_is_batch_1_8_32_at_three_precisions_on_two_synthetic_sizes():
+    matrix = load_matrix(CASES_FILE, quick=False)
+    assert matrix.batches == (1, 8, 32) and matrix.precisions == ("float32", "tf32", "bfloat16")
+    assert matrix.sizes == ((512, 512), (704, 512)) and matrix.reproduce_scales == ((1.0,), (2.0, 1.0))

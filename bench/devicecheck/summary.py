@@ -23,8 +23,8 @@ NO_SPEED = "no speed rows (the profile steps failed)"
 
 def summary_record(outcomes: Sequence[StepOutcome], device: str, quick: bool, environment: Mapping[str, Any],
                    created: str) -> dict[str, Any]:
-    """The summary as JSON data: hardware, each step, the speed rows, and the exit status (1 if any
-    step failed)."""
+    """The summary as JSON data: hardware, each step, the speed rows, the steps' total seconds, and the
+    exit status (1 if any step failed)."""
     return {
         "kind": "device-check", "created": created, "device": device, "quick": quick,
         "hardware": device_label(device, environment), "runtime": runtime_label(environment),
@@ -33,6 +33,7 @@ def summary_record(outcomes: Sequence[StepOutcome], device: str, quick: bool, en
                    "detail": outcome.detail, "error": outcome.error, "seconds": round(outcome.seconds, 1),
                    "reports": [str(path) for path in outcome.reports]} for outcome in outcomes],
         "speed": [row for outcome in outcomes for row in outcome.data.get("speed", [])],
+        "seconds": round(sum(outcome.seconds for outcome in outcomes), 1),
         "exit_code": 0 if all(outcome.passed for outcome in outcomes) else 1,
     }
 
@@ -52,7 +53,8 @@ def render_text(record: Mapping[str, Any], paths: Mapping[str, Path]) -> str:
     """The summary printed at the end: both tables, and where the summary files went."""
     speed = speed_frame(record)
     return "\n".join([
-        f"device-check on {record['hardware']} ({record['runtime']}, {_matrix(record)} matrix)", "",
+        f"device-check on {record['hardware']} ({record['runtime']}, {_matrix(record)} matrix): "
+        f"{record['seconds']:g} s, exit status {record['exit_code']}", "",
         steps_frame(record).to_string(index=False), "",
         speed.to_string(index=False, float_format=lambda value: f"{value:.3g}") if len(speed) else
         NO_SPEED, "",
@@ -63,7 +65,7 @@ def render_markdown(record: Mapping[str, Any]) -> str:
     speed = speed_frame(record)
     return "\n".join([
         f"# device-check: {record['hardware']} ({record['runtime']})", "",
-        f"{record['created']}, {_matrix(record)} matrix, exit status "
+        f"{record['created']}, {_matrix(record)} matrix, {record['seconds']:g} s, exit status "
         f"{record['exit_code']}. Shares are of the mean end-to-end iteration; the network is every forward "
         "pass, post-processing every stage after it (aggregation, grouping, mapping back).", "",
         "## Steps", "", markdown_table(steps_frame(record)), "",
