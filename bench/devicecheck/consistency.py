@@ -32,10 +32,12 @@ SYNTHETIC_CHECKPOINT = "calibrated-synthetic-hrnet.pth"
 
 @dataclass(frozen=True)
 class ReproducePlan:
-    """What every reproduce run of one check shares: weights file, rows, network input size, report
-    folder, a scratch folder for the prediction caches, and the time bound of one run."""
+    """What every reproduce run of one check shares: the weights file (``synthetic``: the calibrated
+    weights ``prepare_weights`` writes there), the matrix (rows, network input size, time bound of one
+    run), the report folder and a scratch folder for the prediction caches."""
 
     checkpoint: str
+    synthetic: bool
     matrix: CaseMatrix
     out: Path
     scratch: Path
@@ -43,16 +45,16 @@ class ReproducePlan:
 
 def reproduce_plan(matrix: CaseMatrix, out: Path, scratch: Path, checkpoint: str | None) -> ReproducePlan:
     """The plan; without a checkpoint, its weights file is the scratch file ``prepare_weights`` writes."""
-    return ReproducePlan(checkpoint or str(scratch / SYNTHETIC_CHECKPOINT), matrix, out, scratch)
+    return ReproducePlan(checkpoint or str(scratch / SYNTHETIC_CHECKPOINT), checkpoint is None, matrix, out,
+                         scratch)
 
 
 def prepare_weights(plan: ReproducePlan) -> StepOutcome:
     """Save the calibrated synthetic weights (mmpose's checkpoint layout) where the plan expects them,
     unless the plan names a checkpoint of its own."""
-    path = Path(plan.checkpoint)
-    if path.parent != plan.scratch:
+    if not plan.synthetic:
         return StepOutcome("weights", True, f"checkpoint {plan.checkpoint}")
-    save_mmpose_checkpoint(calibrated_state_dict(), path, meta={"note": "bench device-check"})
+    save_mmpose_checkpoint(calibrated_state_dict(), plan.checkpoint, meta={"note": "bench device-check"})
     return StepOutcome("weights", True, "calibrated synthetic weights (bench.testing.synthetic_weights)")
 
 
