@@ -50,13 +50,13 @@ def run_device_check(config: DeviceCheckConfig) -> DeviceCheckResult:
         weights = run_step("weights", lambda: prepare_weights(plan))
         device_run = run_step(f"reproduce {config.device}",
                               lambda: run_reproduce(plan, config.device, config.device, weights))
-        cpu_run = run_step("reproduce cpu reference",
-                           lambda: run_reproduce(plan, "cpu", "cpu-reference", weights))
+        cpu_run = device_run if config.device == "cpu" else run_step(  # on the CPU the run is its reference
+            "reproduce cpu", lambda: run_reproduce(plan, "cpu", "cpu", weights))
         poses = run_step(f"poses {config.device} vs cpu",
                          lambda: compare_poses(device_run, cpu_run, tolerance))
         rank_device, backend = torchrun_device(config.device)
         single = device_run if rank_device == config.device else cpu_run
-        outcomes += [weights, device_run, cpu_run, poses,
+        outcomes += [weights, device_run, *([cpu_run] if cpu_run is not device_run else []), poses,
                      run_step(f"torchrun {TORCHRUN_PROCESSES} ranks",
                               lambda: compare_torchrun(plan, rank_device, backend, single, weights))]
     created = datetime.now(UTC).isoformat(timespec="seconds")

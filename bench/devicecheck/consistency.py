@@ -64,7 +64,7 @@ def reproduce_arguments(plan: ReproducePlan, device: str, run_name: str) -> list
               for arg in ("--scales", ",".join(f"{scale:g}" for scale in row))]
     return ["reproduce", "--checkpoint", plan.checkpoint, "--ann-file", str(SAMPLE_GT), "--img-dir",
             str(SAMPLE_DIR), "--no-sample", "--device", device, "--workers", "0", *scales,
-            "--pipeline-options", json.dumps({"input_size": plan.matrix.input_size}),
+            "--pipeline-options", json.dumps({"input_size": plan.matrix.reproduce_input_size}),
             "--out", str(plan.out), "--cache-dir", str(plan.scratch / f"cache-{run_name}")]
 
 

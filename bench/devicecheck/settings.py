@@ -30,14 +30,16 @@ class Explanation:
 @dataclass(frozen=True)
 class CaseMatrix:
     """One matrix of cases: profiled batches x precisions on the sample and synthetic ``sizes``
-    ((width, height)), the published rows (``reproduce_scales``) run on the sample, and time bounds."""
+    ((width, height)), the published rows (``reproduce_scales``) run on the sample, the network input
+    size of each, and time bounds."""
 
     batches: tuple[int, ...]
     precisions: tuple[str, ...]
     sizes: tuple[tuple[int, int], ...]
     iters: int
     warmup: int
-    input_size: int
+    profile_input_size: int
+    reproduce_input_size: int
     reproduce_scales: tuple[tuple[float, ...], ...]
     pytest_timeout_s: float
     reproduce_timeout_s: float
@@ -88,7 +90,9 @@ def load_matrix(path: Path, quick: bool) -> CaseMatrix:
             batches=tuple(int(batch) for batch in table["batches"]),
             precisions=tuple(str(name) for name in table["precisions"]),
             sizes=tuple(_size(text) for text in table["sizes"]),
-            iters=int(table["iters"]), warmup=int(table["warmup"]), input_size=int(table["input_size"]),
+            iters=int(table["iters"]), warmup=int(table["warmup"]),
+            profile_input_size=int(table["profile_input_size"]),
+            reproduce_input_size=int(table["reproduce_input_size"]),
             reproduce_scales=tuple(tuple(float(s) for s in scales) for scales in table["reproduce_scales"]),
             pytest_timeout_s=float(table["pytest_timeout_s"]),
             reproduce_timeout_s=float(table["reproduce_timeout_s"]))

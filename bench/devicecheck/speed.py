@@ -21,7 +21,8 @@ def profile_precision(matrix: CaseMatrix, precision: str, device: str, out: Path
                       checkpoint: str | None) -> StepOutcome:
     """Profile every batch on the bundled sample and on the synthetic sizes at ``precision``."""
     common = dict(device=device, batch_sizes=matrix.batches, iters=matrix.iters, warmup=matrix.warmup,
-                  precision=precision, input_size=matrix.input_size, checkpoint=checkpoint, out_dir=out)
+                  precision=precision, input_size=matrix.profile_input_size, checkpoint=checkpoint,
+                  out_dir=out)
     written = (run_profile(ProfileConfig(inputs="sample", **common))
                + run_profile(ProfileConfig(inputs="synthetic", sizes=matrix.sizes, **common)))
     rows = [speed_row(report, paths["json"]) for report, paths in written]
