@@ -76,6 +76,15 @@ def profile(session: nox.Session) -> None:
 
 
 @nox.session(default=False)
+def device(session: nox.Session) -> None:
+    """`bench device-check` on a CUDA machine (about 6 minutes): gpu tests, profile matrix, poses against
+    the CPU, torchrun. torch is the pinned version from pip, whose Linux wheel is the CUDA build (another
+    CUDA build: set PIP_EXTRA_INDEX_URL). Posargs go to device-check (e.g. `-- --quick --out DIR`)."""
+    install(session, "test")
+    session.run("python", "-m", "bench", "device-check", *session.posargs)
+
+
+@nox.session(default=False)
 def compare(session: nox.Session) -> None:
     """Cross-hardware tables and the results page from the committed reports in results/ (posargs go
     to `bench compare`; without them: `results --out results/compare --html results/index.html`)."""

@@ -19,7 +19,7 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     chosen = next((arg for arg in (sys.argv[1:] if argv is None else argv) if not arg.startswith("-")), None)
     for name, summary in COMMANDS.items():
         if chosen in (name, None) or chosen not in COMMANDS:
-            importlib.import_module(f"bench.commands.{name}").register(subparsers)
+            importlib.import_module(f"bench.commands.{name.replace('-', '_')}").register(subparsers)
         else:
             subparsers.add_parser(name, help=summary)
     return parser

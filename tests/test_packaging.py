@@ -14,6 +14,7 @@ REPO = Path(__file__).parents[1]
 PACKAGE_DATA = (
     "bench/published.toml",
     "bench/accuracy/semantics.toml",
+    "bench/devicecheck/cases.toml",
     "bench/assets/crowdpose_sample/test_crowdpose.json",
     "bench/assets/crowdpose_sample/test_crowdpose_det_AP_40.json",
     "bench/assets/crowdpose_sample/103319.jpg",

@@ -4,6 +4,7 @@ Each module defines ``register(subparsers)``: it adds its parser and sets ``run`
 ``run(args) -> int`` that builds a typed config from ``args`` and calls one library function. Only the
 module of the command being run is imported (``bench.__main__``), so a light command such as
 ``compare`` or ``evaluate`` never loads torch or OpenCV.
+A command with a '-' in its name lives in the module with '_' instead (``device-check``: ``device_check``).
 """
 
 COMMANDS = {
@@ -12,5 +13,6 @@ COMMANDS = {
     "profile": "per-stage latency profile on this machine",
     "compare": "compare reports across machines and flag speed regressions",
     "fetch": "download and verify a checkpoint",
+    "device-check": "check a CUDA machine end to end: gpu tests, profile matrix, poses vs CPU, torchrun",
 }
 """Subcommand name -> one-line help, in the order ``--help`` lists them."""

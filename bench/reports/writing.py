@@ -43,22 +43,33 @@ def report_stem(report: Report) -> str:
 
     Example: ``profile-cpu-float32-pt2.13-2core-synthetic-512x512-b1-s1-20250101T120000Z``.
     """
-    software = report.environment.get("software", {})
-    hardware = report.environment.get("hardware", {})
-    torch_version = ".".join(str(software.get("torch", "unknown")).split("+")[0].split(".")[:2])
-    device = report.config.device
-    if device.startswith("cuda") and hardware.get("gpus"):
-        device = f"cuda-{hardware['gpus'][0]['name']}".lower()
     parts = [
         report.kind,
-        device,
+        device_label(report.config.device, report.environment),
         report.config.precision,
-        f"pt{torch_version}",
-        f"{hardware.get('usable_cores', 'n')}core",
+        runtime_label(report.environment),
         report.config.label,
-        re.sub(r"[^0-9TZ]", "", report.created.replace("+00:00", "Z")),
+        time_label(report.created),
     ]
-    return "-".join(_slug(part) for part in parts if part)
+    return "-".join(slug(part) for part in parts if part)
+
+
+def device_label(device: str, environment: Mapping[str, Any]) -> str:
+    """``cpu``, or ``cuda-<first GPU's name>`` (lower case) where the environment lists GPUs."""
+    gpus = environment.get("hardware", {}).get("gpus")
+    return f"cuda-{gpus[0]['name']}".lower() if device.startswith("cuda") and gpus else device
+
+
+def runtime_label(environment: Mapping[str, Any]) -> str:
+    """torch's major.minor and the usable core count, e.g. ``pt2.13-2core``."""
+    torch_version = str(environment.get("software", {}).get("torch", "unknown")).split("+")[0]
+    cores = environment.get("hardware", {}).get("usable_cores", "n")
+    return f"pt{'.'.join(torch_version.split('.')[:2])}-{cores}core"
+
+
+def time_label(created: str) -> str:
+    """An ISO time stamp as in file names: ``20250101T120000Z``."""
+    return re.sub(r"[^0-9TZ]", "", created.replace("+00:00", "Z"))
 
 
 def write_report(report: Report, out_dir: str | Path, stem: str | None = None) -> dict[str, Path]:
@@ -71,7 +82,7 @@ def write_report(report: Report, out_dir: str | Path, stem: str | None = None) -
     other's report.
     """
     out_dir = Path(out_dir)
-    stem = stem or _claim_stem(out_dir, report_stem(report))
+    stem = stem or claim_stem(out_dir, report_stem(report))
     json_path = atomic.write_json(out_dir / f"{stem}.json", report.to_dict())
     stored = load_report(json_path)
     written = {"json": json_path}
@@ -84,7 +95,7 @@ def write_report(report: Report, out_dir: str | Path, stem: str | None = None) -
 
 
 
-def _claim_stem(out_dir: Path, stem: str) -> str:
+def claim_stem(out_dir: Path, stem: str) -> str:
     """``stem``, or the first free ``stem-N``, reserved by creating its JSON file exclusively (the
     report then replaces that empty file atomically)."""
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -98,5 +109,6 @@ def _claim_stem(out_dir: Path, stem: str) -> str:
     raise BenchError(f"{out_dir}: 999 reports named {stem}* already exist")
 
 
-def _slug(text: str) -> str:
+def slug(text: str) -> str:
+    """``text`` safe in a file name: runs of other characters than letters, digits and '.' become '-'."""
     return re.sub(r"[^A-Za-z0-9.]+", "-", text).strip("-")

@@ -1,0 +1,65 @@
+"""`bench device-check`: every step, in order, each failure reported and the rest still run."""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench.devicecheck.consistency import (
+    TORCHRUN_PROCESSES,
+    compare_poses,
+    compare_torchrun,
+    prepare_weights,
+    reproduce_plan,
+    run_reproduce,
+    torchrun_device,
+)
+from bench.devicecheck.gpu_tests import run_gpu_tests
+from bench.devicecheck.outcome import run_step
+from bench.devicecheck.settings import DeviceCheckConfig, load_matrix, load_pose_tolerance, validate
+from bench.devicecheck.speed import profile_precision
+from bench.devicecheck.summary import render_text, summary_record, write_summary
+from bench.reports.environment import fingerprint
+
+
+@dataclass(frozen=True)
+class DeviceCheckResult:
+    """The summary record (JSON data), its printed form, the summary files and the exit status."""
+
+    record: dict[str, Any]
+    text: str
+    paths: dict[str, Path]
+    exit_code: int
+
+
+def run_device_check(config: DeviceCheckConfig) -> DeviceCheckResult:
+    """Check the configuration (BenchError before any work), run the gpu tests, the profile matrix,
+    the device-against-CPU poses and the torchrun metrics, then write and return the summary."""
+    validate(config)
+    matrix = load_matrix(config.cases_file, config.quick)
+    tolerance = load_pose_tolerance(config.cases_file)
+    outcomes = [run_step("gpu tests", lambda: run_gpu_tests(config.tests_dir, matrix.pytest_timeout_s))]
+    outcomes += [run_step(f"profile {precision}", lambda precision=precision: profile_precision(
+                     matrix, precision, config.device, config.out, config.checkpoint))
+                 for precision in matrix.precisions]
+    with tempfile.TemporaryDirectory(prefix="bench-device-check-") as scratch:
+        plan = reproduce_plan(matrix, config.out, Path(scratch), config.checkpoint)
+        weights = run_step("weights", lambda: prepare_weights(plan))
+        device_run = run_step(f"reproduce {config.device}",
+                              lambda: run_reproduce(plan, config.device, config.device, weights))
+        cpu_run = device_run if config.device == "cpu" else run_step(  # on the CPU the run is its reference
+            "reproduce cpu", lambda: run_reproduce(plan, "cpu", "cpu", weights))
+        poses = run_step(f"poses {config.device} vs cpu",
+                         lambda: compare_poses(device_run, cpu_run, tolerance))
+        rank_device, backend = torchrun_device(config.device)
+        single = device_run if rank_device == config.device else cpu_run
+        outcomes += [weights, device_run, *([cpu_run] if cpu_run is not device_run else []), poses,
+                     run_step(f"torchrun {TORCHRUN_PROCESSES} ranks",
+                              lambda: compare_torchrun(plan, rank_device, backend, single, weights))]
+    created = datetime.now(UTC).isoformat(timespec="seconds")
+    record = summary_record(outcomes, config.device, config.quick, fingerprint(), created)
+    paths = write_summary(record, config.out)
+    return DeviceCheckResult(record, render_text(record, paths), paths, record["exit_code"])

@@ -1,0 +1,135 @@
+"""What `bench device-check` runs: the command's settings and the case matrix read from cases.toml."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from bench import atomic
+from bench.errors import BenchError
+from reference.pipeline import PRECISIONS
+
+CASES_FILE = Path(__file__).with_name("cases.toml")
+DEVICES = ("cuda", "cpu")
+DIFFERENCE_KINDS = ("people", "joints")
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """Why the device's poses on one sample image differ from the CPU's in one ``kind`` of way."""
+
+    image_id: int
+    kind: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class CaseMatrix:
+    """One matrix of cases: profiled batches x precisions on the sample and synthetic ``sizes``
+    ((width, height)), the published rows (``reproduce_scales``) run on the sample, the network input
+    size of each, and time bounds."""
+
+    batches: tuple[int, ...]
+    precisions: tuple[str, ...]
+    sizes: tuple[tuple[int, int], ...]
+    iters: int
+    warmup: int
+    profile_input_size: int
+    reproduce_input_size: int
+    reproduce_scales: tuple[tuple[float, ...], ...]
+    pytest_timeout_s: float
+    reproduce_timeout_s: float
+
+
+@dataclass(frozen=True)
+class PoseTolerance:
+    """How close the device's poses must be to the CPU's, and the differences explained in advance."""
+
+    joint_tolerance_px: float
+    explained: tuple[Explanation, ...]
+
+
+@dataclass(frozen=True)
+class DeviceCheckConfig:
+    """The command's settings: the device type, the quick matrix or the full one, the report folder,
+    real weights (None: synthetic) and the tests folder whose gpu-marked tests run."""
+
+    device: str = "cuda"
+    quick: bool = False
+    out: Path = Path("results")
+    checkpoint: str | None = None
+    tests_dir: Path = Path(__file__).parents[2] / "tests"
+    cases_file: Path = CASES_FILE
+
+
+def validate(config: DeviceCheckConfig) -> None:
+    """Reject a bad configuration, and CUDA where torch sees none, before any work (BenchError, exit 2)."""
+    if config.device not in DEVICES:
+        raise BenchError(f"--device must be one of {DEVICES}, got {config.device!r}")
+    if config.device == "cuda" and not torch.cuda.is_available():
+        raise BenchError(f"device-check needs a CUDA GPU, and torch {torch.__version__} sees none "
+                         f"(built with CUDA {torch.version.cuda or 'none'}); for a dry run of every step on "
+                         "the CPU use --device cpu --quick")
+    if config.checkpoint is not None and not Path(config.checkpoint).is_file():
+        raise BenchError(f"--checkpoint {config.checkpoint}: no such file (device-check downloads nothing)")
+    if not (config.tests_dir / "conftest.py").is_file():
+        raise BenchError(f"--tests {config.tests_dir}: not this project's tests folder (no conftest.py); "
+                         "run device-check from a source checkout or name the folder")
+    atomic.check_writable_folder(config.out, "--out")
+
+
+def load_matrix(path: Path, quick: bool) -> CaseMatrix:
+    """The ``[quick]`` or ``[full]`` table of the cases file, checked."""
+    table = _table(path, "quick" if quick else "full")
+    try:
+        matrix = CaseMatrix(
+            batches=tuple(int(batch) for batch in table["batches"]),
+            precisions=tuple(str(name) for name in table["precisions"]),
+            sizes=tuple(_size(text) for text in table["sizes"]),
+            iters=int(table["iters"]), warmup=int(table["warmup"]),
+            profile_input_size=int(table["profile_input_size"]),
+            reproduce_input_size=int(table["reproduce_input_size"]),
+            reproduce_scales=tuple(tuple(float(s) for s in scales) for scales in table["reproduce_scales"]),
+            pytest_timeout_s=float(table["pytest_timeout_s"]),
+            reproduce_timeout_s=float(table["reproduce_timeout_s"]))
+    except (KeyError, TypeError, ValueError) as error:
+        raise BenchError(f"{path} [{'quick' if quick else 'full'}]: missing or bad entry: {error}") from None
+    unknown = sorted(set(matrix.precisions) - set(PRECISIONS))
+    if unknown or not matrix.batches or min(matrix.batches) < 1 or not matrix.reproduce_scales:
+        raise BenchError(f"{path}: precisions must be among {PRECISIONS} (unknown: {unknown}), batches "
+                         "positive, and reproduce_scales not empty")
+    return matrix
+
+
+def load_pose_tolerance(path: Path) -> PoseTolerance:
+    """The ``[poses]`` table of the cases file: the joint tolerance and the explained differences."""
+    table = _table(path, "poses")
+    try:
+        explained = tuple(Explanation(int(entry["image_id"]), str(entry["kind"]), str(entry["reason"]))
+                          for entry in table.get("explained", []))
+        tolerance = PoseTolerance(float(table["joint_tolerance_px"]), explained)
+    except (KeyError, TypeError, ValueError) as error:
+        raise BenchError(f"{path} [poses]: missing or bad entry: {error}") from None
+    bad = [entry for entry in explained if entry.kind not in DIFFERENCE_KINDS]
+    if bad:
+        raise BenchError(f"{path} [poses]: explained kinds must be one of {DIFFERENCE_KINDS}, got {bad}")
+    return tolerance
+
+
+def _table(path: Path, name: str) -> dict[str, Any]:
+    try:
+        document = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as error:
+        raise BenchError(f"{path}: cannot read the device-check cases: {error}") from None
+    if not isinstance(document.get(name), dict):
+        raise BenchError(f"{path}: no [{name}] table")
+    return document[name]
+
+
+def _size(text: str) -> tuple[int, int]:
+    width, _, height = str(text).lower().partition("x")
+    return int(width), int(height)

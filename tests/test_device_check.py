@@ -1,0 +1,142 @@
+"""`bench device-check`: the CPU dry run end to end (--device cpu --quick), the pose comparison, a
+failing step reported with its error, and bad input refused before any work."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from bench.__main__ import main
+from bench.devicecheck.consistency import compare_poses
+from bench.devicecheck.gpu_tests import pytest_summary, run_gpu_tests
+from bench.devicecheck.outcome import StepOutcome, run_step
+from bench.devicecheck.poses import pose_differences
+from bench.devicecheck.settings import CASES_FILE, Explanation, PoseTolerance, load_matrix
+from bench.devicecheck.summary import render_markdown, summary_record
+
+STEPS = ("gpu tests", "profile float32", "weights", "reproduce cpu", "poses cpu vs cpu", "torchrun 2 ranks")
+
+
+def person(image_id: int, offset: float = 0.0, joints: int = 14) -> dict:
+    keypoints = [value for joint in range(joints) for value in (10.0 * joint + offset, 5.0 * joint, 1.0)]
+    return {"image_id": image_id, "category_id": 1, "keypoints": keypoints, "score": 0.9}
+
+
+@pytest.mark.slow
+def test_quick_cpu_run_passes_every_step_and_writes_the_reports_and_summary(tmp_path, capsys):
+    out = tmp_path / "tmp"
+    assert main(["device-check", "--device", "cpu", "--quick", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    (summary_json,) = out.glob("device-check-cpu-*-quick-*.json")
+    record = json.loads(summary_json.read_text())
+    assert [step["name"] for step in record["steps"]] == list(STEPS)
+    assert all(step["status"] == "passed" for step in record["steps"]), record["steps"]
+    assert record["exit_code"] == 0 and record["hardware"] == "cpu"
+    matrix = load_matrix(CASES_FILE, quick=True)
+    assert len(record["speed"]) == len(matrix.batches) * (1 + len(matrix.sizes))
+    for row in record["speed"]:
+        assert row["images_per_s"] > 0 and 0 < row["network_share"] < 1 and 0 < row["postprocess_share"] < 1
+        assert row["network_share"] + row["postprocess_share"] <= 1
+        assert (out / row["report"]).is_file()
+    assert len(list(out.glob("profile-cpu-float32-*.json"))) == len(record["speed"])
+    assert len(list(out.glob("reproduce-cpu-float32-*.json"))) == 2  # the run (its own reference), torchrun
+    markdown = summary_json.with_suffix(".md").read_text()
+    assert "## Steps" in markdown and "## Speed" in markdown and "post-processing share" in markdown
+    assert "images/s" in printed and "torchrun 2 ranks" in printed and str(summary_json) in printed
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on a machine without CUDA")
+def test_without_cuda_it_exits_2_before_any_work(tmp_path, capsys):
+    assert main(["device-check", "--out", str(tmp_path / "out")]) == 2
+    error = capsys.readouterr().err
+    assert "device-check needs a CUDA GPU" in error and "--device cpu --quick" in error
+    assert not (tmp_path / "out").exists()
+
+
+def test_bad_cases_file_is_refused_with_its_name(tmp_path, capsys):
+    cases = tmp_path / "cases.toml"
+    cases.write_text('[quick]\nbatches = [1]\nprecisions = ["float64"]\n')
+    assert main(["device-check", "--device", "cpu", "--quick", "--cases", str(cases),
+                 "--out", str(tmp_path / "out")]) == 2
+    error = capsys.readouterr().err
+    assert str(cases) in error and "[quick]" in error
+
+
+def test_same_poses_have_no_differences():
+    detections = [person(1), person(1, offset=100.0), person(2)]
+    assert pose_differences(detections, list(reversed(detections)), tolerance_px=0.05) == []
+
+
+def test_joint_beyond_tolerance_and_missing_person_are_differences_with_listed_explanations():
+    reference = [person(1), person(1, offset=100.0), person(2)]
+    found = [person(1, offset=0.06), person(1, offset=100.0)]
+    explained = [Explanation(2, "people", "score at the threshold")]
+    differences = pose_differences(found, reference, tolerance_px=0.05, explained=explained)
+    assert [(d.image_id, d.kind) for d in differences] == [(1, "joints"), (2, "people")]
+    assert "0.06 px" in differences[0].description and differences[0].explanation is None
+    assert differences[1].description == "0 people against 1"
+    assert differences[1].explanation == "score at the threshold"
+
+
+def test_a_failing_step_is_reported_with_its_error_and_the_exit_status_is_1():
+    def broken() -> StepOutcome:
+        raise RuntimeError("no kernel image for this device")
+
+    outcomes = [run_step("profile bfloat16", broken), StepOutcome("gpu tests", True, "4 passed")]
+    assert not outcomes[0].passed and "RuntimeError: no kernel image for this device" in outcomes[0].error
+    environment = {"hardware": {"usable_cores": 2}}
+    record = summary_record(outcomes, "cpu", True, environment, "2026-01-01T00:00:00+00:00")
+    assert record["exit_code"] == 1
+    markdown = render_markdown(record)
+    assert "| profile bfloat16 | failed |" in markdown and "no kernel image for this device" in markdown
+
+
+def test_gpu_tests_step_fails_with_pytest_summary(tmp_path: Path):
+    (tmp_path / "conftest.py").write_text("")
+    (tmp_path / "test_fails.py").write_text(
+        "import pytest\n\n@pytest.mark.gpu\ndef test_fails():\n    assert False\n\n"
+        "def test_not_gpu():\n    pass\n")
+    outcome = run_gpu_tests(tmp_path, timeout_s=120)
+    assert not outcome.passed
+    assert outcome.detail.startswith("1 failed, 1 deselected") and "exit status 1" in outcome.error
+
+
+def test_pytest_summary_reads_the_counts_line():
+    output = "....\n==== 3 passed, 1 skipped, 566 deselected in 6.32s ====\n"
+    assert pytest_summary(output) == "3 passed, 1 skipped, 566 deselected in 6.32s"
+    assert pytest_summary("no tests ran") is None
+
+
+def reproduce_outcome(tmp_path: Path, name: str, detections: list[dict]) -> StepOutcome:
+    """A finished reproduce step whose one row's results file holds ``detections``."""
+    results = tmp_path / f"{name}.json"
+    results.write_text(json.dumps(detections))
+    row = {"name": "sample [1]", "metrics": {"AP": 0.5}, "behaviour": {"results_json": str(results)}}
+    return StepOutcome(name, True, "", data={"report": {"rows": [row]}})
+
+
+def test_pose_step_passes_on_explained_differences_only_and_lists_them(tmp_path):
+    device = reproduce_outcome(tmp_path, "cuda", [person(1, offset=0.5)])
+    cpu = reproduce_outcome(tmp_path, "cpu", [person(1), person(2)])
+    explained = (Explanation(1, "joints", "bfloat16 rounding"),)
+    outcome = compare_poses(device, cpu, PoseTolerance(0.05, explained))
+    assert not outcome.passed and "2 differences, 1 unexplained" in outcome.detail
+    assert "image 1: joints apart" in outcome.detail and "(explained: bfloat16 rounding)" in outcome.detail
+    assert "image 2: 0 people against 1 (unexplained)" in outcome.detail
+    explained += (Explanation(2, "people", "a score at the threshold"),)
+    assert compare_poses(device, cpu, PoseTolerance(0.05, explained)).passed
+
+
+def test_pose_step_is_not_run_when_a_reproduce_run_failed(tmp_path):
+    cpu = reproduce_outcome(tmp_path, "cpu", [person(1)])
+    outcome = compare_poses(StepOutcome("reproduce cuda", False, "no report"), cpu, PoseTolerance(0.05, ()))
+    assert not outcome.passed and outcome.error == "needs reproduce cuda, which failed"
+
+
+def test_full_matrix_is_batch_1_8_32_at_three_precisions_on_two_synthetic_sizes():
+    matrix = load_matrix(CASES_FILE, quick=False)
+    assert matrix.batches == (1, 8, 32) and matrix.precisions == ("float32", "tf32", "bfloat16")
+    assert matrix.sizes == ((512, 512), (704, 512)) and matrix.reproduce_scales == ((1.0,), (2.0, 1.0))
