@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
+from reference.grouping import block_maxima
 from reference.grouping.block_maxima import first_maxima
 
 
@@ -18,6 +19,11 @@ def whole_map_argmax(heat: np.ndarray, tags: np.ndarray, person_tags: np.ndarray
         distance = ((tags - person_tag[None, None, :]) ** 2).sum(axis=2) ** 0.5
         found.append(np.argmax(heat - np.round(distance)))
     return np.array(found, dtype=np.int64)
+
+
+def assert_as_whole_map(heat: np.ndarray, tags: np.ndarray, person_tags: np.ndarray) -> None:
+    found, expected = first_maxima(heat, tags, person_tags), whole_map_argmax(heat, tags, person_tags)
+    np.testing.assert_array_equal(found, expected)
 
 
 def broad_maps(shape: tuple[int, int], num_tags: int, seed: int, tag_span: float = 1.5,
@@ -48,14 +54,13 @@ def test_broad_maps_equal_whole_map_argmax(shape, num_tags):
     for seed in range(3):
         heat, tags = broad_maps(shape, num_tags, seed)
         person_tags = person_tags_from(tags, 12, seed)
-        np.testing.assert_array_equal(first_maxima(heat, tags, person_tags),
-                                      whole_map_argmax(heat, tags, person_tags))
+        assert_as_whole_map(heat, tags, person_tags)
 
 
 def test_eight_tag_values_sum_pairwise_like_numpy():
     heat, tags = broad_maps((40, 56), 8, seed=4)
     person_tags = person_tags_from(tags, 10, seed=4)
-    np.testing.assert_array_equal(first_maxima(heat, tags, person_tags), whole_map_argmax(heat, tags, person_tags))
+    assert_as_whole_map(heat, tags, person_tags)
 
 
 @pytest.mark.parametrize("num_tags", [1, 2, 4])
@@ -68,8 +73,7 @@ def test_quantised_maps_tie_break_on_the_first_pixel_and_hit_rounding_boundaries
         tags = np.round(tags * 4) / np.float32(4)
         person_tags = np.round(person_tags_from(tags, 16, seed) * 4) / np.float32(4)
         person_tags[:4] = tags.reshape(-1, num_tags)[[0, 5, 100, -1]] + np.float32(0.5)
-        np.testing.assert_array_equal(first_maxima(heat, tags, person_tags),
-                                      whole_map_argmax(heat, tags, person_tags))
+        assert_as_whole_map(heat, tags, person_tags)
 
 
 def test_small_heatmap_differences_that_round_away_in_the_score_still_tie_in_flat_order():
@@ -80,7 +84,7 @@ def test_small_heatmap_differences_that_round_away_in_the_score_still_tie_in_fla
     tags = np.ones((24, 40, 2), dtype=np.float32)
     tags[:, 20:] = 0.2  # two penalties: 1 on the left for a person tag at 0.2, 0 on the right
     person_tags = np.array([[0.2, 0.2], [1.0, 1.0], [3.0, 3.0]], dtype=np.float32)
-    np.testing.assert_array_equal(first_maxima(heat, tags, person_tags), whole_map_argmax(heat, tags, person_tags))
+    assert_as_whole_map(heat, tags, person_tags)
 
 
 @pytest.mark.parametrize("case", ["constant heat", "equal tags", "one pixel", "far person tags"])
@@ -95,13 +99,13 @@ def test_degenerate_maps(case):
         heat, tags = heat[:1, :1].copy(), tags[:1, :1].copy()
     else:
         person_tags += np.float32(40.0)
-    np.testing.assert_array_equal(first_maxima(heat, tags, person_tags), whole_map_argmax(heat, tags, person_tags))
+    assert_as_whole_map(heat, tags, person_tags)
 
 
 def test_many_person_tags_and_none():
     heat, tags = broad_maps((20, 28), 2, seed=6)
     person_tags = person_tags_from(tags, 2000, seed=6)
-    np.testing.assert_array_equal(first_maxima(heat, tags, person_tags), whole_map_argmax(heat, tags, person_tags))
+    assert_as_whole_map(heat, tags, person_tags)
     assert first_maxima(heat, tags, person_tags[:0]).shape == (0,)
 
 
@@ -111,15 +115,25 @@ def test_noise_tags_change_within_every_block():
     heat = rng.random((50, 60), dtype=np.float32)
     tags = rng.uniform(-3, 3, size=(50, 60, 2)).astype(np.float32)
     person_tags = rng.uniform(-3, 3, size=(20, 2)).astype(np.float32)
-    np.testing.assert_array_equal(first_maxima(heat, tags, person_tags), whole_map_argmax(heat, tags, person_tags))
+    assert_as_whole_map(heat, tags, person_tags)
 
 
 @pytest.mark.parametrize(("where", "value", "message"), [
-    ("heat", np.nan, "NaN"), ("tags", np.nan, "NaN"), ("heat", np.inf, "infinite"), ("tags", -np.inf, "infinite"),
+    ("heat", np.nan, "NaN"), ("tags", np.nan, "NaN"), ("heat", np.inf, "infinite"),
+    ("tags", -np.inf, "infinite"),
 ])
 def test_nan_and_infinity_are_errors(where, value, message):
     heat, tags = broad_maps((17, 19), 2, seed=9)
     (heat if where == "heat" else tags)[16, 18] = value
     with pytest.raises(ValueError, match=message):
-        first_maxima(heat, tags, person_tags_from(tags, 3, seed=9) if where == "heat" else np.zeros((3, 2),
-                                                                                                    np.float32))
+        first_maxima(heat, tags, np.zeros((3, 2), np.float32))
+
+
+def test_scoring_in_small_chunks_merges_ties_across_chunks(monkeypatch):
+    """Candidate pixels are scored a chunk of blocks at a time: the per-chunk bests must merge exactly."""
+    monkeypatch.setattr(block_maxima, "_PIXELS_PER_CHUNK", 3 * block_maxima.FINE ** 2)
+    rng = np.random.default_rng(10)
+    heat = np.round(rng.random((40, 48), dtype=np.float32) * 4) / np.float32(4)
+    tags = np.round(rng.uniform(-2, 2, size=(40, 48, 2)) * 2).astype(np.float32) / np.float32(2)
+    person_tags = np.round(rng.uniform(-2, 2, size=(9, 2)) * 2).astype(np.float32) / np.float32(2)
+    assert_as_whole_map(heat, tags, person_tags)

@@ -59,9 +59,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="image sizes for --inputs synthetic (default: 512x512)")
     parser.add_argument("--checkpoint", metavar="PATH|URL", help="real weights (default: synthetic weights)")
     parser.add_argument("--maps", choices=MAP_KINDS, default="rendered",
-                        help="without --checkpoint, what grouping decodes: rendered peaky maps in place of the "
-                             "network's, or broad: the network's own maps with the fan-in weights (seed 5), "
-                             "where many joints are missing and refine does real work (default: %(default)s)")
+                        help="without --checkpoint, what grouping decodes: rendered peaky maps in place of "
+                             "the network's, or broad: the network's own maps with the fan-in weights (seed "
+                             "5), where many joints are missing and refine does real work "
+                             "(default: %(default)s)")
     parser.add_argument("--precision", choices=PRECISIONS, default="float32",
                         help="network precision; float32 keeps TF32 off (default: %(default)s)")
     parser.add_argument("--cudnn-benchmark", action=argparse.BooleanOptionalAction, default=False,

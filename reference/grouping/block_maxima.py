@@ -26,7 +26,7 @@ import numpy as np
 
 FINE = 8  # side, in pixels, of the blocks whose pixels are scored
 COARSE = 4  # side, in fine blocks, of the blocks that pick the fine blocks to bound
-PROBED = 2  # fine blocks per person scored first, those of highest bound
+PROBED = 4  # fine blocks per person scored first, those of highest bound
 # candidate pixels scored together (bounds the temporary memory)
 _PIXELS_PER_CHUNK = 1 << 20
 
@@ -140,13 +140,20 @@ def _highest_per_person(owner: np.ndarray, bound: np.ndarray, count: int, many: 
     return order[rank < many]
 
 
-def _person_max(scores: np.ndarray, owner: np.ndarray, count: int) -> np.ndarray:
-    """[count] the largest of scores [n] per person (-inf for a person without any); owner [n] is sorted."""
+def _per_person(reduce: np.ufunc, values: np.ndarray, owner: np.ndarray, count: int, empty: float | int
+                ) -> np.ndarray:
+    """[count] ``reduce`` (np.maximum or np.minimum) of values [n] per person, ``empty`` for a person
+    without any; owner [n] is sorted."""
     starts = np.searchsorted(owner, np.arange(count))
     present = starts < np.append(starts[1:], len(owner))
-    largest = np.full(count, -np.inf, dtype=scores.dtype)
-    largest[present] = np.maximum.reduceat(scores, starts[present]) if present.any() else []
-    return largest
+    reduced = np.full(count, empty, dtype=values.dtype)
+    reduced[present] = reduce.reduceat(values, starts[present]) if present.any() else []
+    return reduced
+
+
+def _person_max(scores: np.ndarray, owner: np.ndarray, count: int) -> np.ndarray:
+    """[count] the largest of scores [n] per person (-inf for a person without any); owner [n] is sorted."""
+    return _per_person(np.maximum, scores, owner, count, -np.inf)
 
 
 def _scores(flat: np.ndarray, owner: np.ndarray, heat: np.ndarray, tags: np.ndarray,
@@ -154,9 +161,10 @@ def _scores(flat: np.ndarray, owner: np.ndarray, heat: np.ndarray, tags: np.ndar
     """Exact penalised scores [n] of the pixels flat [n] for the persons owner [n], in chunks of at most
     ``_PIXELS_PER_CHUNK`` (bounds the temporary memory)."""
     flat_heat, flat_tags = heat.reshape(-1), tags.reshape(-1, tags.shape[-1])
-    chunks = [slice(start, start + _PIXELS_PER_CHUNK) for start in range(0, max(len(flat), 1), _PIXELS_PER_CHUNK)]
-    return np.concatenate([penalised(flat_heat[flat[chunk]], flat_tags[flat[chunk]], person_tags[owner[chunk]])
-                           for chunk in chunks])
+    chunks = [slice(start, start + _PIXELS_PER_CHUNK)
+              for start in range(0, max(len(flat), 1), _PIXELS_PER_CHUNK)]
+    return np.concatenate([penalised(flat_heat[flat[chunk]], flat_tags[flat[chunk]],
+                                     person_tags[owner[chunk]]) for chunk in chunks])
 
 
 def _fine_pairs(owner: np.ndarray, coarse: np.ndarray, fine_of_coarse: np.ndarray, fine: _Blocks,
@@ -206,9 +214,31 @@ def first_maxima(heat: np.ndarray, tags: np.ndarray, person_tags: np.ndarray) ->
     keep = bound >= reached[owner]
     owner, block, lowest, _, reached = _fine_pairs(owner[keep], block[keep], fine_of_coarse, fine,
                                                    person_tags, reached)
-    flat = pixels[block]  # [N, FINE^2]
-    pair, member = np.nonzero(heat.reshape(-1)[flat] - lowest[:, None] >= reached[owner][:, None])
-    flat, owner = flat[pair, member], owner[pair]  # the pixels that can reach, in person order
-    scores = _scores(flat, owner, heat, tags, person_tags)
-    winners = np.where(scores == _person_max(scores, owner, count)[owner], flat, np.iinfo(np.int64).max)
-    return np.minimum.reduceat(winners, np.searchsorted(owner, np.arange(count)))
+    return _first_best_pixels(owner, block, lowest, reached, heat, tags, person_tags, pixels)
+
+
+def _first_best_pixels(owner: np.ndarray, block: np.ndarray, lowest: np.ndarray, reached: np.ndarray,
+                       heat: np.ndarray, tags: np.ndarray, person_tags: np.ndarray, pixels: np.ndarray
+                       ) -> np.ndarray:
+    """[P] flat index of each person's first best pixel in its candidate (person, fine block) pairs owner,
+    block [N] (person order), scoring exactly only the pixels whose heatmap value minus the block's
+    ``lowest`` penalty [N] (float32, as the score) reaches ``reached`` [P]. In chunks of pairs (bounds the
+    temporary memory); each chunk's per-person best merges into the running one (ties: smaller index)."""
+    count = len(reached)
+    best = np.full(count, -np.inf, dtype=np.result_type(heat, tags, person_tags))
+    first = np.full(count, np.iinfo(np.int64).max, dtype=np.int64)
+    flat_heat = heat.reshape(-1)
+    step = max(1, _PIXELS_PER_CHUNK // (FINE * FINE))
+    for start in range(0, len(block), step):
+        part = slice(start, start + step)
+        flat = pixels[block[part]]  # [n, FINE^2]
+        pair, member = np.nonzero(flat_heat[flat] - lowest[part, None] >= reached[owner[part]][:, None])
+        flat, who = flat[pair, member], owner[part][pair]  # the pixels that can reach, in person order
+        scores = _scores(flat, who, heat, tags, person_tags)
+        chunk_best = _person_max(scores, who, count)
+        winners = np.where(scores == chunk_best[who], flat, np.iinfo(np.int64).max)
+        chunk_first = _per_person(np.minimum, winners, who, count, np.iinfo(np.int64).max)
+        first = np.where(chunk_best > best, chunk_first,
+                         np.where(chunk_best == best, np.minimum(first, chunk_first), first))
+        best = np.maximum(best, chunk_best)
+    return first
