@@ -1,7 +1,7 @@
 """Refine's search on the CPU: for each person tag, the first maximum (flat order) of the penalised map
 ``heatmap - round(sqrt(sum((tag - person_tag) ** 2)))``, found exactly without scoring the whole map.
 
-The map is cut into square pixel blocks at two sizes (``FINE`` and ``COARSE`` pixels a side); each
+The map is cut into square pixel blocks at two sizes (``FINE`` pixels, ``COARSE`` fine blocks a side); each
 block keeps its largest heatmap value and the box of its tags (per tag value, the smallest and the
 largest). Tags vary smoothly over the image, so a block's box is small. Every float32 operation of the
 penalty is monotone, so the penalty of the box point nearest to (farthest from) the person tag, computed
@@ -9,8 +9,10 @@ with the same operations, bounds the penalty of every pixel of the block from be
 is needed. A block whose bounds agree has one penalty k, so its best score is exactly
 ``heatmap max - k``, reached at one of its pixels: the best such block gives a score the maximum must
 reach. Only blocks whose bound ``heatmap max - lowest penalty`` reaches it can hold the maximum; the
-coarse blocks pick the fine blocks to bound, and the fine blocks the pixels to score exactly. Among the
-pixels that reach the best score the smallest flat index wins, as ``argmax`` over the whole map.
+coarse blocks pick the fine blocks to bound, and the fine blocks the pixels to score exactly. First the
+pixels of each person's ``PROBED`` most promising fine blocks are scored (best first): that usually
+lifts the score to reach to the maximum itself and prunes nearly all the rest. Among the pixels that
+reach the best score the smallest flat index wins, as ``argmax`` over the whole map.
 The work is one pass over the map per block statistic, plus the few candidate blocks; where the
 tags change much within blocks (noise) it degrades towards scoring the whole map, never inexactly.
 
