@@ -10,12 +10,13 @@ from torch import nn
 
 from bench.checkpoint import RegistryEntry, ResolvedCheckpoint, load_into
 from bench.reports.records import WeightsRecord
-from bench.testing.synthetic_weights import calibrated_state_dict, deterministic_state_dict
+from bench.testing.synthetic_weights import calibrated_state_dict, deterministic_state_dict, fan_in_state_dict
 from reference.model import higher_hrnet_w32
 
 SYNTHETIC_FILLS: dict[str, Callable[..., dict]] = {
     "calibrated": calibrated_state_dict,      # plausible heatmaps and tags: grouping does real work
     "deterministic": deterministic_state_dict,  # the mmpose fixtures' fill: noise maps
+    "fan-in": fan_in_state_dict,  # broad O(1) maps: many joints missing, refine scans wide regions
 }
 
 

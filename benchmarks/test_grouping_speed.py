@@ -7,6 +7,11 @@ adjust, scores, refine), on rendered CrowdPose-style maps at 512x704 with flip-t
 5, 20 and 30 people; group "grouping <N> people 512x704" holds the two paths. The literal port runs
 first and its result is kept, so that each fast benchmark asserts identical poses and scores (a
 correctness check; the speed target, fast >= 10x literal at 20 people, is read from the report).
+
+The broad case, group "refine broad fan-in seed 5 512x704": refine alone (stage 5, the one broad maps make
+expensive), fast and literal, on the maps the fan-in weights give on sample image 103319
+(``bench.speed.network_maps``, computed once per session with the network, a few seconds): 59 people, 602
+joints missing before refine. Each asserts the same refined people as the other path.
 """
 
 from __future__ import annotations
@@ -14,11 +19,20 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from bench.speed.network_maps import BROAD_IMAGE_ID, BROAD_SEED, network_maps
 from bench.speed.synthetic_maps import SyntheticMapsConfig, render_maps
-from reference.grouping import group_keypoints
+from reference.grouping import (
+    GroupingConfig,
+    adjust_people,
+    group_keypoints,
+    match_candidates,
+    nms_topk,
+    refine_people,
+)
 
 MATCHERS = {"literal": "munkres", "fast": "scipy"}
 ROUNDS = {"literal": 2, "fast": 5}
+BROAD_ROUNDS = {"literal": 1, "fast": 5}
 PEOPLE = (5, 20, 30)
 
 
@@ -33,8 +47,9 @@ def rendered() -> dict[int, tuple[np.ndarray, np.ndarray]]:
 
 
 @pytest.fixture(scope="module")
-def results() -> dict[tuple[int, str], tuple[np.ndarray, np.ndarray]]:
-    """(people, path) -> (poses, scores) of the benchmarks run so far."""
+def results() -> dict[tuple[int | str, str], object]:
+    """(people, path) -> (poses, scores), and ("broad", path) -> refined people, of the benchmarks run so
+    far."""
     return {}
 
 
@@ -54,3 +69,30 @@ def test_grouping_speed(benchmark, rendered, results, people, path):
     np.testing.assert_array_equal(poses, expected_poses)
     np.testing.assert_array_equal(scores, expected_scores)
     assert len(poses) >= people // 2
+
+
+@pytest.fixture(scope="module")
+def broad() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The broad case: people before refine (found by the fast stages 1-3), heatmaps, tags."""
+    heatmaps, tags = network_maps(BROAD_IMAGE_ID, "fan-in", BROAD_SEED)
+    candidates = nms_topk(heatmaps[None], tags[None])
+    people = match_candidates(candidates.values[0], candidates.locations[0], candidates.tags[0])
+    return adjust_people(people, heatmaps), heatmaps, tags
+
+
+@pytest.mark.parametrize("path", list(MATCHERS))
+def test_refine_speed_on_broad_maps(benchmark, broad, results, path):
+    benchmark.group = f"refine broad fan-in seed {BROAD_SEED} 512x704"
+    people, heatmaps, tags = broad
+    missing = int((people[:, :, 2] == 0).sum())
+    benchmark.extra_info.update(people=len(people), missing_joints=missing, path=path, matcher=MATCHERS[path])
+    config = GroupingConfig(matcher=MATCHERS[path])
+    refined = benchmark.pedantic(refine_people, args=(people, heatmaps, tags, config),
+                                 rounds=BROAD_ROUNDS[path], iterations=1, warmup_rounds=int(path == "fast"))
+    results["broad", path] = refined
+    other = "literal" if path == "fast" else "fast"
+    if ("broad", other) not in results:
+        other_config = GroupingConfig(matcher=MATCHERS[other])
+        results["broad", other] = refine_people(people, heatmaps, tags, other_config)
+    np.testing.assert_array_equal(refined, results["broad", other])
+    assert missing > 100

@@ -10,7 +10,8 @@ import torch
 from bench.errors import BenchError
 from bench.speed.synthetic_maps import CROWDPOSE_MAP_SIZES, SyntheticMapsConfig, render_maps
 from reference.grouping import GroupingConfig, group_batch, group_keypoints, match_candidates, nms_topk
-from reference.grouping.fast import first_maxima_pruned, first_maxima_whole_map
+from reference.grouping.block_maxima import first_maxima
+from reference.grouping.fast import first_maxima_whole_map
 
 SMALL = {"height": 128, "width": 160}
 # 40 people on a larger map: more than max_num_people (30) and more than the 30 candidates per joint
@@ -71,7 +72,7 @@ def test_batch_equals_one_image_at_a_time(matcher):
 
 
 @pytest.mark.parametrize("num_tag_dims", [1, 2])
-def test_whole_map_refine_search_equals_the_pruned_cpu_search(num_tag_dims):
+def test_whole_map_refine_search_equals_the_block_cpu_search(num_tag_dims):
     """The GPU refine scores whole maps; run on the CPU here, it must find the same maxima."""
     maps = render_maps(SyntheticMapsConfig(**SMALL, num_people=10, num_tag_dims=num_tag_dims, seed=9))
     offsets = np.random.default_rng(0).normal(0, 0.3, (10, num_tag_dims))
@@ -80,7 +81,7 @@ def test_whole_map_refine_search_equals_the_pruned_cpu_search(num_tag_dims):
         heatmap, tag = maps.heatmaps[joint], maps.tags[joint]
         np.testing.assert_array_equal(
             first_maxima_whole_map(torch.from_numpy(heatmap), torch.from_numpy(tag), person_tags),
-            first_maxima_pruned(heatmap, tag, person_tags))
+            first_maxima(heatmap, tag, person_tags))
 
 
 @pytest.mark.gpu

@@ -84,7 +84,9 @@ def test_synthetic_sizes_without_flip(tmp_path):
     [({"iters": 0}, "--iters"), ({"batch_sizes": (0,)}, "--batch"), ({"scales": (2.0, 0.5)}, "--scales"),
      ({"inputs": "video"}, "--inputs"), ({"input_size": 100}, "--input-size"),
      ({"sizes": ((0, 5),)}, "--sizes"), ({"iters": MAX_ITERATIONS + 1}, "--iters"),
-     ({"min_time_s": -1.0}, "--min-time"), ({"min_time_s": 601.0}, "--min-time")],
+     ({"min_time_s": -1.0}, "--min-time"), ({"min_time_s": 601.0}, "--min-time"),
+     ({"maps": "peaky"}, "--maps"),
+     ({"maps": "broad", "checkpoint": "weights.pth"}, "--maps applies only without --checkpoint")],
 )
 def test_bad_settings_are_rejected(tmp_path, options, message):
     with pytest.raises(BenchError, match=message):
@@ -127,6 +129,17 @@ def test_cli_profiles_the_real_network_with_synthetic_weights(tmp_path, capsys):
 def test_cli_rejects_a_negative_min_time(tmp_path, capsys):
     assert main(["profile", "--min-time", "-1", "--out", str(tmp_path)]) == 2
     assert "--min-time must be in [0, 600] seconds" in capsys.readouterr().err
+
+
+def test_cli_profiles_broad_maps_with_the_fan_in_weights(tmp_path):
+    out = tmp_path / "results"
+    assert main(["profile", "--device", "cpu", "--inputs", "synthetic", "--sizes", "64x64", "--iters", "1",
+                 "--warmup", "0", "--input-size", "64", "--maps", "broad", "--out", str(out)]) == 0
+    (path,) = out.glob("profile-cpu-float32-*-synthetic-64x64-b1-s1-flip-*.json")
+    report = load_report(path)
+    assert report.config.weights.builder == "bench.testing.synthetic_weights.fan_in_state_dict"
+    assert report.config.weights.seed == 5
+    assert report.config.postprocess_input.startswith("network output, broad maps")
 
 
 def test_cli_rejects_sizes_for_sample_inputs(tmp_path, capsys):

@@ -13,6 +13,7 @@ from bench.reports.stats import END_TO_END
 from bench.speed.profile import (
     DEFAULT_SIZES,
     INPUT_KINDS,
+    MAP_KINDS,
     MAX_ITERATIONS,
     MAX_MIN_TIME_S,
     ProfileConfig,
@@ -71,6 +72,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--sizes", type=parse_sizes, metavar="WxH[,WxH...]",
                         help="image sizes for --inputs synthetic (default: 512x512)")
     parser.add_argument("--checkpoint", metavar="PATH|URL", help="real weights (default: synthetic weights)")
+    parser.add_argument("--maps", choices=MAP_KINDS, default="rendered",
+                        help="without --checkpoint, what grouping decodes: rendered peaky maps in place of "
+                             "the network's, or broad: the network's own maps with the fan-in weights (seed "
+                             "5), where many joints are missing and refine does real work "
+                             "(default: %(default)s)")
     parser.add_argument("--precision", choices=PRECISIONS, default="float32",
                         help="network precision; float32 keeps TF32 off (default: %(default)s)")
     parser.add_argument("--cudnn-benchmark", action=argparse.BooleanOptionalAction, default=False,
@@ -104,6 +110,7 @@ def run(args: argparse.Namespace) -> int:
         input_size=args.input_size,
         trace=args.trace,
         out_dir=args.out,
+        maps=args.maps,
     )
     for report, written in run_profile(config):
         end_to_end = report.timings[END_TO_END]

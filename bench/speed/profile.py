@@ -10,8 +10,9 @@ pixels), all inside ``end_to_end``. ``evaluate`` is timed apart, on the bundled 
 With deterministic synthetic weights the network output is noise, and grouping noise is both slow
 and meaningless (hundreds of candidates per image), so the pipeline is handed realistic rendered maps
 (``bench.speed.synthetic_maps``) of the aggregated maps' size in place of the network's, through its
-``replace_maps`` injection point; the report says so. With a checkpoint the pipeline decodes the
-network's own output.
+``replace_maps`` injection point; the report says so. ``--maps broad`` runs the "fan-in" weights instead
+(seed 5) and decodes their own broad maps, where many joints are missing and refine does real work.
+With a checkpoint the pipeline decodes the network's own output.
 
 Measured iterations continue until at least ``iters`` were made and their ``end_to_end`` times add
 up to at least ``min_time_s`` seconds (as MLPerf's minimum duration; warm-up and evaluation not
@@ -50,16 +51,21 @@ from bench.reports.records import ProfileRecord
 from bench.reports.schema import Report
 from bench.reports.stats import END_TO_END
 from bench.reports.writing import new_report, write_report
+from bench.speed.network_maps import BROAD_FILL, BROAD_SEED
 from bench.speed.synthetic_maps import SyntheticMapsConfig, render_maps
 from bench.speed.timer import StageTimer
 from bench.weights import Weights
 from reference.pipeline import PRECISIONS, MapsReplacement, NetworkMaps, Poses, Predictor
 
 INPUT_KINDS = ("sample", "synthetic")
+# what grouping decodes without a checkpoint: rendered peaky maps in place of the noise of the fixtures'
+# weights, or the broad maps of the fan-in weights' own output (many joints missing, refine does real work)
+MAP_KINDS = ("rendered", "broad")
 DEFAULT_SIZES = ((512, 512),)
 TRACE_ITERATIONS = 3
 SYNTHETIC_JPEG_QUALITY = 95
-SYNTHETIC_WEIGHTS = Weights.synthetic("deterministic", seed=0)
+SYNTHETIC_WEIGHTS = {"rendered": Weights.synthetic("deterministic", seed=0),
+                     "broad": Weights.synthetic(BROAD_FILL, seed=BROAD_SEED)}
 MAX_ITERATIONS = 10_000
 """Most measured iterations per case, whatever --min-time asks: keeps reports' samples a few MB."""
 MAX_MIN_TIME_S = 600.0
@@ -91,9 +97,14 @@ class ProfileConfig:
     input_size: int = 512
     trace: Path | None = None
     out_dir: Path = Path("results")
+    maps: str = "rendered"
 
     def __post_init__(self) -> None:
         problems = []
+        if self.maps not in MAP_KINDS:
+            problems.append(f"--maps must be one of {MAP_KINDS}, got {self.maps!r}")
+        if self.maps != "rendered" and self.checkpoint is not None:
+            problems.append("--maps applies only without --checkpoint (a checkpoint's maps are its own)")
         if self.inputs not in INPUT_KINDS:
             problems.append(f"--inputs must be one of {INPUT_KINDS}, got {self.inputs!r}")
         if self.precision not in PRECISIONS:
@@ -147,7 +158,7 @@ def run_profile(
         if model is not None:
             network, weights = model, Weights("provided")
         else:
-            weights = (SYNTHETIC_WEIGHTS if config.checkpoint is None
+            weights = (SYNTHETIC_WEIGHTS[config.maps] if config.checkpoint is None
                        else Weights.from_checkpoint(resolve_checkpoint(config.checkpoint)))
             network = weights.build_model()
         predictor = Predictor(network, scales=config.scales, flip=config.flip, device=device,
@@ -188,7 +199,8 @@ def profile_case(predictor: Predictor, case: Case, config: ProfileConfig, weight
     """Warm up, measure ``case`` until ``measured_enough``, time evaluation, build the report."""
     device = predictor.device
     label = case.label(config.scales, config.flip)
-    rendered = rendered_maps(predictor, case) if weights.kind != "checkpoint" else None
+    rendered = rendered_maps(predictor, case) if weights.kind != "checkpoint" and config.maps == "rendered" \
+        else None
     timer = StageTimer(warmup=config.warmup, device=device)
     predictions: dict[int, Poses] = {}
     iteration = 0
@@ -209,10 +221,7 @@ def profile_case(predictor: Predictor, case: Case, config: ProfileConfig, weight
     stats = timer.stats()
     measured = stats[END_TO_END].count
     total_s = sum(timer.samples(END_TO_END)) / 1000.0
-    postprocess_source = ("network output" if rendered is None else
-                          f"rendered maps (bench.speed.synthetic_maps, {SyntheticMapsConfig().num_people} "
-                          "people per image) at the aggregated-map size, handed to the pipeline in place of "
-                          "the network's: untrained weights give noise maps")
+    postprocess_source = _postprocess_source(rendered is not None, config.maps, weights)
     record = ProfileRecord(
         label=label, device=str(device),
         device_name=torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
@@ -238,6 +247,17 @@ def measured_enough(end_to_end_ms: Sequence[float], config: ProfileConfig) -> bo
     count = len(end_to_end_ms)
     long_enough = sum(end_to_end_ms) >= 1000.0 * config.min_time_s
     return count >= MAX_ITERATIONS or (count >= config.iters and long_enough)
+
+
+def _postprocess_source(rendered: bool, maps: str, weights: Weights) -> str:
+    """What the report says grouping decoded."""
+    if rendered:
+        return (f"rendered maps (bench.speed.synthetic_maps, {SyntheticMapsConfig().num_people} people per "
+                "image) at the aggregated-map size, handed to the pipeline in place of the network's: "
+                "untrained weights give noise maps")
+    if maps == "broad":
+        return f"network output, broad maps ({weights.label})"
+    return "network output"
 
 
 def timed_iteration(timer: StageTimer, predictor: Predictor, paths: list[Path],

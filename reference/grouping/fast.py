@@ -2,8 +2,8 @@
 
 Adjust gathers the neighbours of all found joints at once. Refine only looks at the (person, joint)
 pairs it can fill, the joints a person lacks, and finds for each the first maximum of the penalised map
-``heatmap - round(|tag - person tag|)``: on a GPU over the whole map; on the CPU only at the pixels
-whose heatmap value reaches the best score of a sparse probe grid (no other pixel can score higher).
+``heatmap - round(|tag - person tag|)``: on a GPU over the whole map; on the CPU only in the pixel
+blocks whose heatmap maximum and tag box can still hold it (`reference.grouping.block_maxima`).
 Results are bit-identical to the literal port: the same float32 operations on the same values (on a
 GPU for L < 8 tag values, which numpy sums in order; it sums 8 or more pairwise).
 Shapes: N people, K joints, H x W maps, L tag values; people [N,K,C] with (x, y, value, ...) columns.
@@ -14,10 +14,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-# spacing of the pixel grid whose best score bounds where the maximum can be, on the CPU
-PROBE_STRIDE = 4
-# above this share of the map's pixels left to score, scoring the whole map is faster
-WHOLE_MAP_SHARE = 0.25
+from reference.grouping.block_maxima import first_maxima
+
 # person tags whose tag differences are computed together (bounds the temporary memory)
 _PAIRS_PER_CHUNK = 8
 
@@ -69,24 +67,9 @@ def _chunks(person_tags: np.ndarray) -> list[np.ndarray]:
     return np.array_split(person_tags, -(-len(person_tags) // _PAIRS_PER_CHUNK))
 
 
-def _penalised(heatmap: np.ndarray, tag: np.ndarray, person_tag: np.ndarray) -> np.ndarray:
-    """mmpose's ``heatmap - round(sqrt(sum((tag - person_tag) ** 2)))`` for heatmap [...], tag [..., L].
-
-    numpy's ``sum`` adds fewer than 8 values one after the other; written out, the same sum is several
-    times faster."""
-    squared = (tag - person_tag) ** 2
-    if squared.shape[-1] >= 8:
-        total = squared.sum(axis=-1)
-    else:
-        total = squared[..., 0].copy()
-        for dim in range(1, squared.shape[-1]):
-            total += squared[..., dim]
-    return heatmap - np.round(total ** 0.5)
-
-
 def first_maxima_whole_map(heatmap: torch.Tensor, tag: torch.Tensor, person_tags: np.ndarray) -> np.ndarray:
     """Flat index of the first maximum of the penalised map [H,W] for each of person_tags [P,L], from
-    whole maps on the maps' device (`_penalised`'s float32 operations, for L < 8)."""
+    whole maps on the maps' device (`block_maxima.penalised`'s float32 operations, for L < 8)."""
     found = []
     for chunk in _chunks(person_tags):
         difference = tag[None] - torch.as_tensor(chunk, device=tag.device)[:, None, None, :]
@@ -100,33 +83,6 @@ def first_maxima_whole_map(heatmap: torch.Tensor, tag: torch.Tensor, person_tags
             raise ValueError("refine: the heatmaps or tag maps contain NaN")
         found.append(index.cpu().numpy())
     return np.concatenate(found)
-
-
-def first_maxima_pruned(heat: np.ndarray, tags: np.ndarray, person_tags: np.ndarray) -> np.ndarray:
-    """As `first_maxima_whole_map` for maps [H,W] and [H,W,L] in numpy, scoring only the pixels that can hold
-    the maximum.
-
-    A pixel scores at most its heatmap value (the rounded distance is >= 0), so once some pixel has
-    reached a score (the best of a sparse probe grid), only pixels with a heatmap value at least as high
-    can hold the first maximum. Where that leaves much of the map, the whole map is scored instead.
-    """
-    if np.isnan(heat).any() or np.isnan(tags).any():
-        raise ValueError("refine: the heatmaps or tag maps contain NaN")
-    flat_heat, flat_tag = heat.reshape(-1), tags.reshape(-1, tags.shape[-1])
-    probe_heat = np.ascontiguousarray(heat[::PROBE_STRIDE, ::PROBE_STRIDE])
-    probe_tag = np.ascontiguousarray(tags[::PROBE_STRIDE, ::PROBE_STRIDE])
-    reached = np.concatenate([
-        _penalised(probe_heat, probe_tag[None], chunk[:, None, None, :]).max(axis=(1, 2))
-        for chunk in _chunks(person_tags)])
-    found = np.empty(len(person_tags), dtype=np.int64)
-    for pair, person_tag in enumerate(person_tags):
-        candidates = np.flatnonzero(flat_heat >= reached[pair])
-        if len(candidates) > flat_heat.size * WHOLE_MAP_SHARE:
-            found[pair] = np.argmax(_penalised(flat_heat, flat_tag, person_tag))
-        else:
-            scores = _penalised(flat_heat[candidates], flat_tag[candidates], person_tag)
-            found[pair] = candidates[np.argmax(scores)]
-    return found
 
 
 def refine_people_fast(people: np.ndarray, heatmaps: torch.Tensor, tags: torch.Tensor) -> np.ndarray:
@@ -145,7 +101,7 @@ def refine_people_fast(people: np.ndarray, heatmaps: torch.Tensor, tags: torch.T
         pairs = np.flatnonzero(missing_joint == joint)
         chosen_tags = person_tags[missing_person[pairs]]
         if on_cpu:
-            flat_index[pairs] = first_maxima_pruned(heatmaps[joint].numpy(), tags[joint].numpy(), chosen_tags)
+            flat_index[pairs] = first_maxima(heatmaps[joint].numpy(), tags[joint].numpy(), chosen_tags)
         else:
             flat_index[pairs] = first_maxima_whole_map(heatmaps[joint], tags[joint], chosen_tags)
 
