@@ -47,6 +47,8 @@ class BootstrapSettings:
     def __post_init__(self) -> None:
         if self.resamples < 0:
             raise ValueError(f"bootstrap resamples must be >= 0, got {self.resamples}")
+        if self.seed < 0:
+            raise ValueError(f"bootstrap seed must be >= 0, got {self.seed}")
         if not 0.0 < self.confidence < 1.0:
             raise ValueError(f"bootstrap confidence must be in (0, 1), got {self.confidence}")
 
