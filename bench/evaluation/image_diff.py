@@ -43,7 +43,7 @@ def image_differences(a: ImageMatches, b: ImageMatches) -> pd.DataFrame:
     """
     if not np.array_equal(a.image_ids, b.image_ids):
         raise ValueError("the runs are not on the same images")
-    frame = per_image(a).join(per_image(b), lsuffix="_a", rsuffix="_b")
+    frame = per_image(a).add_suffix("_a").join(per_image(b).add_suffix("_b"))
     frame.insert(0, "crowd_index", a.crowd_index)
     frame["delta_detections"] = frame["detections_b"] - frame["detections_a"]
     frame["delta_matched"] = frame["matched_b"] - frame["matched_a"]
