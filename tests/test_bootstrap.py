@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 import pytest
+from helpers import EVALUATION_CASES as CASES
 
 from bench.evaluation import evaluate
 from bench.evaluation.api import image_matches
@@ -21,17 +22,7 @@ from bench.evaluation.bootstrap import (
     resample_weights,
     weighted_metrics,
 )
-from bench.testing.synthetic_data import DetectionSpec, GroundTruthSpec, make_detections, make_ground_truth
-
-CASES = {
-    "edge": (GroundTruthSpec(num_images=150, seed=0), DetectionSpec(seed=100)),
-    "edge-gt-id-0": (GroundTruthSpec(num_images=120, seed=1, gt_id_zero=True, max_people=12),
-                     DetectionSpec(seed=101, false_positives=4)),
-    "dense": (GroundTruthSpec(num_images=60, seed=2, max_people=20, min_size=300, max_size=640),
-              DetectionSpec(seed=102, false_positives=8, detect_rate=0.95)),
-    "no-edge-cases": (GroundTruthSpec(num_images=120, seed=3, edge_cases=False),
-                      DetectionSpec(seed=103, edge_cases=False)),
-}
+from bench.testing.synthetic_data import make_detections, make_ground_truth
 
 
 def generated(name: str) -> tuple[dict, list[dict]]:
@@ -105,7 +96,7 @@ def without_ties_inside_images(detections: list[dict]) -> list[dict]:
     return untied
 
 
-@pytest.mark.parametrize("name", ["edge", "dense", "no-edge-cases"])
+@pytest.mark.parametrize("name", ["edge", "dense-large-images", "no-edge-cases"])
 def test_a_resample_is_the_evaluator_on_the_resampled_images(name):
     """Weights reproduce the evaluator on the written-out resample exactly, duplicated images and
     score ties across images included (ties inside one image: see the next test)."""
@@ -163,7 +154,7 @@ def test_a_split_without_people_has_no_interval(sample_dir):
 
 def test_runs_on_other_images_cannot_be_paired():
     gt, detections = generated("edge")
-    other_gt, other_detections = generated("dense")
+    other_gt, other_detections = generated("dense-large-images")
     with pytest.raises(ValueError, match="same images"):
         bootstrap_distributions([image_matches(gt, detections), image_matches(other_gt, other_detections)],
                                 BootstrapSettings(resamples=2))
