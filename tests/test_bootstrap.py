@@ -54,6 +54,12 @@ def test_identity_resample_is_the_evaluator_exactly(name, protocol_name):
         metric: expected[metric] for metric in INTERVAL_METRICS}
 
 
+def test_identity_resample_without_detections_is_the_evaluator():
+    gt, _ = generated("edge")
+    expected = evaluate(gt, [])
+    assert point_metrics(image_matches(gt, [])) == {metric: expected[metric] for metric in INTERVAL_METRICS}
+
+
 @pytest.mark.parametrize("as_detections", ["ground truth", "perturbed"])
 def test_identity_resample_is_the_evaluator_on_the_bundled_sample(sample_dir, as_detections):
     gt, detections = perturbed_sample(sample_dir)
