@@ -17,17 +17,9 @@ import pytest
 
 from bench.errors import BenchError
 from bench.evaluation import BACKEND_NAMES, DEFAULT_BACKEND, api, evaluate_with_info
-from bench.testing.synthetic_data import DetectionSpec, GroundTruthSpec, make_detections, make_ground_truth
 
-NUM_IMAGES = 8000
+NUM_IMAGES = 8000  # the crowdpose_sized fixture of conftest.py
 ROUNDS = {DEFAULT_BACKEND: 3}  # the slow backends take 30 s to minutes: one round each
-
-
-@pytest.fixture(scope="module")
-def crowdpose_sized() -> tuple[dict, list[dict]]:
-    gt = make_ground_truth(GroundTruthSpec(num_images=NUM_IMAGES, seed=0, max_people=10, min_size=320,
-                                           max_size=640))
-    return gt, make_detections(gt, DetectionSpec(seed=1, false_positives=15.0, max_per_image=20))
 
 
 @pytest.fixture(scope="module")

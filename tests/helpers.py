@@ -1,5 +1,5 @@
-"""Shared test helpers: a tiny HigherHRNet stand-in, typed report records and sampled profile reports
-(importable as ``helpers``)."""
+"""Shared test helpers: a tiny HigherHRNet stand-in, typed report records, sampled profile reports and
+generated evaluation cases (importable as ``helpers``)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,19 @@ from torch import nn
 from bench.reports.records import ProfileRecord, ReproduceRecord, WeightsRecord
 from bench.reports.stats import END_TO_END, StageStats
 from bench.reports.writing import new_report, write_report
+from bench.testing.synthetic_data import DetectionSpec, GroundTruthSpec
 from reference.crowdpose import NUM_JOINTS
+
+# Generated evaluation cases full of edge cases (parity of backends, bootstrap identity).
+EVALUATION_CASES = {
+    "edge": (GroundTruthSpec(num_images=120, seed=0), DetectionSpec(seed=100)),
+    "edge-gt-id-0": (GroundTruthSpec(num_images=120, seed=1, gt_id_zero=True, max_people=12),
+                     DetectionSpec(seed=101, false_positives=4)),
+    "dense-large-images": (GroundTruthSpec(num_images=60, seed=2, max_people=20, min_size=300, max_size=640),
+                           DetectionSpec(seed=102, false_positives=8, detect_rate=0.95)),
+    "no-edge-cases": (GroundTruthSpec(num_images=120, seed=3, edge_cases=False),
+                      DetectionSpec(seed=103, edge_cases=False)),
+}
 
 
 class TinyPoseNet(nn.Module):

@@ -45,6 +45,8 @@ def a_file(tmp_path):
     (lambda tmp: ["--data-root", str(tmp / "nowhere")], "CrowdPose root {tmp}/nowhere (from --data-root)"),
     (lambda tmp: ["--img-dir", str(tmp / "no-images")], "image folder {tmp}/no-images (from --img-dir) does "
                                                         "not exist"),
+    (lambda tmp: ["--bootstrap-resamples", "-1"], "bootstrap resamples must be >= 0, got -1"),
+    (lambda tmp: ["--bootstrap-seed", "-3"], "bootstrap seed must be >= 0, got -3"),
 ])
 def test_reproduce_refuses_bad_input_with_exit_2_before_any_work(tmp_path, capsys, no_work, flags, message):
     args = reproduce_args(tmp_path, *flags(tmp_path))
@@ -119,3 +121,15 @@ def test_an_image_over_the_input_limits_in_the_annotations_stops_the_run_at_the_
            "409600x1024 network input: its aspect ratio 400.0 is over the limit 8" in err
     assert main([*args, "--max-aspect-ratio", "0.5"]) == 2
     assert "max_aspect_ratio must be a finite number >= 1" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("flags", "message"), [
+    (lambda tmp: [str(tmp / "missing.json"), str(SAMPLE_GT)], "diff input {tmp}/missing.json does not exist"),
+    (lambda tmp: [str(SAMPLE_GT), str(SAMPLE_GT)], "not a bench report"),
+    (lambda tmp: [str(SAMPLE_GT), str(SAMPLE_GT), "--bootstrap-resamples", "-1"], "bootstrap resamples"),
+    (lambda tmp: [str(SAMPLE_GT), str(SAMPLE_GT), "--out", str(a_file(tmp))], "--out {tmp}/a-file is a file"),
+])
+def test_diff_refuses_bad_input_with_exit_2(tmp_path, capsys, flags, message):
+    assert main(["diff", "--out", str(tmp_path / "out"), *flags(tmp_path)]) == 2
+    assert message.format(tmp=tmp_path) in capsys.readouterr().err
+    assert not (tmp_path / "out" / "diff.md").exists()

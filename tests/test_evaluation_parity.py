@@ -11,21 +11,13 @@ from contextlib import nullcontext
 
 import numpy as np
 import pytest
+from helpers import EVALUATION_CASES as CASES
 
 from bench.errors import BenchError
 from bench.evaluation import DEFAULT_BACKEND, api, evaluate, evaluate_with_info, protocol
 from bench.evaluation.oks import oks_matrices
-from bench.testing.synthetic_data import DetectionSpec, GroundTruthSpec, make_detections, make_ground_truth
+from bench.testing.synthetic_data import GroundTruthSpec, make_detections, make_ground_truth
 
-CASES = {
-    "edge": (GroundTruthSpec(num_images=120, seed=0), DetectionSpec(seed=100)),
-    "edge-gt-id-0": (GroundTruthSpec(num_images=120, seed=1, gt_id_zero=True, max_people=12),
-                     DetectionSpec(seed=101, false_positives=4)),
-    "dense-large-images": (GroundTruthSpec(num_images=60, seed=2, max_people=20, min_size=300, max_size=640),
-                           DetectionSpec(seed=102, false_positives=8, detect_rate=0.95)),
-    "no-edge-cases": (GroundTruthSpec(num_images=120, seed=3, edge_cases=False),
-                      DetectionSpec(seed=103, edge_cases=False)),
-}
 OTHER_BACKENDS = [name for name in api.BACKEND_NAMES if name not in (DEFAULT_BACKEND, "xtcocotools")]
 
 

@@ -13,6 +13,7 @@ from helpers import profile_record, reproduce_record
 from bench import atomic
 from bench.errors import BenchError
 from bench.reports.environment import fingerprint_id
+from bench.reports.markdown import render_markdown
 from bench.reports.records import WEIGHT_KINDS
 from bench.reports.schema import (
     SCHEMA_VERSION,
@@ -251,3 +252,24 @@ def test_reports_of_the_same_second_get_distinct_names(tmp_path, environment):
     stem = report_stem(report)
     names = [f"{stem}.json"] + [f"{stem}-{n}.json" for n in (2, 3, 4)]
     assert sorted(path.name for path in written) == sorted(names)
+
+
+def test_interval_fields_round_trip_render_and_are_optional(environment):
+    """Rows with bootstrap intervals and paired differences survive JSON and render with the note;
+    rows written before these fields existed load with them None."""
+    intervals = {"AP": [0.64, 0.66], "AP_easy": None}
+    row = dataclasses.replace(
+        reproduce_row("measured"), ci95=intervals, baseline_row="default",
+        bootstrap={"resamples": 1000, "seed": 0, "confidence": 0.95, "method": "percentile",
+                   "resampled": "images"},
+        paired_delta={"AP": {"delta": -0.01, "ci95": [-0.02, 0.0]}, "AP_easy": {"delta": None, "ci95": None}})
+    report = dataclasses.replace(sample_report(environment), rows=(row,))
+    data = json.loads(json.dumps(report.to_dict()))
+    assert report_from_dict(data, "memory") == report
+    for key in ("ci95", "bootstrap", "paired_delta", "baseline_row"):
+        del data["rows"][0][key]
+    assert report_from_dict(data, "memory").rows[0] == reproduce_row("measured")
+    markdown = render_markdown(report)
+    assert "| scales=[1], flip | [0.6400, 0.6600] | - |" in markdown
+    assert "test-set sampling noise" in markdown and "not the gate width" in markdown
+    assert "Paired differences to 'default'" in markdown and "| -0.0100 [-0.0200, 0.0000] | - -" in markdown

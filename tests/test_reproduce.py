@@ -113,6 +113,39 @@ def test_full_run_matches_its_custom_table_with_everything_recorded(first_run):
     assert sorted(p.suffix for p in (work / "out").iterdir()) == [".json", ".md", ".png"]
 
 
+def first_written(folder: Path, pattern: str) -> Path:
+    return min(folder.glob(pattern), key=lambda path: path.stat().st_mtime_ns)
+
+
+def test_rows_carry_bootstrap_intervals_explained_as_sampling_noise(first_run):
+    _, report, _, work = first_run
+    (row,) = report["rows"]
+    assert set(row["ci95"]) == {"AP", "AP50", "AP75", "AP_easy", "AP_medium", "AP_hard"}
+    assert row["bootstrap"]["resamples"] == 1000 and row["bootstrap"]["method"] == "percentile"
+    low, high = row["ci95"]["AP"]
+    assert low <= row["metrics"]["AP"] <= high
+    assert row["behaviour"]["image_ids"] is None  # every image of the annotation file
+    markdown = first_written(work / "out", "reproduce-*.md").read_text()
+    assert "test-set sampling noise" in markdown and "not the gate width" in markdown
+
+
+def test_diff_of_reports_compares_their_rows_and_refuses_other_images(first_run, tmp_path, capsys):
+    """A report against itself differs by 0; against a run on fewer images it is refused (exit 2)."""
+    _, _, args, work = first_run
+    full = first_written(work / "out", "reproduce-*.json")
+    code = main(["diff", str(full), str(full), "--out", str(tmp_path / "same"),
+                 "--bootstrap-resamples", "50"])
+    assert code == 0 and "| AP | " in capsys.readouterr().out
+    code, _ = run_cli([*args, "--out", str(tmp_path / "limited"), "--limit", "2",
+                       "--bootstrap-resamples", "0"], capsys)
+    limited = first_written(tmp_path / "limited", "reproduce-*.json")
+    (row,) = json.loads(limited.read_text())["rows"]
+    assert code == 0 and row["ci95"] is None and row["bootstrap"] is None
+    assert len(row["behaviour"]["image_ids"]) == 2
+    code = main(["diff", str(full), str(limited), "--out", str(tmp_path / "other")])
+    assert code == 2 and "not on the same images" in capsys.readouterr().err
+
+
 def test_mismatch_fails_with_metric_named_and_exit_1(first_run, served_checkpoint, capsys):
     _, _, args, work = first_run
     url, name = served_checkpoint

@@ -209,3 +209,36 @@ def test_the_bundled_sweep_covers_the_recorded_behaviours_and_usual_switches():
     assert {variant.scales for variant in sweep.variants} == {(2.0, 1.0), (1.0,)}
     assert {variant.evaluator for variant in sweep.variants} == {"crowdpose", "xtcocotools"}
     assert len(variants) == len(tomllib.loads(BUNDLED_SWEEP.read_text())["variant"])
+
+
+@pytest.mark.slow
+def test_sweep_rows_get_intervals_and_paired_differences_to_the_first(checkpoint, mini_root, expected,
+                                                                      tmp_path):
+    """Each variant gets its interval; the ones after the first their paired difference to it, which
+    is exactly 0 with interval [0, 0] for a variant with the first one's settings."""
+    sweep = write_sweep(tmp_path / "sweep.toml", """
+[[variant]]
+name = "default"
+scales = [1]
+[[variant]]
+name = "default again"
+scales = [1]
+[[variant]]
+name = "refine off"
+scales = [1]
+options = { refine = false }
+""")
+    code, report = reproduce(tmp_path / "sweep", checkpoint, mini_root, expected, "--sweep", str(sweep),
+                             "--bootstrap-resamples", "200", "--bootstrap-seed", "3")
+    assert code == 0
+    first, again, refine_off = report["rows"]
+    assert first["paired_delta"] is None and first["baseline_row"] is None
+    for row in report["rows"]:
+        assert set(row["ci95"]) == {"AP", "AP50", "AP75", "AP_easy", "AP_medium", "AP_hard"}
+        assert row["bootstrap"]["resamples"] == 200 and row["bootstrap"]["seed"] == 3
+    assert again["baseline_row"] == refine_off["baseline_row"] == "default"
+    assert again["paired_delta"]["AP"] == {"delta": 0.0, "ci95": [0.0, 0.0]}
+    delta = refine_off["paired_delta"]["AP"]
+    assert delta["delta"] == pytest.approx(refine_off["metrics"]["AP"] - first["metrics"]["AP"])
+    markdown = next((tmp_path / "sweep" / "out").glob("reproduce-*.md")).read_text()
+    assert "Paired differences to 'default'" in markdown

@@ -48,7 +48,8 @@ from bench.data.sample import SAMPLE_DIR, SAMPLE_GT
 from bench.devices import resolve_device
 from bench.errors import BenchError
 from bench.evaluation import DEFAULT_BACKEND, OFFICIAL_PROTOCOL, evaluate_with_info
-from bench.evaluation.api import backend_module
+from bench.evaluation.api import backend_module, image_matches
+from bench.evaluation.bootstrap import BootstrapSettings, bootstrap_distributions, intervals, paired_deltas
 from bench.reports.environment import fingerprint
 from bench.reports.records import ReproduceRecord
 from bench.reports.schema import Evaluator, Report, Row, Subset
@@ -70,7 +71,8 @@ class ReproduceConfig:
 
     ``scales`` picks published rows by their test scales (None: all rows). ``pipeline_options`` are
     extra ``reference.pipeline.Predictor`` options (e.g. ``stage_aggregation="2020"``; under a
-    ``sweep``, the base its variants' options override). ``threads`` is
+    ``sweep``, the base its variants' options override). ``bootstrap`` draws every scored row's
+    intervals (``resamples=0``: none). ``threads`` is
     the CPU thread count of every process (None: all cores), also under torchrun, which would otherwise
     give each rank one thread: CPU float results depend on it, and ranks must match a single process.
     """
@@ -93,6 +95,7 @@ class ReproduceConfig:
     sample: bool = True
     sweep: Sweep | None = None
     input_limits: InputLimits = field(default_factory=InputLimits)
+    bootstrap: BootstrapSettings = field(default_factory=BootstrapSettings)
 
 
 @dataclass(frozen=True)
@@ -244,9 +247,35 @@ class _RowRunner:
         predicted = self._predict(decodings + references, weights, dataset, digests)
         reference_of = dict(zip(variants, predicted[len(decodings):], strict=True))
         subset = data_subset(dataset, table, smoke, digests)
-        return [self._row(spec, names[index], predicted[index], reference_of.get(index), weights, dataset,
+        rows = [self._row(spec, names[index], predicted[index], reference_of.get(index), weights, dataset,
                           table, subset, smoke)
                 for index, spec in enumerate(specs)]
+        return self._with_intervals(rows, predicted[:len(specs)], dataset)
+
+    def _with_intervals(self, rows: Sequence[Row], predicted: Sequence[_Predicted | None],
+                        dataset: CrowdPoseDataset) -> list[Row]:
+        """Each scored row with its bootstrap intervals, all rows drawn on the same resampled images;
+        under a sweep, each variant after the first also with its paired difference to the first."""
+        settings = self.config.bootstrap
+        scored = [index for index, (row, result) in enumerate(zip(rows, predicted, strict=True))
+                  if result is not None and row.metrics]
+        if not settings.resamples or not scored:
+            return list(rows)
+        gt = dataset.ground_truth()
+        samples = bootstrap_distributions(
+            [image_matches(gt, predicted[index].detections, rows[index].evaluator.protocol)
+             for index in scored], settings)
+        updated = list(rows)
+        baseline = rows[scored[0]]
+        for position, index in enumerate(scored):
+            extra: dict[str, Any] = {"ci95": intervals(samples[:, position], settings),
+                                     "bootstrap": settings.to_dict()}
+            if self.config.sweep is not None and position > 0:
+                extra["paired_delta"] = paired_deltas(baseline.metrics, rows[index].metrics, samples[:, 0],
+                                                      samples[:, position], settings)
+                extra["baseline_row"] = baseline.name
+            updated[index] = dataclasses.replace(rows[index], **extra)
+        return updated
 
     def _row(self, spec: RowSpec, name: str, predicted: _Predicted | None, reference: _Predicted | None,
              weights: Weights, dataset: CrowdPoseDataset, table: ExpectedTable, subset: Subset,
@@ -272,7 +301,8 @@ class _RowRunner:
                                 evaluation.protocol),
             behaviour={"pipeline": spec.config.to_dict(), "forward": predicted.forward.to_dict(),
                        "weights": dataclasses.asdict(weights.to_record()),
-                       "results_json": str(predicted.results_path), "variant_vs_float32": variant,
+                       "results_json": str(predicted.results_path), "image_ids": _selection(dataset),
+                       "variant_vs_float32": variant,
                        "evaluation_inputs": evaluation.input_report.to_dict()},
             decode_ms=StageStats.from_samples(list(predicted.decode_ms), in_iteration=False)
             if predicted.decode_ms else None,
@@ -462,6 +492,12 @@ def _is_full(dataset: CrowdPoseDataset, table: ExpectedTable) -> bool:
     many distinct ids and distinct files (ids are checked unique on reading)."""
     files = {dataset.image_path(record).resolve() for record in dataset.images}
     return len(dataset) == table.dataset_num_images == len(dataset.gt["images"]) == len(files)
+
+
+def _selection(dataset: CrowdPoseDataset) -> list[int] | None:
+    """The evaluated image ids when they are not all the annotation file's (None: all of them), so a
+    row's results JSON can be rescored on the same images (``bench diff``)."""
+    return None if len(dataset) == len(dataset.gt["images"]) else list(dataset.image_ids)
 
 
 def _not_run(spec: RowSpec, problems: Sequence[str]) -> Row:

@@ -12,6 +12,7 @@ COMMANDS = {
     "reproduce": "rerun the published CrowdPose rows and check their metrics",
     "profile": "per-stage latency profile on this machine",
     "compare": "compare reports across machines and flag speed regressions",
+    "diff": "compare two runs on the same images: AP deltas with intervals, per-image changes",
     "fetch": "download and verify a checkpoint",
     "device-check": "check a CUDA machine end to end: gpu tests, profile matrix, poses vs CPU, torchrun",
 }

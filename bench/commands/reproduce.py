@@ -12,6 +12,7 @@ from bench.commands import COMMANDS
 from bench.commands.arguments import parse_scales
 from bench.data.dataset import DataConfig, add_data_arguments
 from bench.errors import BenchError
+from bench.evaluation.bootstrap import BootstrapSettings
 from reference.pipeline import PRECISIONS, InputLimits
 
 
@@ -58,6 +59,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--max-aspect-ratio", type=float, default=InputLimits().max_aspect_ratio,
                         help="refuse images whose long side exceeds this multiple of the short side "
                              "(default: %(default)s)")
+    parser.add_argument("--bootstrap-resamples", type=int, default=BootstrapSettings().resamples,
+                        help="image-bootstrap resamples for each row's 95%% intervals of AP, AP50, AP75, "
+                             "AP(E/M/H) (0: no intervals; default: %(default)s)")
+    parser.add_argument("--bootstrap-seed", type=int, default=BootstrapSettings().seed,
+                        help="seed of the bootstrap draws (default: %(default)s)")
     parser.add_argument("--no-sample", dest="sample", action="store_false",
                         help="do not run the bundled sample when published rows are skipped")
     add_data_arguments(parser)
@@ -70,6 +76,10 @@ def run(args: argparse.Namespace) -> int:
         limits = InputLimits(args.max_input_pixels, args.max_aspect_ratio)
     except ValueError as error:
         raise BenchError(f"--max-input-pixels / --max-aspect-ratio: {error}") from None
+    try:
+        bootstrap = BootstrapSettings(resamples=args.bootstrap_resamples, seed=args.bootstrap_seed)
+    except ValueError as error:
+        raise BenchError(f"--bootstrap-resamples / --bootstrap-seed: {error}") from None
     config = ReproduceConfig(
         checkpoint=args.checkpoint, data=DataConfig.from_args(args),
         scales=tuple(args.scales) if args.scales else None, device=args.device, out=args.out,
@@ -77,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size, workers=args.workers, threads=args.threads, precision=args.precision,
         pipeline_options=args.pipeline_options, cache_dir=args.cache_dir,
         checkpoint_cache_dir=args.checkpoint_cache_dir, expected=args.expected, sample=args.sample,
-        sweep=sweep or None, input_limits=limits)
+        sweep=sweep or None, input_limits=limits, bootstrap=bootstrap)
     result = run_reproduction(config)
     if result.summary:
         print(result.summary)

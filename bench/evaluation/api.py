@@ -28,6 +28,7 @@ from bench.evaluation.inputs import (
     load_detections,
     load_ground_truth,
 )
+from bench.evaluation.matching import ImageMatches, match_images
 
 logger = logging.getLogger(__name__)
 
@@ -134,3 +135,15 @@ def evaluate(gt_json_path: GroundTruthInput, results: ResultsInput, backend: str
              protocol_name: str = OFFICIAL_PROTOCOL) -> dict[str, float]:
     """The nine CrowdPose metrics as floats; see :func:`evaluate_with_info` for the arguments."""
     return evaluate_with_info(gt_json_path, results, backend, protocol_name).metrics
+
+
+def image_matches(gt_json_path: GroundTruthInput, results: ResultsInput,
+                  protocol_name: str = OFFICIAL_PROTOCOL) -> ImageMatches:
+    """Every image's matches under ``protocol_name``, on the inputs :func:`evaluate_with_info` scores
+    (for bootstrap intervals and per-image differences); BenchError for bad input."""
+    check_protocol(protocol_name)
+    gt = load_ground_truth(gt_json_path)
+    detections = load_detections(results, gt)
+    if protocol_name == protocol_xtcocotools.NAME:
+        gt, detections = protocol_xtcocotools.as_official_inputs(gt, detections)
+    return match_images(gt, detections)

@@ -30,6 +30,7 @@ def render_markdown(report: Report, images: Mapping[str, str] | None = None) -> 
         failed = [check for row in report.rows for check in row.checks if not check.passed]
         if failed:
             sections += ["### Failed checks", "\n".join(f"- {check.describe()}" for check in failed)]
+        sections += interval_sections(report)
     if report.timings:
         sections += ["## Per-stage latency (ms)", markdown_table(stage_frame(report.timings))]
     if report.throughput or report.memory:
@@ -105,6 +106,43 @@ def rows_table(report: Report) -> str:
             "reason": row.reason or "",
         })
     return markdown_table(pd.DataFrame.from_records(records))
+
+
+INTERVAL_NOTE = ("Intervals are test-set sampling noise: how much each number would move on another test "
+                 "set of this size, from an image-level bootstrap ({settings}). They are not the gate "
+                 "width: a published row is still judged against the published tolerance.")
+
+
+def interval_sections(report: Report) -> list[str]:
+    """The rows' bootstrap intervals and, for a sweep, the paired differences to its first variant."""
+    with_intervals = [row for row in report.rows if row.ci95]
+    if not with_intervals:
+        return []
+    settings = with_intervals[0].bootstrap or {}
+    described = (f"{settings.get('resamples')} resamples, seed {settings.get('seed')}, "
+                 f"{settings.get('method')}; resampled: {settings.get('resampled')}")
+    confidence = f"{100 * settings.get('confidence', 0.95):g}%"
+    sections = [f"## {confidence} intervals (image bootstrap)", INTERVAL_NOTE.format(settings=described),
+                markdown_table(pd.DataFrame.from_records(
+                    [{"row": row.name, **{name: _interval(value) for name, value in row.ci95.items()}}
+                     for row in with_intervals]))]
+    paired = [row for row in with_intervals if row.paired_delta]
+    deltas = [{"row": row.name, **{name: _delta(delta) for name, delta in row.paired_delta.items()}}
+              for row in paired]
+    if paired:
+        sections += [f"## Paired differences to {paired[0].baseline_row!r} (B - A, {confidence} paired "
+                     "bootstrap on the same resampled images)",
+                     markdown_table(pd.DataFrame.from_records(deltas))]
+    return sections
+
+
+def _interval(bounds: list[float] | None) -> str:
+    return "-" if bounds is None else f"[{bounds[0]:.4f}, {bounds[1]:.4f}]"
+
+
+def _delta(value: Mapping) -> str:
+    point = "-" if value["delta"] is None else f"{value['delta']:+.4f}"
+    return f"{point} {_interval(value['ci95'])}"
 
 
 def stage_frame(timings: Mapping[str, StageStats]) -> pd.DataFrame:

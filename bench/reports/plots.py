@@ -132,6 +132,20 @@ def variants_png(report: Report) -> bytes:
     return encode(figure, "png")
 
 
+def mean_oks_png(mean_a: np.ndarray, mean_b: np.ndarray, label_a: str, label_b: str) -> bytes:
+    """Per-image mean OKS of matched people, run A against run B (an image without matches at 0)."""
+    figure = Figure(figsize=(6, 6), layout="constrained")
+    axes = figure.subplots()
+    axes.scatter(np.nan_to_num(mean_a), np.nan_to_num(mean_b), s=6, alpha=0.5)
+    axes.plot([0, 1], [0, 1], color="grey", linewidth=0.8)
+    axes.set_xlim(-0.02, 1.02)
+    axes.set_ylim(-0.02, 1.02)
+    axes.set_xlabel(f"A: {label_a}")
+    axes.set_ylabel(f"B: {label_b}")
+    axes.set_title("per-image mean OKS of matched people (OKS >= 0.5; none: 0)", fontsize=9)
+    return encode(figure, "png")
+
+
 def _defined(value: float | None) -> bool:
     return value is not None and np.isfinite(value) and value >= 0
 

@@ -100,7 +100,7 @@ def accuracy_table(reports: Sequence[tuple[str, Report]]) -> pd.DataFrame:
     records = []
     for name, report in reports:
         for row in report.rows:
-            intervals = getattr(row, "ci95", None) or {}
+            intervals = row.ci95 or {}
             record = {"report": name, "row": row.name, "status": row.status}
             for metric in AP_METRICS:
                 record[metric] = _with_interval(row.metrics.get(metric), intervals.get(metric))

@@ -79,6 +79,13 @@ class Row:
     ``decode_ms``: the decoding time per image (the grouping half of the pipeline, the network shared
     with the run's other rows), over the images run through the network here, one sample per image;
     None when all came from the cache.
+
+    ``ci95``: {metric: [low, high]} image-bootstrap intervals of AP, AP50, AP75, AP(E/M/H), the
+    test-set sampling noise of this run (never the gate width); ``bootstrap``: the settings that drew
+    them (resamples, seed, confidence, method, what is resampled). For a sweep variant after the
+    first, ``paired_delta`` {metric: {delta, ci95}} is its difference to ``baseline_row`` (the first
+    variant) with a paired-bootstrap interval over the same resampled images. All None when the row
+    has no metrics or intervals were turned off (and in reports written before they existed).
     """
 
     name: str
@@ -94,6 +101,10 @@ class Row:
     evaluator: Evaluator
     behaviour: dict[str, Any]
     decode_ms: StageStats | None = None
+    ci95: dict[str, list[float] | None] | None = None
+    bootstrap: dict[str, Any] | None = None
+    paired_delta: dict[str, dict[str, Any]] | None = None
+    baseline_row: str | None = None
 
     def __post_init__(self) -> None:
         if self.status not in ROW_STATUSES:
@@ -121,6 +132,10 @@ class Row:
             evaluator=Evaluator(**data["evaluator"]),
             behaviour=dict(data["behaviour"]),
             decode_ms=StageStats.from_dict(data["decode_ms"]) if data.get("decode_ms") else None,
+            ci95=data.get("ci95"),
+            bootstrap=data.get("bootstrap"),
+            paired_delta=data.get("paired_delta"),
+            baseline_row=data.get("baseline_row"),
         )
 
 
