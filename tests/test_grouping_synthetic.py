@@ -77,8 +77,9 @@ def test_whole_map_refine_search_equals_the_pruned_cpu_search(num_tag_dims):
     offsets = np.random.default_rng(0).normal(0, 0.3, (10, num_tag_dims))
     person_tags = (maps.person_tags[:, None] + offsets).astype(np.float32)
     pairs = torch.arange(14).repeat_interleave(10)
-    whole = first_maxima_whole_maps(torch.from_numpy(maps.heatmaps)[None], torch.from_numpy(maps.tags)[None],
-                                    torch.zeros_like(pairs), pairs, torch.from_numpy(person_tags).repeat(14, 1))
+    heatmaps, tags = torch.from_numpy(maps.heatmaps)[None], torch.from_numpy(maps.tags)[None]
+    whole = first_maxima_whole_maps(heatmaps, tags, torch.zeros_like(pairs), pairs,
+                                    torch.from_numpy(person_tags).repeat(14, 1))
     for joint in range(14):
         heatmap, tag = maps.heatmaps[joint], maps.tags[joint]
         np.testing.assert_array_equal(whole[joint * 10:(joint + 1) * 10].numpy(),

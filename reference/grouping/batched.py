@@ -98,8 +98,9 @@ def _with_people(batch: BatchPeople, people: torch.Tensor) -> BatchPeople:
                        batch.host_image, batch.host_missing, batch.counts)
 
 
-def _first_maxima_per_joint_map(heatmaps: torch.Tensor, tags: torch.Tensor, batch: BatchPeople) -> torch.Tensor:
-    """Flat index of each missing pair's first maximum from the CPU kernel, one call per (image, joint) map."""
+def _first_maxima_per_map(heatmaps: torch.Tensor, tags: torch.Tensor, batch: BatchPeople) -> torch.Tensor:
+    """Flat index of each missing pair's first maximum from the CPU kernel, one call per (image, joint)
+    map: the one call site of `first_maxima_pruned`."""
     person, joint = batch.host_missing
     image = batch.host_image[person]
     person_tags = batch.person_tags.numpy()
@@ -108,8 +109,8 @@ def _first_maxima_per_joint_map(heatmaps: torch.Tensor, tags: torch.Tensor, batc
     for key in np.unique(pair_map):
         pairs = np.flatnonzero(pair_map == key)
         map_image, map_joint = divmod(int(key), heatmaps.shape[1])
-        flat_index[pairs] = first_maxima_pruned(heatmaps[map_image, map_joint].numpy(),
-                                                tags[map_image, map_joint].numpy(), person_tags[person[pairs]])
+        heat, tag = heatmaps[map_image, map_joint].numpy(), tags[map_image, map_joint].numpy()
+        flat_index[pairs] = first_maxima_pruned(heat, tag, person_tags[person[pairs]])
     return torch.from_numpy(flat_index)
 
 
@@ -128,9 +129,10 @@ def refine_batch(batch: BatchPeople, heatmaps: torch.Tensor, tags: torch.Tensor,
         whole_maps = heatmaps.device.type != "cpu"
     image, joint = batch.image[batch.missing_person], batch.missing_joint
     if whole_maps:
-        flat_index = first_maxima_whole_maps(heatmaps, tags, image, joint, batch.person_tags[batch.missing_person])
+        person_tags = batch.person_tags[batch.missing_person]
+        flat_index = first_maxima_whole_maps(heatmaps, tags, image, joint, person_tags)
     else:
-        flat_index = _first_maxima_per_joint_map(heatmaps, tags, batch)
+        flat_index = _first_maxima_per_map(heatmaps, tags, batch)
     width = heatmaps.shape[-1]
     ys, xs = flat_index // width, flat_index % width
     values = heatmaps[image, joint, ys, xs]

@@ -12,7 +12,6 @@ import torch
 from reference.grouping.batched import (
     BatchPeople,
     adjust_batch,
-    mean_person_tags,
     people_to_device,
     people_to_host,
     refine_batch,

@@ -42,8 +42,8 @@ def _penalised(heatmap: np.ndarray, tag: np.ndarray, person_tag: np.ndarray) -> 
     return heatmap - np.round(total ** 0.5)
 
 
-def first_maxima_whole_maps(heatmaps: torch.Tensor, tags: torch.Tensor, image: torch.Tensor, joint: torch.Tensor,
-                            person_tags: torch.Tensor) -> torch.Tensor:
+def first_maxima_whole_maps(heatmaps: torch.Tensor, tags: torch.Tensor, image: torch.Tensor,
+                            joint: torch.Tensor, person_tags: torch.Tensor) -> torch.Tensor:
     """Flat index [Q] of the first maximum of the penalised map for each pair q: heatmaps[image[q],
     joint[q]] [H,W] against person_tags[q] [L], scoring whole maps batched over the pairs on the maps'
     device (`_penalised`'s float32 operations, for L < 8), ``WHOLE_MAP_BYTES`` of temporaries at a time.
