@@ -402,14 +402,16 @@ class Predictor:
 
     def _forward(self, scale: float, x: torch.Tensor) -> ScaleOutputs:
         """Raw network outputs at one scale for the input x [B, 3, h, w] and, with flip test, for it
-        mirrored along its width (outputs not yet flipped back)."""
+        mirrored along its width (outputs not yet flipped back). With flip test both go through the
+        network in one call, as one [2B, 3, h, w] batch (original first), split again afterwards."""
         with torch.inference_mode(), network_precision(self.config.precision, self.device.type):
-            original = tuple(self.model(x))
-            flipped = None
-            if self.config.flip:
-                mirrored = torch.flip(x, [3]).contiguous(memory_format=self._memory_format)
-                flipped = tuple(self.model(mirrored))
-        return ScaleOutputs(scale=scale, original=original, flipped=flipped)
+            if not self.config.flip:
+                return ScaleOutputs(scale=scale, original=tuple(self.model(x)), flipped=None)
+            both = torch.cat((x, torch.flip(x, [3]))).contiguous(memory_format=self._memory_format)
+            outputs = tuple(self.model(both))
+        size = len(x)
+        return ScaleOutputs(scale=scale, original=tuple(output[:size] for output in outputs),
+                            flipped=tuple(output[size:] for output in outputs))
 
     def _to_image(self, grouped: Sequence[tuple[np.ndarray, np.ndarray]], batch: Batch) -> list[Poses]:
         """Grouped people mapped from the aggregated maps back to each image's pixels."""
