@@ -204,8 +204,9 @@ def shared_forward(variants: Sequence[PipelineConfig]) -> PipelineConfig:
     return forward
 
 
-def collate(prepared: Sequence[PreparedImage], scales: Sequence[float]) -> Batch:
-    """Stack prepared images (from ``preprocess_image`` with these ``scales``) into one CPU ``Batch``.
+def collate(prepared: Sequence[PreparedImage], scales: Sequence[float], pin_memory: bool = False) -> Batch:
+    """Stack prepared images (from ``preprocess_image`` with these ``scales``) into one CPU ``Batch``,
+    in page-locked memory with ``pin_memory`` (so that a copy to a CUDA device can run asynchronously).
 
     Raises ValueError if there are none or their input sizes differ (nothing is padded or resized).
     """
@@ -222,6 +223,8 @@ def collate(prepared: Sequence[PreparedImage], scales: Sequence[float]) -> Batch
         torch.from_numpy(np.stack([item.inputs[index] for item in prepared]))
         for index in range(len(scales))
     )
+    if pin_memory:
+        inputs = tuple(x.pin_memory() for x in inputs)
     return Batch(inputs=inputs, scales=tuple(sorted(scales, reverse=True)),
                  frames=tuple(item.frame for item in prepared))
 
@@ -279,6 +282,8 @@ class Predictor:
         self.input_limits = input_limits
         self.device = torch.device(device)
         self.batch_size = batch_size
+        # inputs cross to a CUDA device on a stream of their own, so a copy overlaps the running forward
+        self._copy_stream = torch.cuda.Stream(self.device) if self.device.type == "cuda" else None
         model = model.to(self.device).eval()
         if self.config.channels_last:  # on a copy: Module.to converts in place, and others may share it
             model = copy.deepcopy(model).to(memory_format=torch.channels_last)
@@ -386,18 +391,28 @@ class Predictor:
         """CPU ``Batch`` of images that share one resize-aligned size (else ValueError)."""
         _check_image_sequence(images)
         prepared = [preprocess_image(image, self.config.input_size, self.config.scales) for image in images]
-        return collate(prepared, self.config.scales)
+        return collate(prepared, self.config.scales, pin_memory=self._copy_stream is not None)
 
     @property
     def _memory_format(self) -> torch.memory_format:
         return torch.channels_last if self.config.channels_last else torch.contiguous_format
 
     def _to_device(self, batch: Batch) -> Batch:
-        """``batch`` with its inputs on the predictor's device (channels-last if configured)."""
-        inputs = tuple(
-            x.to(self.device, non_blocking=True).contiguous(memory_format=self._memory_format)
-            for x in batch.inputs
-        )
+        """``batch`` with its inputs on the predictor's device (channels-last if configured).
+
+        On CUDA the (pinned) inputs are copied without blocking on the copy stream, and the compute stream
+        waits for the copy there, not the host: the next batch's copy overlaps the current forward."""
+        if self._copy_stream is None:
+            inputs = tuple(x.to(self.device).contiguous(memory_format=self._memory_format)
+                           for x in batch.inputs)
+            return dataclasses.replace(batch, inputs=inputs)
+        compute = torch.cuda.current_stream(self.device)
+        with torch.cuda.stream(self._copy_stream):
+            inputs = tuple(x.to(self.device, non_blocking=True).contiguous(memory_format=self._memory_format)
+                           for x in batch.inputs)
+        compute.wait_stream(self._copy_stream)
+        for x in inputs:
+            x.record_stream(compute)  # allocated on the copy stream, used on the compute stream
         return dataclasses.replace(batch, inputs=inputs)
 
     def _forward(self, scale: float, x: torch.Tensor) -> ScaleOutputs:

@@ -456,3 +456,33 @@ def test_real_network_outputs_of_one_flip_call_equal_two_calls_up_to_float_round
     for one_call, two_calls in zip(outputs.outputs[0].original + outputs.outputs[0].flipped,
                                    expected.original + expected.flipped, strict=True):
         torch.testing.assert_close(one_call, two_calls, rtol=0, atol=1e-5)
+
+
+def test_on_the_cpu_inputs_are_neither_pinned_nor_copied_on_a_stream():
+    scene = _scene(120, 160, green=90, num_people=1, seed=22)
+    predictor = Predictor(SceneNetwork([scene]), **SMALL)
+    batch = predictor._preprocess([scene.image()])
+    assert predictor._copy_stream is None and not batch.inputs[0].is_pinned()
+    on_device = predictor._to_device(batch)
+    assert on_device.inputs[0].device.type == "cpu" and torch.equal(on_device.inputs[0], batch.inputs[0])
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_cuda_inputs_are_pinned_and_copied_on_the_copy_stream(channels_last):
+    scenes = [_scene(120, 160, green=40, num_people=3, seed=23),
+              _scene(120, 160, green=160, num_people=2, seed=24)]
+    on_cpu = Predictor(SceneNetwork(scenes), **SMALL)
+    on_cuda = Predictor(SceneNetwork(scenes), device="cuda", channels_last=channels_last, **SMALL)
+    images = [scene.image() for scene in scenes]
+    batch = on_cuda._preprocess(images)
+    assert all(x.is_pinned() for x in batch.inputs)
+    assert on_cuda._copy_stream != torch.cuda.current_stream()
+    on_device = on_cuda._to_device(batch)
+    for x, expected in zip(on_device.inputs, on_cpu._preprocess(images).inputs, strict=True):
+        assert x.is_cuda and torch.equal(x.cpu(), expected)
+    for (keypoints, scores), (expected, expected_scores) in zip(on_cuda.predict_batch(images),
+                                                               on_cpu.predict_batch(images), strict=True):
+        np.testing.assert_allclose(keypoints, expected, rtol=0, atol=1e-3)
+        np.testing.assert_allclose(scores, expected_scores, rtol=0, atol=1e-5)
