@@ -9,8 +9,9 @@ pixels; missing joints are zeros.
 Stages, each callable on its own; `group_batch` runs them in order and tells an observer (see
 `reference.stages`) when each starts and stops:
 
-1. `nms_topk` (batched, on the maps' device; the candidates reach the host in one copy): keep pixels equal to their ``nms_kernel`` window maximum
-   (plateaus keep all their pixels), then the M largest values per joint with their (x, y) and tags.
+1. `nms_topk` (batched, on the maps' device; the candidates reach the host in one copy): keep pixels
+   equal to their ``nms_kernel`` window maximum (plateaus keep all their pixels), then the M largest
+   values per joint with their (x, y) and tags.
 2. `match_candidates`: joint by joint, assign the candidates above ``detection_threshold`` to people
    by tag distance, or start new people (see `reference.grouping.match`).
 3. `adjust_people`: each found joint moves 0.25 px toward its larger neighbour per axis, then +0.5.
