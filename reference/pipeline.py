@@ -5,8 +5,11 @@ The stages (``reference.stages``) run in one code path, in two halves per networ
 (aggregate, the grouping stages, to_image). ``predict_batch`` chains the two; a runner that overlaps
 decoding with the next batch's forward calls the halves itself. Every call takes an optional
 ``StageObserver`` that is told when each stage starts and stops, so a profiler times this very path
-from outside. ``replace_maps`` is the one injection point: it hands the grouping other maps than the
-network's (a profiler's rendered maps when the weights are untrained).
+from outside. With flip test the input and its mirror go through the network in one call per
+scale; on CUDA the inputs are pinned and copied on a copy stream, overlapping the running forward; the
+grouping runs batched over the batch's images on the maps' device. ``replace_maps`` is the one
+injection point: it hands the grouping other maps than the network's (a profiler's rendered maps when
+the weights are untrained).
 
 One forward, many decoders: ``decode`` takes a ``variant``, another ``PipelineConfig`` that differs
 only after the network (a subset of the scales with the same smallest scale, flip off, stage
