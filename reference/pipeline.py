@@ -14,8 +14,10 @@ the weights are untrained).
 One forward, many decoders: ``decode`` takes a ``variant``, another ``PipelineConfig`` that differs
 only after the network (a subset of the scales with the same smallest scale, flip off, stage
 aggregation, grouping settings). Its poses are bit-identical to a ``Predictor`` built with that
-config, since it reads the very network outputs such a predictor would compute
-(``check_variant`` refuses anything else, naming the setting); ``shared_forward`` gives the one
+config, since it reads the very network outputs such a predictor would compute (``check_variant``
+refuses anything else, naming the setting); the one exception is flip off decoded from a flip
+forward: it reads the original half of a [2B] call, its own predictor a [B] call, equal up to the
+float32 rounding a convolution may change with the batch size; ``shared_forward`` gives the one
 forward that serves several variants.
 Defaults follow mmpose 0.29.0's ``higherhrnet_w32_crowdpose_512x512`` test config; every choice that
 changes numbers is a ``PipelineConfig`` field, and ``PipelineConfig.to_dict`` records them.

@@ -11,7 +11,8 @@ and the predictor copies each batch's pinned inputs on a copy stream, so the nex
 preprocessing and copy overlap the current forward, as the JPEG decoding in the workers does. Results reach
 each decoder's cache in input order, one loaded batch at a time, and equal
 ``Predictor.predict_batch`` of a predictor with the decoder's settings bit for bit: the same two
-halves of the one pipeline on the same inputs.
+halves of the one pipeline on the same inputs (a variant with flip off decoded from a flip forward:
+to float32 rounding, see ``reference.pipeline``).
 """
 
 from __future__ import annotations
