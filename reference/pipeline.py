@@ -5,14 +5,19 @@ The stages (``reference.stages``) run in one code path, in two halves per networ
 (aggregate, the grouping stages, to_image). ``predict_batch`` chains the two; a runner that overlaps
 decoding with the next batch's forward calls the halves itself. Every call takes an optional
 ``StageObserver`` that is told when each stage starts and stops, so a profiler times this very path
-from outside. ``replace_maps`` is the one injection point: it hands the grouping other maps than the
-network's (a profiler's rendered maps when the weights are untrained).
+from outside. With flip test the input and its mirror go through the network in one call per
+scale; on CUDA the inputs are pinned and copied on a copy stream, overlapping the running forward; the
+grouping runs batched over the batch's images on the maps' device. ``replace_maps`` is the one
+injection point: it hands the grouping other maps than the network's (a profiler's rendered maps when
+the weights are untrained).
 
 One forward, many decoders: ``decode`` takes a ``variant``, another ``PipelineConfig`` that differs
 only after the network (a subset of the scales with the same smallest scale, flip off, stage
 aggregation, grouping settings). Its poses are bit-identical to a ``Predictor`` built with that
-config, since it reads the very network outputs such a predictor would compute
-(``check_variant`` refuses anything else, naming the setting); ``shared_forward`` gives the one
+config, since it reads the very network outputs such a predictor would compute (``check_variant``
+refuses anything else, naming the setting); the one exception is flip off decoded from a flip
+forward: it reads the original half of a [2B] call, its own predictor a [B] call, equal up to the
+float32 rounding a convolution may change with the batch size; ``shared_forward`` gives the one
 forward that serves several variants.
 Defaults follow mmpose 0.29.0's ``higherhrnet_w32_crowdpose_512x512`` test config; every choice that
 changes numbers is a ``PipelineConfig`` field, and ``PipelineConfig.to_dict`` records them.
@@ -204,8 +209,9 @@ def shared_forward(variants: Sequence[PipelineConfig]) -> PipelineConfig:
     return forward
 
 
-def collate(prepared: Sequence[PreparedImage], scales: Sequence[float]) -> Batch:
-    """Stack prepared images (from ``preprocess_image`` with these ``scales``) into one CPU ``Batch``.
+def collate(prepared: Sequence[PreparedImage], scales: Sequence[float], pin_memory: bool = False) -> Batch:
+    """Stack prepared images (from ``preprocess_image`` with these ``scales``) into one CPU ``Batch``,
+    in page-locked memory with ``pin_memory`` (so that a copy to a CUDA device can run asynchronously).
 
     Raises ValueError if there are none or their input sizes differ (nothing is padded or resized).
     """
@@ -222,6 +228,8 @@ def collate(prepared: Sequence[PreparedImage], scales: Sequence[float]) -> Batch
         torch.from_numpy(np.stack([item.inputs[index] for item in prepared]))
         for index in range(len(scales))
     )
+    if pin_memory:
+        inputs = tuple(x.pin_memory() for x in inputs)
     return Batch(inputs=inputs, scales=tuple(sorted(scales, reverse=True)),
                  frames=tuple(item.frame for item in prepared))
 
@@ -279,6 +287,8 @@ class Predictor:
         self.input_limits = input_limits
         self.device = torch.device(device)
         self.batch_size = batch_size
+        # inputs cross to a CUDA device on a stream of their own, so a copy overlaps the running forward
+        self._copy_stream = torch.cuda.Stream(self.device) if self.device.type == "cuda" else None
         model = model.to(self.device).eval()
         if self.config.channels_last:  # on a copy: Module.to converts in place, and others may share it
             model = copy.deepcopy(model).to(memory_format=torch.channels_last)
@@ -386,30 +396,42 @@ class Predictor:
         """CPU ``Batch`` of images that share one resize-aligned size (else ValueError)."""
         _check_image_sequence(images)
         prepared = [preprocess_image(image, self.config.input_size, self.config.scales) for image in images]
-        return collate(prepared, self.config.scales)
+        return collate(prepared, self.config.scales, pin_memory=self._copy_stream is not None)
 
     @property
     def _memory_format(self) -> torch.memory_format:
         return torch.channels_last if self.config.channels_last else torch.contiguous_format
 
     def _to_device(self, batch: Batch) -> Batch:
-        """``batch`` with its inputs on the predictor's device (channels-last if configured)."""
-        inputs = tuple(
-            x.to(self.device, non_blocking=True).contiguous(memory_format=self._memory_format)
-            for x in batch.inputs
-        )
+        """``batch`` with its inputs on the predictor's device (channels-last if configured).
+
+        On CUDA the (pinned) inputs are copied without blocking on the copy stream, and the compute stream
+        waits for the copy there, not the host: the next batch's copy overlaps the current forward."""
+        if self._copy_stream is None:
+            inputs = tuple(x.to(self.device).contiguous(memory_format=self._memory_format)
+                           for x in batch.inputs)
+            return dataclasses.replace(batch, inputs=inputs)
+        compute = torch.cuda.current_stream(self.device)
+        with torch.cuda.stream(self._copy_stream):
+            inputs = tuple(x.to(self.device, non_blocking=True).contiguous(memory_format=self._memory_format)
+                           for x in batch.inputs)
+        compute.wait_stream(self._copy_stream)
+        for x in inputs:
+            x.record_stream(compute)  # allocated on the copy stream, used on the compute stream
         return dataclasses.replace(batch, inputs=inputs)
 
     def _forward(self, scale: float, x: torch.Tensor) -> ScaleOutputs:
         """Raw network outputs at one scale for the input x [B, 3, h, w] and, with flip test, for it
-        mirrored along its width (outputs not yet flipped back)."""
+        mirrored along its width (outputs not yet flipped back). With flip test both go through the
+        network in one call, as one [2B, 3, h, w] batch (original first), split again afterwards."""
         with torch.inference_mode(), network_precision(self.config.precision, self.device.type):
-            original = tuple(self.model(x))
-            flipped = None
-            if self.config.flip:
-                mirrored = torch.flip(x, [3]).contiguous(memory_format=self._memory_format)
-                flipped = tuple(self.model(mirrored))
-        return ScaleOutputs(scale=scale, original=original, flipped=flipped)
+            if not self.config.flip:
+                return ScaleOutputs(scale=scale, original=tuple(self.model(x)), flipped=None)
+            both = torch.cat((x, torch.flip(x, [3]))).contiguous(memory_format=self._memory_format)
+            outputs = tuple(self.model(both))
+        size = len(x)
+        return ScaleOutputs(scale=scale, original=tuple(output[:size] for output in outputs),
+                            flipped=tuple(output[size:] for output in outputs))
 
     def _to_image(self, grouped: Sequence[tuple[np.ndarray, np.ndarray]], batch: Batch) -> list[Poses]:
         """Grouped people mapped from the aggregated maps back to each image's pixels."""

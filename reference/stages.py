@@ -2,8 +2,15 @@
 
 The pipeline (``reference.pipeline.Predictor``) runs, per network batch::
 
-    preprocess -> to_device -> forward_x<scale> (one per scale, flip pass included) -> aggregate
-    -> nms_topk -> match -> adjust (person scores included) -> refine -> to_image
+    preprocess -> to_device -> forward_x<scale> (one network call per scale, the flip test's mirrored
+    input in the same call) -> aggregate -> nms_topk -> match -> adjust (person scores included)
+    -> refine -> to_image
+
+``preprocess`` ends with the batch's inputs collated (pinned when the device is CUDA); ``to_device``
+issues their copy (on CUDA without blocking, on a copy stream the forward waits on); ``nms_topk`` ends
+with the candidates on the host (one copy), ``match`` runs there, ``adjust`` sends the matched people
+to the maps' device (one copy) and ``refine`` (or ``adjust``, with refine off) brings them back (one
+copy).
 
 Each stage runs between ``observer.start(name)`` and ``observer.stop(name)``. The default observer does
 nothing; the harness passes a timer (wall clock on CPU, CUDA events on GPU), so that what it times is

@@ -11,7 +11,7 @@ from bench.errors import BenchError
 from bench.speed.synthetic_maps import CROWDPOSE_MAP_SIZES, SyntheticMapsConfig, render_maps
 from reference.grouping import GroupingConfig, group_batch, group_keypoints, match_candidates, nms_topk
 from reference.grouping.block_maxima import first_maxima
-from reference.grouping.fast import first_maxima_whole_map
+from reference.grouping.fast import first_maxima_whole_maps
 
 SMALL = {"height": 128, "width": 160}
 # 40 people on a larger map: more than max_num_people (30) and more than the 30 candidates per joint
@@ -77,11 +77,14 @@ def test_whole_map_refine_search_equals_the_block_cpu_search(num_tag_dims):
     maps = render_maps(SyntheticMapsConfig(**SMALL, num_people=10, num_tag_dims=num_tag_dims, seed=9))
     offsets = np.random.default_rng(0).normal(0, 0.3, (10, num_tag_dims))
     person_tags = (maps.person_tags[:, None] + offsets).astype(np.float32)
+    pairs = torch.arange(14).repeat_interleave(10)
+    heatmaps, tags = torch.from_numpy(maps.heatmaps)[None], torch.from_numpy(maps.tags)[None]
+    whole = first_maxima_whole_maps(heatmaps, tags, torch.zeros_like(pairs), pairs,
+                                    torch.from_numpy(person_tags).repeat(14, 1))
     for joint in range(14):
         heatmap, tag = maps.heatmaps[joint], maps.tags[joint]
-        np.testing.assert_array_equal(
-            first_maxima_whole_map(torch.from_numpy(heatmap), torch.from_numpy(tag), person_tags),
-            first_maxima(heatmap, tag, person_tags))
+        np.testing.assert_array_equal(whole[joint * 10:(joint + 1) * 10].numpy(),
+                                      first_maxima(heatmap, tag, person_tags))
 
 
 @pytest.mark.gpu

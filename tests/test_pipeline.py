@@ -12,6 +12,7 @@ import torch
 from helpers import TinyPoseNet
 from torch import nn
 
+from reference.aggregate import ScaleOutputs
 from reference.crowdpose import FLIP_INDEX, NUM_JOINTS
 from reference.grouping import GroupingConfig
 from reference.pipeline import (
@@ -400,3 +401,88 @@ def test_an_image_over_the_input_limits_is_refused_before_any_work():
         [np.zeros((20, 2000, 3), np.uint8)])
     with pytest.raises(ValueError, match="max_aspect_ratio must be a finite number >= 1"):
         InputLimits(max_aspect_ratio=0.5)
+
+
+class CallCounting(nn.Module):
+    """Passes through to ``network``, recording the batch size of every call."""
+
+    def __init__(self, network: nn.Module):
+        super().__init__()
+        self.network = network
+        self.batch_sizes: list[int] = []
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        self.batch_sizes.append(len(x))
+        return self.network(x)
+
+
+def _two_call_outputs(predictor: Predictor, outputs: ForwardOutputs) -> ForwardOutputs:
+    """The network outputs as two calls per scale would give them: the input, then its mirror."""
+    with torch.inference_mode():
+        scales = tuple(
+            ScaleOutputs(scale, tuple(predictor.model(x)), tuple(predictor.model(torch.flip(x, [3]))))
+            for scale, x in zip(outputs.batch.scales, outputs.batch.inputs, strict=True))
+    return ForwardOutputs(scales, outputs.batch)
+
+
+def test_flip_test_sends_input_and_mirror_through_the_network_in_one_call():
+    scenes = [_scene(120, 160, green=40, num_people=3, seed=20),
+              _scene(120, 160, green=160, num_people=0, seed=21)]
+    network = CallCounting(SceneNetwork(scenes))
+    predictor = Predictor(network, scales=(2, 1), **SMALL)
+    images = [scene.image() for scene in scenes]
+    outputs = predictor.run_network(images)
+    assert network.batch_sizes == [4, 4]  # 2B per scale: one call each
+    one_call = predictor.decode(outputs)
+    two_calls = predictor.decode(_two_call_outputs(predictor, outputs))
+    for (keypoints, scores), (expected_keypoints, expected_scores) in zip(one_call, two_calls, strict=True):
+        np.testing.assert_array_equal(keypoints, expected_keypoints)
+        np.testing.assert_array_equal(scores, expected_scores)
+    _assert_recovers(scenes[0], *one_call[0], tolerance_px=1.0)
+
+
+@pytest.mark.parametrize("batch", [1, 2])
+def test_real_network_outputs_of_one_flip_call_equal_two_calls_up_to_float_rounding(batch):
+    """A convolution may pick another algorithm for batch 2B than for B (oneDNN does for B = 1), so the
+    outputs agree to float32 rounding, not always bit for bit."""
+    from reference.model import higher_hrnet_w32
+
+    torch.manual_seed(0)
+    images = [np.random.default_rng(seed).integers(0, 256, (64, 96, 3), dtype=np.uint8)
+              for seed in range(batch)]
+    predictor = Predictor(higher_hrnet_w32(), scales=(1,), input_size=64)
+    outputs = predictor.run_network(images)
+    expected = _two_call_outputs(predictor, outputs).outputs[0]
+    for one_call, two_calls in zip(outputs.outputs[0].original + outputs.outputs[0].flipped,
+                                   expected.original + expected.flipped, strict=True):
+        torch.testing.assert_close(one_call, two_calls, rtol=0, atol=1e-5)
+
+
+def test_on_the_cpu_inputs_are_neither_pinned_nor_copied_on_a_stream():
+    scene = _scene(120, 160, green=90, num_people=1, seed=22)
+    predictor = Predictor(SceneNetwork([scene]), **SMALL)
+    batch = predictor._preprocess([scene.image()])
+    assert predictor._copy_stream is None and not batch.inputs[0].is_pinned()
+    on_device = predictor._to_device(batch)
+    assert on_device.inputs[0].device.type == "cpu" and torch.equal(on_device.inputs[0], batch.inputs[0])
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_cuda_inputs_are_pinned_and_copied_on_the_copy_stream(channels_last):
+    scenes = [_scene(120, 160, green=40, num_people=3, seed=23),
+              _scene(120, 160, green=160, num_people=2, seed=24)]
+    on_cpu = Predictor(SceneNetwork(scenes), **SMALL)
+    on_cuda = Predictor(SceneNetwork(scenes), device="cuda", channels_last=channels_last, **SMALL)
+    images = [scene.image() for scene in scenes]
+    batch = on_cuda._preprocess(images)
+    assert all(x.is_pinned() for x in batch.inputs)
+    assert on_cuda._copy_stream != torch.cuda.current_stream()
+    on_device = on_cuda._to_device(batch)
+    for x, expected in zip(on_device.inputs, on_cpu._preprocess(images).inputs, strict=True):
+        assert x.is_cuda and torch.equal(x.cpu(), expected)
+    for (keypoints, scores), (expected, expected_scores) in zip(on_cuda.predict_batch(images),
+                                                               on_cpu.predict_batch(images), strict=True):
+        np.testing.assert_allclose(keypoints, expected, rtol=0, atol=1e-3)
+        np.testing.assert_allclose(scores, expected_scores, rtol=0, atol=1e-5)

@@ -82,7 +82,7 @@ def test_every_decoder_equals_a_predictor_with_its_settings_bit_for_bit(jobs, tm
     shared = Predictor(network, batch_size=batch_size, **settings(FORWARD))
     run = predict_images(shared, jobs, decoders(tmp_path), batch_size=batch_size, workers=0,
                          progress_bar=False)
-    assert network.calls == (len(jobs) if batch_size == 1 else 3) * 2 * 2  # batches x scales x flip
+    assert network.calls == (len(jobs) if batch_size == 1 else 3) * 2  # batches x scales, flip in one call
     for options, predictions in zip(VARIANTS, run.predictions, strict=True):
         assert predictions == alone(network, options, jobs, batch_size), options
         assert list(predictions) == list(IMAGE_IDS)
@@ -105,7 +105,7 @@ def test_each_decoder_resumes_from_its_own_cache(jobs, tmp_path):
     resumed = predict_images(Predictor(network, **settings(FORWARD)), jobs, decoders(root), workers=0,
                              progress_bar=False)
     assert resumed.predictions == fresh.predictions
-    assert network.calls == len(jobs) * 2 * 2  # every image lacks some decoder (the third onwards)
+    assert network.calls == len(jobs) * 2  # every image lacks some decoder (the third onwards)
     lines = [json.loads(line)["image_id"] for line in first.cache.shard_path.read_text().splitlines()]
     assert lines == list(IMAGE_IDS)  # nothing appended twice
     again = TinyPoseNet()
@@ -144,8 +144,8 @@ def test_rows_share_a_forward_wherever_their_settings_allow():
 def test_both_published_rows_from_one_forward_on_the_bundled_sample(sample_dir, tmp_path):
     """HigherHRNet-W32 with calibrated weights (grouping does real work): the [1] row decoded from the
     [2, 1] forward equals a [1] predictor, the [2, 1] row a [2, 1] predictor, and so do three more
-    variants, bit for bit. (At input size 256 instead of 512, which makes the test 4x cheaper and
-    changes nothing shared.)"""
+    variants, bit for bit but for the variant without flip (to float32 rounding). (At input size 256
+    instead of 512, which makes the test 4x cheaper and changes nothing shared.)"""
     model = higher_hrnet_w32()
     model.load_state_dict(calibrated_state_dict(model))
     photos = [ImageJob(index, path) for index, path in enumerate(sorted(sample_dir.glob("*.jpg")))]
@@ -157,6 +157,22 @@ def test_both_published_rows_from_one_forward_on_the_bundled_sample(sample_dir, 
                           for index, options in enumerate(rows)], workers=0, progress_bar=False)
     for options, predictions in zip(rows, run.predictions, strict=True):
         predictor = Predictor(model, batch_size=1, **options)
-        assert predictions == {job.image_id: people_to_results(job.image_id, *predictor(read_image(job.path)))
-                               for job in photos}
+        alone = {job.image_id: people_to_results(job.image_id, *predictor(read_image(job.path)))
+                 for job in photos}
+        if options.get("flip", True):
+            assert predictions == alone
+        else:
+            _assert_close_results(predictions, alone)
         assert all(predictions.values())
+
+
+def _assert_close_results(left: dict[int, list[dict]], right: dict[int, list[dict]]) -> None:
+    """The same people per image, to float32 rounding: a variant without flip decoded from a flip
+    forward reads the original half of one [2B] network call, its own predictor a [B] call, and a
+    convolution may round differently for another batch size."""
+    assert list(left) == list(right)
+    for image_id, people in left.items():
+        assert len(people) == len(right[image_id])
+        for person, other in zip(people, right[image_id], strict=True):
+            np.testing.assert_allclose(person["keypoints"], other["keypoints"], rtol=0, atol=1e-3)
+            np.testing.assert_allclose(person["score"], other["score"], rtol=0, atol=1e-5)

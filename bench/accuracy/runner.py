@@ -6,10 +6,13 @@ pipeline's network half (``Predictor.run_network``) once, in the calling thread;
 ``Decoder`` (the predictor's own settings, or a variant that reads the same network outputs), while
 the next network batch goes through the network. Every decoder has finished a batch before the next
 batch's decoding starts, so at most two network batches' outputs exist at a time (the one being
-decoded and the one just forwarded), as with a single decoder. Results reach
+decoded and the one just forwarded), as with a single decoder. On CUDA the forward runs asynchronously
+and the predictor copies each batch's pinned inputs on a copy stream, so the next batch's
+preprocessing and copy overlap the current forward, as the JPEG decoding in the workers does. Results reach
 each decoder's cache in input order, one loaded batch at a time, and equal
 ``Predictor.predict_batch`` of a predictor with the decoder's settings bit for bit: the same two
-halves of the one pipeline on the same inputs.
+halves of the one pipeline on the same inputs (a variant with flip off decoded from a flip forward:
+to float32 rounding, see ``reference.pipeline``).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Every measured iteration decodes the image files (``decode``, JPEG file to RGB) and then runs
 ``Predictor.predict_batch``, the same code path that ``bench reproduce`` runs, with a ``StageTimer`` as
 its observer: the pipeline itself reports ``preprocess``, ``to_device``, ``forward_x<scale>`` (one
-network pass per scale, two with flip test), ``aggregate``, the grouping stages ``nms_topk``, ``match``,
+network call per scale, flip test included), ``aggregate``, the grouping stages ``nms_topk``, ``match``,
 ``adjust``, ``refine`` (person scores are part of ``adjust``) and ``to_image`` (mapping back to image
 pixels), all inside ``end_to_end``. ``evaluate`` is timed apart, on the bundled sample's ground truth.
 

@@ -9,8 +9,9 @@ pixels; missing joints are zeros.
 Stages, each callable on its own; `group_batch` runs them in order and tells an observer (see
 `reference.stages`) when each starts and stops:
 
-1. `nms_topk` (batched, on the maps' device): keep pixels equal to their ``nms_kernel`` window maximum
-   (plateaus keep all their pixels), then the M largest values per joint with their (x, y) and tags.
+1. `nms_topk` (batched, on the maps' device; the candidates reach the host in one copy): keep pixels
+   equal to their ``nms_kernel`` window maximum (plateaus keep all their pixels), then the M largest
+   values per joint with their (x, y) and tags.
 2. `match_candidates`: joint by joint, assign the candidates above ``detection_threshold`` to people
    by tag distance, or start new people (see `reference.grouping.match`).
 3. `adjust_people`: each found joint moves 0.25 px toward its larger neighbour per axis, then +0.5.
@@ -20,9 +21,10 @@ Stages, each callable on its own; `group_batch` runs them in order and tells an 
 
 ``GroupingConfig.matcher`` picks the implementation of stages 2, 3 and 5: "munkres" is the literal port
 (munkres 1.1.4 per joint and mmpose's per-person loops, numpy on the CPU) that reproduces mmpose exactly;
-"scipy" is the fast path (scipy's ``linear_sum_assignment`` on the same cost matrix, vectorised adjust,
-refine only where a joint is missing, see `reference.grouping.fast`). Both give identical people and
-scores: where a joint's assignment problem has several optimal solutions that would group differently,
+"scipy" is the fast path (scipy's ``linear_sum_assignment`` on the same cost matrix; adjust and refine
+batched over all images of a batch on the maps' device, refine only where a joint is missing, see
+`reference.grouping.batched`). Both give identical people and scores: where a joint's assignment
+problem has several optimal solutions that would group differently,
 the fast path lets munkres decide (`reference.grouping.match.solve_fast`).
 Inputs are converted to float32, the dtype of the network output mmpose parses. Candidates whose heatmap
 values are exactly equal come in ``torch.topk`` order, which may differ between CPU and GPU.

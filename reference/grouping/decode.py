@@ -9,11 +9,18 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from reference.grouping.batched import (
+    BatchPeople,
+    adjust_batch,
+    people_to_device,
+    people_to_host,
+    refine_batch,
+)
 from reference.grouping.config import DEFAULT_CONFIG, GroupingConfig
-from reference.grouping.fast import adjust_people_fast, refine_people_fast
 from reference.grouping.literal import adjust_people_literal, refine_people_literal
 from reference.grouping.match import match_by_tag
 from reference.grouping.nms import Candidates, top_candidates
+from reference.grouping.transfer import to_host
 from reference.stages import ADJUST, MATCH, NMS_TOPK, NO_OBSERVER, REFINE, StageObserver, observed
 
 ArrayLike = np.ndarray | torch.Tensor
@@ -108,7 +115,7 @@ def adjust_people(
         raise ValueError(f"people have found joints outside the {width}x{height} heatmaps")
     if config.literal_port:
         return adjust_people_literal(people, heatmaps.cpu().numpy())
-    return adjust_people_fast(people, heatmaps)
+    return people_to_host(adjust_batch(people_to_device([people], heatmaps.device), heatmaps[None]))[0]
 
 
 def person_scores(people: np.ndarray) -> np.ndarray:
@@ -131,7 +138,18 @@ def refine_people(
         raise ValueError(f"refine needs a joint with value > 0 in every person; person {lonely[0]} has none")
     if config.literal_port:
         return refine_people_literal(people, heatmaps.cpu().numpy(), tags.cpu().numpy())
-    return refine_people_fast(people, heatmaps, tags)
+    batch = people_to_device([people], heatmaps.device, _tags_at_joints(people, tags))
+    return people_to_host(refine_batch(batch, heatmaps[None], tags[None]))[0]
+
+
+def _tags_at_joints(people: np.ndarray, tags: torch.Tensor) -> np.ndarray:
+    """[N,K,L] tags [K,H,W,L] read at int() of each joint's clipped (x, y), as mmpose's refine reads them."""
+    _, height, width, _ = tags.shape
+    xs = torch.from_numpy(people[:, :, 0]).long().clamp(0, width - 1).to(tags.device)
+    ys = torch.from_numpy(people[:, :, 1]).long().clamp(0, height - 1).to(tags.device)
+    joint = torch.arange(people.shape[1], device=tags.device).expand(xs.shape)
+    picked, = to_host((tags[joint, ys, xs],))
+    return picked
 
 
 def group_batch(
@@ -141,13 +159,40 @@ def group_batch(
     """All stages, in order, for a batch: heatmaps [B,K,H,W], tags [B,K,H,W,L] (or [B,K,H,W]) -> per
     image (people [N,K,3+L] float32, scores [N] float32). Each stage covers every image of the batch
     and runs between ``observer.start`` and ``observer.stop``; person scores are part of ``adjust``.
-    The same result as grouping each image alone."""
+
+    NMS/top-k, adjust and refine run batched over the images on the maps' device; only match runs on the
+    host, per image, on the candidates copied there in one transfer; the matched people go to the device
+    in one transfer and come back in one. The literal port (``matcher="munkres"``) adjusts and refines
+    per image on the host. The same result as grouping each image alone.
+    """
     with observed(observer, NMS_TOPK):
         heatmaps, tags = _as_maps(heatmaps, tags, batched=True)
         candidates = nms_topk(heatmaps, tags, config)
     with observed(observer, MATCH):
         people = [match_candidates(values, locations, found_tags, config) for values, locations, found_tags
                   in zip(candidates.values, candidates.locations, candidates.tags, strict=True)]
+    if config.literal_port:
+        return _adjust_and_refine_per_image(people, heatmaps, tags, config, observer)
+    batch: BatchPeople | None = None
+    with observed(observer, ADJUST):
+        scores = [person_scores(found) for found in people]  # adjust changes no value: scored on the host
+        if config.adjust or config.refine:
+            batch = people_to_device(people, heatmaps.device)
+        if config.adjust:
+            batch = adjust_batch(batch, heatmaps)
+            if not config.refine:
+                people = people_to_host(batch)
+    with observed(observer, REFINE):
+        if config.refine:
+            people = people_to_host(refine_batch(batch, heatmaps, tags))
+    return list(zip(people, scores, strict=True))
+
+
+def _adjust_and_refine_per_image(
+    people: list[np.ndarray], heatmaps: torch.Tensor, tags: torch.Tensor, config: GroupingConfig,
+    observer: StageObserver,
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Stages 3 to 5 of the literal port, image by image."""
     with observed(observer, ADJUST):
         if config.adjust:
             people = [adjust_people(found, heatmaps[image], config) for image, found in enumerate(people)]

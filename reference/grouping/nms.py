@@ -10,6 +10,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from reference.grouping.transfer import to_host
+
 
 @dataclass(frozen=True)
 class Candidates:
@@ -53,7 +55,7 @@ def top_candidates(heatmaps: torch.Tensor, tags: torch.Tensor, kernel: int, coun
     """NMS, then per joint the ``min(count, H*W)`` largest values with their (x, y) and tags.
 
     heatmaps [B,K,H,W] and tags [B,K,H,W,L] float32 on one device; the work runs there and only the
-    candidates are copied to the CPU.
+    candidates are copied to the CPU, in one transfer.
     """
     batch, joints, height, width = heatmaps.shape
     flat = suppress_non_maxima(heatmaps, kernel).reshape(batch, joints, height * width)
@@ -61,4 +63,4 @@ def top_candidates(heatmaps: torch.Tensor, tags: torch.Tensor, kernel: int, coun
     flat_tags = tags.reshape(batch, joints, height * width, tags.shape[-1])
     picked_tags = torch.gather(flat_tags, 2, index[..., None].expand(-1, -1, -1, tags.shape[-1]))
     locations = torch.stack((index % width, index // width), dim=3)
-    return Candidates(values.cpu().numpy(), locations.cpu().numpy(), picked_tags.cpu().numpy())
+    return Candidates(*to_host((values, locations, picked_tags)))
