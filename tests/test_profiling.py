@@ -135,7 +135,7 @@ def test_cli_profiles_broad_maps_with_the_fan_in_weights(tmp_path):
     out = tmp_path / "results"
     assert main(["profile", "--device", "cpu", "--inputs", "synthetic", "--sizes", "64x64", "--iters", "1",
                  "--warmup", "0", "--input-size", "64", "--maps", "broad", "--out", str(out)]) == 0
-    (path,) = out.glob("profile-cpu-float32-*-synthetic-64x64-b1-s1-flip-*.json")
+    (path,) = out.glob("profile-cpu-float32-*-synthetic-64x64-b1-s1-flip-broad-*.json")
     report = load_report(path)
     assert report.config.weights.builder == "bench.testing.synthetic_weights.fan_in_state_dict"
     assert report.config.weights.seed == 5

@@ -18,7 +18,7 @@ from bench.reports.markdown import machine_name
 from bench.reports.schema import Report
 from bench.reports.stats import END_TO_END
 
-AP_METRICS = ("AP", "AP50", "AP75", "AP(E)", "AP(M)", "AP(H)")
+AP_METRICS = ("AP", "AP50", "AP75", "AP_easy", "AP_medium", "AP_hard")
 
 _SORT_SCRIPT = """
 function cellKey(row, column) {

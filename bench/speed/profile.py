@@ -198,7 +198,8 @@ def profile_case(predictor: Predictor, case: Case, config: ProfileConfig, weight
                  environment: dict, trace: Path | None = None) -> Report:
     """Warm up, measure ``case`` until ``measured_enough``, time evaluation, build the report."""
     device = predictor.device
-    label = case.label(config.scales, config.flip)
+    # broad maps are another workload than rendered ones: the label (and so the file name) says so
+    label = case.label(config.scales, config.flip) + ("" if config.maps == "rendered" else f"-{config.maps}")
     rendered = rendered_maps(predictor, case) if weights.kind != "checkpoint" and config.maps == "rendered" \
         else None
     timer = StageTimer(warmup=config.warmup, device=device)
