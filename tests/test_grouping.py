@@ -18,7 +18,7 @@ from reference.grouping import (
     refine_people,
 )
 from reference.grouping.match import has_deciding_tie, solve_fast, solve_with_munkres, solve_with_scipy
-from reference.grouping.nms import window_maximum
+from reference.grouping.nms import _dilated, _shifted, window_maximum
 
 MATCHERS = ("scipy", "munkres")
 COORDINATE_TOLERANCE = 1e-5
@@ -77,10 +77,19 @@ def test_fixture_case1_refine_filled_a_joint_below_the_threshold(mmpose_fixtures
 
 @pytest.mark.parametrize("kernel", [1, 3, 5, 7])
 @pytest.mark.parametrize("shape", [(2, 3, 17, 23), (1, 1, 2, 9), (1, 2, 1, 1)])
-def test_window_maximum_equals_max_pool(kernel, shape):
-    maps = torch.randn(shape, generator=torch.Generator().manual_seed(kernel))
+@pytest.mark.parametrize("values", ["normal", "plateaus"])
+def test_window_maximum_equals_max_pool(kernel, shape, values):
+    """Both implementations (OpenCV's dilate on the CPU, shifted maxima elsewhere, run here on the CPU)
+    give MaxPool2d's values exactly, at the border, on plateaus and with infinities."""
+    generator = torch.Generator().manual_seed(kernel)
+    maps = torch.randn(shape, generator=generator)
+    if values == "plateaus":
+        maps = torch.randint(-2, 2, shape, generator=generator).float()
+        maps[..., 0, 0] = -torch.inf
+        maps.view(-1)[-1] = torch.inf
     expected = torch.nn.functional.max_pool2d(maps, kernel, 1, kernel // 2)
-    assert torch.equal(window_maximum(maps, kernel), expected)
+    for implementation in (window_maximum, _dilated, _shifted):
+        assert torch.equal(implementation(maps, kernel), expected), implementation.__name__
 
 
 def test_nms_keeps_every_pixel_of_a_plateau():

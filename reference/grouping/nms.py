@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 import torch
 
@@ -28,11 +29,19 @@ class Candidates:
 
 
 def window_maximum(maps: torch.Tensor, kernel: int) -> torch.Tensor:
-    """Maximum over the ``kernel`` x ``kernel`` window centred on every pixel of [..., H, W] maps.
+    """Maximum over the ``kernel`` x ``kernel`` window (odd ``kernel``) centred on every pixel of
+    [..., H, W] maps.
 
     Windows are cut at the map border, so the values equal ``torch.nn.MaxPool2d(kernel, 1, kernel // 2)``
-    (mmpose's NMS pool); computed as separable shifted maxima, which is several times faster on a CPU.
+    (mmpose's NMS pool). On the CPU each map is dilated by OpenCV (a maximum is exact, so any order of
+    comparisons gives the same values; it is an order of magnitude faster than torch's pool there), on
+    other devices separable shifted maxima stay on the device.
     """
+    return _dilated(maps, kernel) if maps.device.type == "cpu" else _shifted(maps, kernel)
+
+
+def _shifted(maps: torch.Tensor, kernel: int) -> torch.Tensor:
+    """`window_maximum` as separable shifted maxima, on the maps' device."""
     radius = kernel // 2
     rows = maps.clone()
     for shift in range(1, min(radius, maps.shape[-1] - 1) + 1):
@@ -45,10 +54,22 @@ def window_maximum(maps: torch.Tensor, kernel: int) -> torch.Tensor:
     return window
 
 
+def _dilated(maps: torch.Tensor, kernel: int) -> torch.Tensor:
+    """`window_maximum` of CPU float maps [..., H, W], one ``cv2.dilate`` per map; outside the map the
+    border counts as -inf, so windows are cut there."""
+    height, width = maps.shape[-2:]
+    flat = np.ascontiguousarray(maps.reshape(-1, height, width).numpy())
+    window = np.empty_like(flat)
+    footprint = np.ones((kernel, kernel), dtype=np.uint8)
+    for source, target in zip(flat, window, strict=True):
+        cv2.dilate(source, footprint, dst=target, borderType=cv2.BORDER_CONSTANT, borderValue=-np.inf)
+    return torch.from_numpy(window).reshape(maps.shape)
+
+
 def suppress_non_maxima(heatmaps: torch.Tensor, kernel: int) -> torch.Tensor:
     """mmpose's NMS: a pixel equal to its window maximum keeps its value (plateaus keep every pixel),
-    any other pixel is multiplied by 0."""
-    return heatmaps * torch.eq(window_maximum(heatmaps, kernel), heatmaps).float()
+    any other pixel is multiplied by 0 (the boolean mask promotes to 1.0 and 0.0 in the product)."""
+    return heatmaps * (window_maximum(heatmaps, kernel) == heatmaps)
 
 
 def top_candidates(heatmaps: torch.Tensor, tags: torch.Tensor, kernel: int, count: int) -> Candidates:
