@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -71,29 +72,52 @@ def _split(outputs: NetworkOutputs, num_joints: int) -> tuple[torch.Tensor, torc
 def _mmpose_pass(
     outputs: NetworkOutputs, size_hw: tuple[int, int], num_joints: int, flip_index: Sequence[int] | None
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(heatmaps, tags) of one pass at ``size_hw``: maps flipped back first (if ``flip_index``), then each
-    stage resized straight to ``size_hw`` and the heatmap stages averaged."""
+    """(heatmaps at ``size_hw``, tags still to be resized to it) of one pass: maps flipped back first (if
+    ``flip_index``), then each heatmap stage resized straight to ``size_hw`` and the stages averaged."""
     maps = _split(outputs, num_joints)
     if flip_index is not None:
         maps = tuple(flip_back(m, flip_index) for m in maps)
     low_heat, low_tags, high_heat = maps
-    heatmaps = (resize_to(low_heat, size_hw) + resize_to(high_heat, size_hw)) / 2
-    return heatmaps, resize_to(low_tags, size_hw)
+    return _halved(_sum(low_heat, high_heat, size_hw)), low_tags
 
 
 def _pass_2020(
     outputs: NetworkOutputs, size_hw: tuple[int, int], num_joints: int, flip_index: Sequence[int] | None
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(heatmaps, tags) of one pass at ``size_hw``: low stage resized to the high stage's size, flipped
-    back there (if ``flip_index``), heatmap stages averaged, then both resized to ``size_hw``."""
+    """(heatmaps at ``size_hw``, tags still to be resized to it) of one pass: low stage resized to the
+    high stage's size, flipped back there (if ``flip_index``), heatmap stages averaged, then resized."""
     low_heat, low_tags, high_heat = _split(outputs, num_joints)
     stage_hw = tuple(high_heat.shape[-2:])
     maps = (resize_to(low_heat, stage_hw), resize_to(low_tags, stage_hw), high_heat)
     if flip_index is not None:
         maps = tuple(flip_back(m, flip_index) for m in maps)
     low_heat, low_tags, high_heat = maps
-    heatmaps = (low_heat + high_heat) / 2
-    return resize_to(heatmaps, size_hw), resize_to(low_tags, size_hw)
+    return resize_to(_halved(low_heat + high_heat), size_hw), low_tags
+
+
+def _sum(first: torch.Tensor, second: torch.Tensor, size_hw: tuple[int, int]) -> torch.Tensor:
+    """``resize_to(first) + resize_to(second)`` as a new tensor, formed in place in a resize's output
+    (float addition is commutative, so either can take the other); a new sum where neither was resized."""
+    first_resized, second_resized = resize_to(first, size_hw), resize_to(second, size_hw)
+    if first_resized is not first:
+        return first_resized.add_(second_resized)
+    if second_resized is not second:
+        return second_resized.add_(first_resized)
+    return first + second
+
+
+def _halved(total: torch.Tensor) -> torch.Tensor:
+    """``total / 2``, in place: ``total`` is a new tensor (a sum), never a network output."""
+    return total.div_(2)
+
+
+def _stacked(maps: Sequence[torch.Tensor]) -> torch.Tensor:
+    """``torch.stack(maps, dim=-1)``; on the CPU into memory numpy allocates, which asks Linux for huge
+    pages: a new buffer of tens of MB then takes a fraction of the page faults of torch's allocation."""
+    if maps[0].device.type != "cpu":
+        return torch.stack(maps, dim=-1)
+    stacked = torch.from_numpy(np.empty((*maps[0].shape, len(maps)), dtype=np.float32))
+    return torch.stack(maps, dim=-1, out=stacked)
 
 
 _PASSES = {"mmpose-0.29": _mmpose_pass, "2020": _pass_2020}
@@ -109,7 +133,11 @@ def aggregate_outputs(
     ``base_size`` = (W, H), from the raw outputs of every test scale (largest scale first).
 
     Heatmaps: original and flipped averaged, then the mean over scales. Tags: from the scale-1 pass
-    (or the only scale), [original, flipped] stacked on the last axis. K = ``len(flip_index)``.
+    (or the only scale), [original, flipped] on the last axis. K = ``len(flip_index)``.
+
+    Sums and halves are formed in place on new tensors (never on a network output), which spares large
+    temporaries and changes no value. Each pass's maps are resized on their own, as mmpose does: a
+    resize of more channels at once may round differently in the last bit.
     """
     if stage_aggregation not in _PASSES:
         raise ValueError(f"stage_aggregation must be one of {STAGE_AGGREGATIONS}, got {stage_aggregation!r}")
@@ -128,9 +156,10 @@ def aggregate_outputs(
         pass_tags = [scale_tags]
         if item.flipped is not None:
             flipped_heatmaps, flipped_tags = one_pass(item.flipped, size_hw, num_joints, flip_index)
-            heatmaps = (heatmaps + flipped_heatmaps) / 2
+            heatmaps = _halved(heatmaps.add_(flipped_heatmaps))
             pass_tags.append(flipped_tags)
-        heatmap_sum = heatmaps if heatmap_sum is None else heatmap_sum + heatmaps
+        heatmap_sum = heatmaps if heatmap_sum is None else heatmap_sum.add_(heatmaps)
         if item.scale == tag_scale:
             tags = pass_tags
-    return heatmap_sum / len(scale_outputs), torch.stack(tags, dim=-1)
+    resized_tags = [resize_to(pass_tags, size_hw) for pass_tags in tags]
+    return heatmap_sum.div_(len(scale_outputs)), _stacked(resized_tags)

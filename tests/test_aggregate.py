@@ -191,3 +191,57 @@ def test_bad_outputs_raise_value_error(outputs, message):
 def test_unknown_mode_is_rejected():
     with pytest.raises(ValueError, match="stage_aggregation"):
         aggregate_outputs(_scale_outputs((1,), (32, 32), False), (32, 32), FLIP_INDEX, "2019")
+
+
+def _plainly_aggregated(scale_outputs, base_size, mode):
+    """The aggregation written out plainly, every sum a new tensor and every tag map resized in its pass:
+    what `aggregate_outputs` must equal bit for bit."""
+    size_hw = (base_size[1], base_size[0])
+
+    def resize(maps, hw):
+        return maps if tuple(maps.shape[-2:]) == hw else torch.nn.functional.interpolate(
+            maps, size=hw, mode="bilinear", align_corners=False)
+
+    def one_pass(outputs, flipped):
+        low, high = outputs
+        maps = (low[:, :K], low[:, K:], high)
+        if mode == "mmpose-0.29":
+            if flipped:
+                maps = tuple(flip_back(m, FLIP_INDEX) for m in maps)
+            return (resize(maps[0], size_hw) + resize(maps[2], size_hw)) / 2, resize(maps[1], size_hw)
+        stage_hw = tuple(high.shape[-2:])
+        maps = (resize(maps[0], stage_hw), resize(maps[1], stage_hw), maps[2])
+        if flipped:
+            maps = tuple(flip_back(m, FLIP_INDEX) for m in maps)
+        return resize((maps[0] + maps[2]) / 2, size_hw), resize(maps[1], size_hw)
+
+    total, tags = None, None
+    tag_scale = 1 if len(scale_outputs) > 1 else scale_outputs[0].scale
+    for item in scale_outputs:
+        heatmaps, pass_tags = one_pass(item.original, False)
+        pass_tags = [pass_tags]
+        if item.flipped is not None:
+            flipped_heatmaps, flipped_tags = one_pass(item.flipped, True)
+            heatmaps = (heatmaps + flipped_heatmaps) / 2
+            pass_tags.append(flipped_tags)
+        total = heatmaps if total is None else total + heatmaps
+        if item.scale == tag_scale:
+            tags = pass_tags
+    return total / len(scale_outputs), torch.stack(tags, dim=-1)
+
+
+@pytest.mark.parametrize("mode", STAGE_AGGREGATIONS)
+@pytest.mark.parametrize("scales", [(1,), (2, 1), (2,)], ids=["1", "2,1", "2"])
+@pytest.mark.parametrize("flip", [True, False], ids=["flip", "noflip"])
+def test_in_place_sums_change_no_value_and_leave_the_outputs_alone(mode, scales, flip):
+    """In-place sums and the tags resized once at the end give the plain formulation's values bit for
+    bit, and the network outputs (of which the 2x pass's high stage already has the base size) stay
+    as they were."""
+    outputs = _scale_outputs(scales, (64, 96), flip, batch=2, seed=11)
+    before = [tensor.clone() for item in outputs for pair in (item.original, item.flipped or ())
+              for tensor in pair]
+    heatmaps, tags = aggregate_outputs(outputs, (96, 64), FLIP_INDEX, mode)
+    expected_heatmaps, expected_tags = _plainly_aggregated(outputs, (96, 64), mode)
+    assert torch.equal(heatmaps, expected_heatmaps) and torch.equal(tags, expected_tags)
+    after = [tensor for item in outputs for pair in (item.original, item.flipped or ()) for tensor in pair]
+    assert all(torch.equal(old, new) for old, new in zip(before, after, strict=True))
