@@ -174,7 +174,11 @@ def test_outputs_written_with_plot(tmp_path, environment):
     write_profile(tmp_path, environment, "aaaa00000000", 2, {"forward": 100.0})
     assert main(["compare", str(tmp_path), "--out", str(out)]) == 0
     verdicts = (out / "verdicts.csv").read_text().splitlines()
-    assert verdicts[0].startswith("stage,verdict,n_a,n_b,median_a,median_b,ratio,ci_low,ci_high,p_value")
+    assert verdicts[0].startswith("stage,verdict,n_a,n_b,median_a,median_b,ratio,ci_low,ci_high,p_value,"
+                                  "block_a,block_b")
+    text = (out / "comparison.md").read_text()
+    assert "stationary block bootstrap" in text and "samples of one run are not independent" in text
+    assert "| p_value | block_a | block_b |" in text
     data = (out / "stages.png").read_bytes()
     assert data.startswith(PNG_MAGIC) and len(data) > 1000
     assert "forward p50 ms" in (out / "speed.csv").read_text()

@@ -6,7 +6,8 @@ Tables put every report side by side; speed ratios relate each machine to a base
 same workload. The regression check only compares reports of the same machine (environment
 ``fingerprint_id``), device and workload: the newest report against the one before it (or against
 the ``--baseline`` file), stage by stage on the raw samples (``bench.reports.speed_verdicts``: a
-rank test plus a minimum change of the median). A "slower" stage or end to end is a regression.
+rank test, a minimum change of the median and a block-bootstrap interval of it). A "slower" stage
+or end to end is a regression.
 """
 
 from __future__ import annotations
@@ -272,7 +273,9 @@ def comparison_markdown(comparison: Comparison) -> str:
         sections += ["## Metrics", markdown.markdown_table(comparison.metrics)]
     sections += ["## Speed-regression check",
                  "Per stage on the raw samples; `_a` is the reference (baseline) report, `_b` the candidate, "
-                 "`ratio` = median_b / median_a with its bootstrap interval `ci_low`..`ci_high`."]
+                 "`ratio` = median_b / median_a with its bootstrap interval `ci_low`..`ci_high`, "
+                 "`block_a`/`block_b` the mean block lengths each side was resampled with (1: as "
+                 "independent samples)."]
     for check in comparison.checks:
         slower = ", ".join(verdict.stage for verdict in check.slower)
         verdict = f"SLOWER ({slower})" if slower else "not slower"

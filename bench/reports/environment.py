@@ -20,7 +20,9 @@ from pathlib import Path
 
 import torch
 
-# Distribution names whose versions are recorded (None when not installed).
+# Distribution names whose versions are recorded (None when not installed). They enter the
+# fingerprint id, so arch (only the speed verdicts' block lengths, after the measurement) is not
+# listed: it changes no measured speed, and a new name here would change every machine's id.
 PACKAGES = (
     "numpy", "scipy", "opencv-python-headless", "opencv-python", "pandas", "matplotlib",
     "faster-coco-eval", "pycocotools", "xtcocotools", "munkres", "tqdm",

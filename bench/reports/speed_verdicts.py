@@ -2,19 +2,35 @@
 
 A verdict compares the candidate's samples with the baseline's, stage by stage:
 
-* a two-sided Mann-Whitney U rank test (``scipy.stats.mannwhitneyu``) at ``alpha``;
+* a two-sided Mann-Whitney U rank test (``scipy.stats.mannwhitneyu``) at ``alpha`` on the raw samples;
 * a minimum effect size: the ratio of medians (candidate / baseline) must be at least
   ``1 + threshold`` ("slower") or at most ``1 - threshold`` ("faster");
 * and confidence that the shift is material: the ratio's bootstrap interval must lie wholly beyond
   ``1 + threshold / 2`` (or below ``1 - threshold / 2``). Samples of one run are not independent on a
-  shared machine (a slow spell slows many consecutive iterations), which makes the rank test alone
-  overconfident: on a quiet 2-core VM one A/A pair of 20+ samples each came out 10.5% "slower" at
-  p = 0.003 with its interval reaching down to 1.02. Anything else is "no change";
+  shared machine (a slow spell slows many consecutive iterations, and a run can drift), which makes
+  the rank test alone overconfident: on a quiet 2-core VM one A/A pair of 20+ samples each came out
+  10.5% "slower" at p = 0.003. Anything else is "no change";
 * "too few samples" where the samples are absent (reports of schema < 3) or so few that no
   arrangement of them could reach ``alpha``: the smallest two-sided p-value of the exact test is
-  ``2 / C(n_a + n_b, n_a)`` (3 against 3 samples: 0.1);
-* the ratio of medians with a seeded percentile bootstrap interval (``scipy.stats.bootstrap`` over
-  the two samples, resampled apart).
+  ``2 / C(n_a + n_b, n_a)`` (3 against 3 samples: 0.1).
+
+The interval is a percentile interval of median(b) / median(a) from a *stationary block bootstrap*
+(Politis & Romano 1994) of each side's time-ordered samples, resampled apart: a resample strings
+together blocks of consecutive samples (wrapping around the end) whose lengths are geometric with a
+mean ``block length`` chosen from that side's own autocorrelation by the automatic selection of
+Politis & White (2004) with the correction of Patton, Politis & White (2009)
+(``arch.bootstrap.optimal_block_length``). An iid bootstrap treats a slow spell of five iterations as
+five independent slow draws and so makes the interval too narrow: on seeded A/A draws whose log times
+are AR(1) with coefficient 0.8 (30 samples a side) it calls 11 of 100 pairs slower or faster, the
+block bootstrap 5 (``tests/test_speed_verdicts.py``). Mean block length 1 is the iid bootstrap. Sides
+of fewer than ``MIN_BLOCK_SAMPLES`` samples (too few to estimate autocorrelations) and constant ones
+resample with block length 1. The resampling is seeded (``VerdictRule.seed``), so the same samples
+always give the same interval.
+
+Resampling within a run cannot see a difference between runs: where a whole run is slower (the
+machine slower for all of it), the interval stays narrow whatever the blocks. One real same-commit
+forward pass stays "slower", 1.117 [1.069, 1.283], because only 6 of the baseline's 24 samples lie
+above the candidate's median / 1.05.
 
 Nothing here reads files or knows about the command line, so result pages can reuse it.
 """
@@ -33,6 +49,10 @@ from bench.reports.schema import Report
 from bench.reports.stats import StageStats
 
 VERDICTS = ("faster", "slower", "no change", "too few samples")
+
+MIN_BLOCK_SAMPLES = 8
+"""Fewest samples of one side whose block length is estimated; fewer resample with block length 1
+(``arch``'s estimator needs that many autocorrelations and fails below it)."""
 
 
 @dataclass(frozen=True)
@@ -57,9 +77,11 @@ class VerdictRule:
     def describe(self) -> str:
         return (f"two-sided Mann-Whitney U test at alpha {self.alpha:g}, a change of the median of at "
                 f"least {self.threshold:.0%} and its interval beyond {self.threshold / 2:.0%}; ratio "
-                f"candidate/baseline of medians with a "
-                f"{self.confidence:.0%} percentile bootstrap interval ({self.resamples} resamples, "
-                f"seed {self.seed})")
+                f"candidate/baseline of medians with a {self.confidence:.0%} percentile interval from a "
+                f"stationary block bootstrap of each run's time-ordered samples ({self.resamples} "
+                f"resamples, seed {self.seed}; mean block lengths `block_a`/`block_b` chosen per run from "
+                f"its autocorrelation by Politis-White, 1 below {MIN_BLOCK_SAMPLES} samples), because "
+                f"samples of one run are not independent (slow spells, drift)")
 
 
 @dataclass(frozen=True)
@@ -67,7 +89,9 @@ class StageVerdict:
     """One stage's verdict; ``_a`` is the baseline, ``_b`` the candidate (times in ms).
 
     ``ratio`` is median_b / median_a; ``ci_low``/``ci_high`` its bootstrap interval and ``p_value``
-    the rank test's, None where they were not computed (too few or absent samples).
+    the rank test's; ``block_a``/``block_b`` the mean block lengths the stationary bootstrap resampled
+    each side with (1: independent samples). All None where they were not computed (too few or absent
+    samples).
     """
 
     stage: str
@@ -80,13 +104,17 @@ class StageVerdict:
     ci_low: float | None
     ci_high: float | None
     p_value: float | None
+    block_a: float | None = None
+    block_b: float | None = None
 
     def describe(self) -> str:
         interval = ("" if self.ci_low is None else f" [{self.ci_low:.3f}, {self.ci_high:.3f}]")
         p_value = "" if self.p_value is None else f", p={self.p_value:.2g}"
+        blocks = ("" if self.block_a is None
+                  else f", mean block lengths {self.block_b:.3g} against {self.block_a:.3g}")
         return (f"{self.stage}: {self.verdict}, median {self.median_b:.4g} ms against "
                 f"{self.median_a:.4g} ms (baseline), ratio {self.ratio:.3f}{interval}{p_value}, "
-                f"n={self.n_b} against {self.n_a}")
+                f"n={self.n_b} against {self.n_a}{blocks}")
 
 
 def smallest_p_value(n_a: int, n_b: int) -> float:
@@ -95,8 +123,11 @@ def smallest_p_value(n_a: int, n_b: int) -> float:
 
 
 def sample_verdict(stage: str, baseline_ms: Sequence[float], candidate_ms: Sequence[float],
-                   rule: VerdictRule = VerdictRule()) -> StageVerdict:
-    """The verdict for one stage from its baseline and candidate samples (each [N] ms, N >= 1)."""
+                   rule: VerdictRule = VerdictRule(),
+                   block_lengths: tuple[float, float] | None = None) -> StageVerdict:
+    """The verdict for one stage from its baseline and candidate samples (each [N] ms in time order,
+    N >= 1). ``block_lengths`` (baseline, candidate) overrides the data-chosen mean block lengths;
+    ``(1, 1)`` is the iid bootstrap."""
     a = np.asarray(baseline_ms, dtype=np.float64)
     b = np.asarray(candidate_ms, dtype=np.float64)
     if a.size == 0 or b.size == 0:
@@ -107,7 +138,8 @@ def sample_verdict(stage: str, baseline_ms: Sequence[float], candidate_ms: Seque
         return StageVerdict(stage, "too few samples", a.size, b.size, median_a, median_b, ratio,
                             None, None, None)
     p_value = float(scipy_stats.mannwhitneyu(b, a, alternative="two-sided").pvalue)
-    ci_low, ci_high = median_ratio_interval(a, b, rule)
+    block_a, block_b = block_lengths or (block_length(a), block_length(b))
+    ci_low, ci_high = median_ratio_interval(a, b, rule, block_a, block_b)
     margin = rule.threshold / 2
     if p_value < rule.alpha and ratio >= 1 + rule.threshold and ci_low > 1 + margin:
         verdict = "slower"
@@ -115,24 +147,65 @@ def sample_verdict(stage: str, baseline_ms: Sequence[float], candidate_ms: Seque
         verdict = "faster"
     else:
         verdict = "no change"
-    return StageVerdict(stage, verdict, a.size, b.size, median_a, median_b, ratio, ci_low, ci_high, p_value)
+    return StageVerdict(stage, verdict, a.size, b.size, median_a, median_b, ratio, ci_low, ci_high, p_value,
+                        float(block_a), float(block_b))
 
 
-def median_ratio_interval(a: np.ndarray, b: np.ndarray,
-                          rule: VerdictRule = VerdictRule()) -> tuple[float, float]:
-    """Percentile bootstrap interval of median(b) / median(a), resampling a [N_a] and b [N_b] apart."""
+def block_length(samples: np.ndarray) -> float:
+    """The stationary bootstrap's mean block length for time-ordered ``samples`` [N]: Politis & White's
+    automatic choice with the Patton-Politis-White correction, at least 1 and at most N; 1 (independent
+    resampling) below ``MIN_BLOCK_SAMPLES`` samples or for constant samples."""
+    samples = np.asarray(samples, dtype=np.float64)
+    if samples.size < MIN_BLOCK_SAMPLES or np.ptp(samples) == 0:
+        return 1.0
+    # arch loads statsmodels and matplotlib on import (about a second): only when a length is chosen.
+    from arch.bootstrap import optimal_block_length
+
+    with np.errstate(divide="ignore", invalid="ignore"):  # short series: some lags have no pairs
+        length = float(optimal_block_length(samples)["stationary"].iloc[0])
+    return min(max(length, 1.0), float(samples.size)) if math.isfinite(length) else 1.0
+
+
+def stationary_indices(starts: np.ndarray, uniforms: np.ndarray, block: float) -> np.ndarray:
+    """Stationary-bootstrap indices [R, N] into N time-ordered samples, the rule of
+    ``arch.bootstrap.StationaryBootstrap``: position i starts a new block at ``starts[:, i]`` where
+    ``uniforms[:, i] <= 1 / block`` (always at i = 0), else continues the block with the next sample,
+    wrapping from the last to the first. ``starts`` [R, N] are uniform integers in [0, N),
+    ``uniforms`` [R, N] uniform in [0, 1)."""
+    size = starts.shape[1]
+    positions = np.arange(size)
+    new_block = uniforms <= 1.0 / block
+    new_block[:, 0] = True
+    block_start = np.maximum.accumulate(np.where(new_block, positions, 0), axis=1)  # [R, N]
+    return (np.take_along_axis(starts, block_start, axis=1) + positions - block_start) % size
+
+
+def bootstrap_medians(samples: np.ndarray, block: float, resamples: int,
+                      rng: np.random.Generator) -> np.ndarray:
+    """Medians [R] of ``resamples`` stationary-bootstrap resamples of ``samples`` [N]."""
+    shape = (resamples, samples.size)
+    starts = rng.integers(samples.size, size=shape, dtype=np.int64)
+    indices = stationary_indices(starts, rng.random(shape), block)
+    return np.median(samples[indices], axis=1)
+
+
+def median_ratio_interval(a: np.ndarray, b: np.ndarray, rule: VerdictRule = VerdictRule(),
+                          block_a: float = 1.0, block_b: float = 1.0) -> tuple[float, float]:
+    """Percentile interval of median(b) / median(a) from stationary-bootstrap resamples of a [N_a] and
+    b [N_b], drawn apart with mean block lengths ``block_a`` and ``block_b`` (1: iid) from one
+    generator seeded with ``rule.seed``."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     if np.ptp(a) == 0 and np.ptp(b) == 0:  # every resample gives the same ratio
         ratio = _ratio(float(b[0]), float(a[0]))
         return ratio, ratio
-
-    def median_ratio(first: np.ndarray, second: np.ndarray, axis: int) -> np.ndarray:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return np.median(second, axis=axis) / np.median(first, axis=axis)
-
-    result = scipy_stats.bootstrap((a, b), median_ratio, n_resamples=rule.resamples, paired=False,
-                                   vectorized=True, confidence_level=rule.confidence, method="percentile",
-                                   batch=200, rng=np.random.default_rng(rule.seed))
-    return float(result.confidence_interval.low), float(result.confidence_interval.high)
+    rng = np.random.default_rng(rule.seed)
+    medians_a = bootstrap_medians(a, block_a, rule.resamples, rng)
+    medians_b = bootstrap_medians(b, block_b, rule.resamples, rng)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratios = medians_b / medians_a
+    tail = (1 - rule.confidence) / 2
+    low, high = np.quantile(ratios, [tail, 1 - tail])
+    return float(low), float(high)
 
 
 def stats_verdict(stage: str, baseline: StageStats, candidate: StageStats,
