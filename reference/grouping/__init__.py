@@ -25,7 +25,8 @@ Stages, each callable on its own; `group_batch` runs them in order and tells an 
 batched over all images of a batch on the maps' device, refine only where a joint is missing, see
 `reference.grouping.batched`). Both give identical people and scores: where a joint's assignment
 problem has several optimal solutions that would group differently,
-the fast path lets munkres decide (`reference.grouping.match.solve_fast`).
+the fast path takes munkres' pairs (`reference.grouping.match.solve_fast`), from a vectorized port of
+munkres 1.1.4 that returns the package's pairs (`reference.grouping.hungarian`).
 Inputs are converted to float32, the dtype of the network output mmpose parses. Candidates whose heatmap
 values are exactly equal come in ``torch.topk`` order, which may differ between CPU and GPU.
 """
