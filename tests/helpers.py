@@ -27,6 +27,8 @@ EVALUATION_CASES = {
                            DetectionSpec(seed=102, false_positives=8, detect_rate=0.95)),
     "no-edge-cases": (GroundTruthSpec(num_images=120, seed=3, edge_cases=False),
                       DetectionSpec(seed=103, edge_cases=False)),
+    "crowd-index-above-1": (GroundTruthSpec(num_images=120, seed=4, max_crowd_index=3.0),
+                            DetectionSpec(seed=104)),
 }
 
 

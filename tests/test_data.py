@@ -282,9 +282,12 @@ def _box(index: int, value):
     (_set("annotations", "area", -5.0), "annotations[0] (id 1): area -5.0 is not a non-negative number"),
     (_box(2, -10.0), "has a negative width or height"),
     (_box(3, -1), "has a negative width or height"),
-    (_set("images", "crowdIndex", 5), "crowdIndex 5 is not a number in [0, 1]"),
-    (_set("images", "crowdIndex", 7.5), "crowdIndex 7.5 is not a number in [0, 1]"),
-    (_set("images", "crowdIndex", -0.1), "crowdIndex -0.1 is not a number in [0, 1]"),
+    (_set("images", "crowdIndex", -0.1), "crowdIndex -0.1 is not a finite non-negative number"),
+    (_set("images", "crowdIndex", float("nan")), "crowdIndex nan is not a finite non-negative number"),
+    (_set("images", "crowdIndex", float("inf")), "crowdIndex inf is not a finite non-negative number"),
+    (_set("images", "crowdIndex", "0.5"), "crowdIndex '0.5' is not a finite non-negative number"),
+    (_set("images", "crowdIndex", None), "crowdIndex None is not a finite non-negative number"),
+    (_set("images", "crowdIndex", True), "crowdIndex True is not a finite non-negative number"),
     (_set("annotations", "iscrowd", 5), "iscrowd 5 is not 0 or 1"),
     (_set("annotations", "iscrowd", 0.5), "iscrowd 0.5 is not 0 or 1"),
     (_visibility(9), "joint 0 has visibility 9; it must be 0, 1 or 2"),
@@ -301,6 +304,12 @@ def test_ground_truth_out_of_range_is_an_error_naming_the_entry(change, message)
     problems = ground_truth_problems(gt, "gt.json")
     assert problems and all(problem.startswith("gt.json") for problem in problems)
     assert any(message in problem for problem in problems), problems
+
+
+@pytest.mark.parametrize("crowd_index", [0, 0.0, 0.8, 1, 1.0, 1.37, 2.5, 3, 7.5])
+def test_any_finite_non_negative_crowd_index_is_valid(crowd_index):
+    """The crowd index is not bounded by 1 (CrowdPose paper; the official API takes any number)."""
+    assert ground_truth_problems(_edited(_set("images", "crowdIndex", crowd_index)), "gt.json") == []
 
 
 def test_in_range_ground_truth_and_nested_file_names_are_accepted():

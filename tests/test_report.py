@@ -181,7 +181,7 @@ def test_environment_records_versions_and_flags(environment):
     assert software["packages"]["numpy"] and software["packages"]["munkres"]
     assert {"torch_threads", "cudnn_benchmark", "tf32_matmul", "tf32_cudnn"} <= set(numerics)
     assert environment["hardware"]["usable_cores"] >= 1
-    assert set(environment["host"]) == {"hostname", "git_commit", "git_dirty"}
+    assert set(environment["host"]) == {"hostname", "git_commit", "git_dirty", "code_source"}
     assert re.fullmatch(r"[0-9a-f]{12}", environment["fingerprint_id"])
 
 

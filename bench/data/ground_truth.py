@@ -125,9 +125,9 @@ def _image_problems(images: list, source: str, need_file_names: bool) -> list[st
         elif "crowdIndex" not in image:
             problems.append(f"{where} (id {image['id']}): no crowdIndex (the easy/medium/hard split needs "
                             "it; is this the official CrowdPose test file?)")
-        elif not is_number(image["crowdIndex"]) or not 0 <= image["crowdIndex"] <= 1:
+        elif not is_number(image["crowdIndex"]) or image["crowdIndex"] < 0:
             problems.append(f"{where} (id {image['id']}): crowdIndex {image['crowdIndex']!r} "
-                            "is not a number in [0, 1]")
+                            "is not a finite non-negative number")
         if need_file_names and not index_problem and escapes_folder(image["file_name"]):
             problems.append(f"{where} (id {image['id']}): file_name {image['file_name']!r} points outside "
                             "the image folder (absolute, or with '..')")
@@ -227,8 +227,10 @@ def _annotation_problems(annotations: list, source: str, image_ids: set, categor
 def ground_truth_problems(gt: Any, source: str, need_file_names: bool = True) -> list[str]:
     """Everything wrong with a CrowdPose GT dict, each naming ``source`` and the entry.
 
-    Checks: the top-level structure, at least one image, image ids (integers, unique), crowdIndex in
-    [0, 1] on every image, file names inside the image folder (when ``need_file_names``), annotation
+    Checks: the top-level structure, at least one image, image ids (integers, unique), a finite
+    non-negative crowdIndex on every image (it is not bounded by 1: the CrowdPose paper's crowd index
+    is a mean ratio of other people's joints to a person's own, and the official API puts everything
+    from 0.8 up in the hard split), file names inside the image folder (when ``need_file_names``), annotation
     ids (non-negative integers, unique), annotations pointing to unknown images or categories,
     keypoints (42 finite numbers, visibility 0, 1 or 2), num_keypoints in [0, 14], bbox (no negative
     width or height), iscrowd 0 or 1, and area (non-negative) where given.

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import torch
 
+from bench.reports.provenance import code_provenance
 # Distribution names whose versions are recorded (None when not installed). They enter the
 # fingerprint id, so arch (only the speed verdicts' block lengths, after the measurement) is not
 # listed: it changes no measured speed, and a new name here would change every machine's id.
@@ -31,9 +32,6 @@ PACKAGES = (
 # Sections of the environment that enter the fingerprint id.
 FINGERPRINT_SECTIONS = ("hardware", "software", "numerics")
 
-_REPO_ROOT = Path(__file__).resolve().parents[1]
-
-
 def fingerprint() -> dict:
     """Describe this machine: hardware, software versions, numerics flags, host and git state, plus
     ``fingerprint_id`` (see :func:`fingerprint_id`). Call it after setting cuDNN/TF32 flags."""
@@ -41,7 +39,7 @@ def fingerprint() -> dict:
         "hardware": _hardware(),
         "software": _software(),
         "numerics": numerics_flags(),
-        "host": {"hostname": socket.gethostname(), **_git_state()},
+        "host": {"hostname": socket.gethostname(), **code_provenance()},
     }
     environment["fingerprint_id"] = fingerprint_id(environment)
     return environment
@@ -131,19 +129,6 @@ def _package_version(distribution: str) -> str | None:
         return metadata.version(distribution)
     except metadata.PackageNotFoundError:
         return None
-
-
-def _git_state() -> dict:
-    """Commit and dirty flag of the checkout bench runs from; both None for an installed copy."""
-    toplevel = _run(["git", "-C", str(_REPO_ROOT), "rev-parse", "--show-toplevel"])
-    if toplevel is None or Path(toplevel.strip()).resolve() != _REPO_ROOT:
-        return {"git_commit": None, "git_dirty": None}
-    commit = _run(["git", "-C", str(_REPO_ROOT), "rev-parse", "HEAD"])
-    status = _run(["git", "-C", str(_REPO_ROOT), "status", "--porcelain", "--untracked-files=no"])
-    return {
-        "git_commit": commit.strip() if commit else None,
-        "git_dirty": bool(status.strip()) if status is not None else None,
-    }
 
 
 def _run(command: list[str]) -> str | None:

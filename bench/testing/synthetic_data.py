@@ -49,6 +49,8 @@ class GroundTruthSpec:
         edge_cases: add the special annotations listed in the module docstring.
         gt_id_zero: give one regular (non-ignored) person the annotation id 0.
         first_image_id, first_annotation_id: ids count up from these (real CrowdPose ids are 6-digit).
+        max_crowd_index: crowd indices are drawn in [0, max_crowd_index]; the crowd index is not
+            bounded by 1 (CrowdPose's definition), so values above 1 are valid, and hard.
     """
 
     num_images: int = 20
@@ -60,6 +62,7 @@ class GroundTruthSpec:
     gt_id_zero: bool = False
     first_image_id: int = 100000
     first_annotation_id: int = 200000
+    max_crowd_index: float = 1.0
 
     def __post_init__(self) -> None:
         if self.num_images < 0:
@@ -68,6 +71,8 @@ class GroundTruthSpec:
             raise ValueError(f"need 16 <= min_size <= max_size, got {self.min_size}, {self.max_size}")
         if self.max_people < 0:
             raise ValueError(f"max_people must be >= 0, got {self.max_people}")
+        if not self.max_crowd_index >= 0:
+            raise ValueError(f"max_crowd_index must be >= 0, got {self.max_crowd_index}")
 
 
 @dataclass(frozen=True)
@@ -145,10 +150,10 @@ def _visibility(rng: np.random.Generator, kind: str) -> np.ndarray:
     return rng.choice([0, 1, 2], size=NUM_JOINTS, p=[0.15, 0.25, 0.6])
 
 
-def _crowd_index(rng: np.random.Generator, index: int, edge_cases: bool) -> float:
-    if edge_cases and index % 7 in (1, 2):
+def _crowd_index(rng: np.random.Generator, index: int, spec: GroundTruthSpec) -> float:
+    if spec.edge_cases and index % 7 in (1, 2):
         return _SPLIT_POINTS[index % 7 - 1]
-    return round(float(rng.uniform(0.0, 1.0)), 2)
+    return round(float(rng.uniform(0.0, spec.max_crowd_index)), 2)
 
 
 def make_ground_truth(spec: GroundTruthSpec) -> dict[str, Any]:
@@ -161,7 +166,7 @@ def make_ground_truth(spec: GroundTruthSpec) -> dict[str, Any]:
         image_id = spec.first_image_id + index
         width, height = (int(v) for v in rng.integers(spec.min_size, spec.max_size + 1, size=2))
         images.append({"file_name": f"{image_id}.jpg", "id": image_id, "height": height, "width": width,
-                       "crowdIndex": _crowd_index(rng, index, spec.edge_cases)})
+                       "crowdIndex": _crowd_index(rng, index, spec)})
         no_people = spec.edge_cases and index % 11 == 3
         people = [] if no_people else [(_random_box(rng, width, height), 0, "regular")
                                        for _ in range(rng.integers(1, spec.max_people + 1))]
