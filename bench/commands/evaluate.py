@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from bench.commands import COMMANDS
-from bench.evaluation import BACKEND_NAMES, DEFAULT_BACKEND, OFFICIAL_PROTOCOL, PROTOCOLS
+from bench.evaluation import OFFICIAL_PROTOCOL, PROTOCOLS
 from bench.evaluation.files import EvaluateConfig, evaluate_files, format_result
 
 
@@ -19,18 +19,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("gt_file", type=Path, metavar="GT.json",
                         help="CrowdPose GT with crowdIndex, e.g. crowdpose_test.json")
     parser.add_argument("results_file", type=Path, metavar="DT.json", help="detections to score")
-    parser.add_argument("--backend", choices=BACKEND_NAMES, default=DEFAULT_BACKEND,
-                        help=f"evaluator (default {DEFAULT_BACKEND}; crowdposetools is the official API)")
     parser.add_argument("--protocol", choices=PROTOCOLS, default=OFFICIAL_PROTOCOL,
                         help="crowdpose (official, default) or xtcocotools (its keypoints_crowd, which "
                              "mmpose reported with: drops all-zero-score detections, GT id 0 matches)")
     parser.add_argument("--json", dest="json_out", type=Path, metavar="OUT.json",
-                        help="also write metrics, backend, version and input report here")
+                        help="also write the metrics, protocol, implementation and input report here")
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    config = EvaluateConfig(gt_file=args.gt_file, results_file=args.results_file, backend=args.backend,
-                            json_out=args.json_out, protocol=args.protocol)
+    config = EvaluateConfig(gt_file=args.gt_file, results_file=args.results_file, json_out=args.json_out,
+                            protocol=args.protocol)
     print(format_result(evaluate_files(config)))
     return 0

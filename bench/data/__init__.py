@@ -1,2 +1,2 @@
 """CrowdPose data: locating and selecting the test set (``dataset``), checking ground truth
-(``ground_truth``, no image decoding, so evaluation stays light) and decoding images (``images``)."""
+(``ground_truth``, no image reading, so evaluation stays light) and reading images (``images``)."""

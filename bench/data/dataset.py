@@ -193,21 +193,15 @@ class DataConfig:
     limit: int | None = None
     image_ids: tuple[int, ...] | None = None
 
-    @classmethod
-    def from_args(cls, args: argparse.Namespace) -> DataConfig:
-        """The config from the options :func:`add_data_arguments` defines."""
-        return cls(data_root=args.data_root, ann_file=args.ann_file, img_dir=args.img_dir, limit=args.limit,
-                   image_ids=tuple(args.image_ids) if args.image_ids is not None else None)
 
 
 def add_data_arguments(parser: argparse.ArgumentParser) -> None:
-    """The CrowdPose location and selection options shared by the commands that read the test set."""
+    """The CrowdPose location and selection options of the commands that read the test set."""
     group = parser.add_argument_group("CrowdPose data")
     group.add_argument("--data-root", type=Path, help=f"standard layout root (default: ${ROOT_ENV_VAR})")
     group.add_argument("--ann-file", type=Path, help="annotation file, for another layout")
     group.add_argument("--img-dir", type=Path, help="image folder, for another layout")
     group.add_argument("--limit", type=int, metavar="N", help="only the first N images by id")
-    group.add_argument("--image-ids", type=int, nargs="+", metavar="ID", help="only these images")
 
 
 def open_dataset(config: DataConfig) -> CrowdPoseDataset:

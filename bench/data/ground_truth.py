@@ -11,6 +11,7 @@ import math
 import os
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from numbers import Integral, Real
 from pathlib import Path, PurePath, PureWindowsPath
 from typing import Any
@@ -138,6 +139,13 @@ def _image_problems(images: list, source: str, need_file_names: bool) -> list[st
     return problems
 
 
+def _category_problems(categories: list, source: str) -> list[str]:
+    return [f"{source}: categories[{index}]: id missing or not an integer "
+            f"({category.get('id') if isinstance(category, Mapping) else category!r})"
+            for index, category in enumerate(categories)
+            if not (isinstance(category, Mapping) and is_int(category.get("id")))]
+
+
 def keypoint_length_problem(keypoints: Any) -> str | None:
     """Why ``keypoints`` is not a list of 42 values (the values themselves are checked by numeric_rows)."""
     if not isinstance(keypoints, list | tuple | np.ndarray):
@@ -190,7 +198,31 @@ def _all_plainly_valid(annotations: list, image_ids: set, category_ids: set) -> 
         return False
 
 
-def _annotation_problems(annotations: list, source: str, image_ids: set, category_ids: set) -> list[str]:
+@dataclass(frozen=True, eq=False)
+class GroundTruthTable:
+    """A checked CrowdPose GT as arrays, everything in file order.
+
+    Images: ``image_ids`` [I], ``crowd_index`` [I]; ``category_ids`` [C]. Annotations: ``ids``,
+    ``ann_image_ids``, ``ann_category_ids``, ``num_keypoints`` [A] int64, ``keypoints`` [A, 42] and
+    ``boxes`` [A, 4] float64, ``iscrowd`` [A] bool (0 where the file leaves it out).
+    """
+
+    image_ids: np.ndarray
+    crowd_index: np.ndarray
+    category_ids: np.ndarray
+    ids: np.ndarray
+    ann_image_ids: np.ndarray
+    ann_category_ids: np.ndarray
+    num_keypoints: np.ndarray
+    keypoints: np.ndarray
+    boxes: np.ndarray
+    iscrowd: np.ndarray
+
+
+def _annotation_problems(annotations: list, source: str, image_ids: set,
+                         category_ids: set) -> tuple[list[str], dict[str, np.ndarray]]:
+    """Every problem of the annotations, and the keypoints and boxes of the well-formed ones as arrays
+    (converted once, for the checks and for the evaluator)."""
     def where(index: int) -> str:
         ann = annotations[index]
         ann_id = ann.get("id") if isinstance(ann, Mapping) else None
@@ -221,26 +253,50 @@ def _annotation_problems(annotations: list, source: str, image_ids: set, categor
     counts = Counter(annotations[i]["id"] for i in well_formed)
     problems += [f"{source}: annotation id {ann_id} appears {count} times"
                  for ann_id, count in counts.items() if count > 1]
-    return problems
+    return problems, values
 
 
-def ground_truth_problems(gt: Any, source: str, need_file_names: bool = True) -> list[str]:
-    """Everything wrong with a CrowdPose GT dict, each naming ``source`` and the entry.
+def inspect_ground_truth(gt: Any, source: str,
+                         need_file_names: bool = True) -> tuple[list[str], GroundTruthTable | None]:
+    """Everything wrong with a CrowdPose GT dict, each naming ``source`` and the entry, and, when
+    nothing is, the GT as a table (else None).
 
     Checks: the top-level structure, at least one image, image ids (integers, unique), a finite
     non-negative crowdIndex on every image (it is not bounded by 1: the CrowdPose paper's crowd index
     is a mean ratio of other people's joints to a person's own, and the official API puts everything
-    from 0.8 up in the hard split), file names inside the image folder (when ``need_file_names``), annotation
-    ids (non-negative integers, unique), annotations pointing to unknown images or categories,
-    keypoints (42 finite numbers, visibility 0, 1 or 2), num_keypoints in [0, 14], bbox (no negative
-    width or height), iscrowd 0 or 1, and area (non-negative) where given.
+    from 0.8 up in the hard split), file names inside the image folder (when ``need_file_names``),
+    annotation ids (non-negative integers, unique), annotations pointing to unknown images or
+    categories, keypoints (42 finite numbers, visibility 0, 1 or 2), num_keypoints in [0, 14], bbox
+    (no negative width or height), iscrowd 0 or 1, and area (non-negative) where given.
     """
     structure = structure_problem(gt, source)
     if structure:
-        return [structure]
+        return [structure], None
     if not gt["images"]:
-        return [f"{source}: no images (an empty test set would give no metrics)"]
-    image_ids = {image.get("id") for image in gt["images"] if isinstance(image, Mapping)}
+        return [f"{source}: no images (an empty test set would give no metrics)"], None
+    images, annotations = gt["images"], gt["annotations"]
+    image_ids = {image.get("id") for image in images if isinstance(image, Mapping)}
     category_ids = {cat.get("id") for cat in gt["categories"] if isinstance(cat, Mapping)}
-    return (_image_problems(gt["images"], source, need_file_names)
-            + _annotation_problems(gt["annotations"], source, image_ids, category_ids))
+    found, values = _annotation_problems(annotations, source, image_ids, category_ids)
+    problems = _image_problems(images, source, need_file_names) + _category_problems(gt["categories"], source)
+    problems += found
+    if problems:
+        return problems, None
+    count = len(annotations)
+
+    def column(key: str, default: int | None = None) -> np.ndarray:
+        return np.fromiter((ann.get(key, default) for ann in annotations), dtype=np.int64, count=count)
+
+    return [], GroundTruthTable(
+        image_ids=np.fromiter((image["id"] for image in images), dtype=np.int64, count=len(images)),
+        crowd_index=np.fromiter((image["crowdIndex"] for image in images), dtype=np.float64,
+                                count=len(images)),
+        category_ids=np.array(sorted(category_ids), dtype=np.int64),
+        ids=column("id"), ann_image_ids=column("image_id"), ann_category_ids=column("category_id"),
+        num_keypoints=column("num_keypoints"), keypoints=values["keypoints"], boxes=values["bbox"],
+        iscrowd=column("iscrowd", 0).astype(bool))
+
+
+def ground_truth_problems(gt: Any, source: str, need_file_names: bool = True) -> list[str]:
+    """Everything wrong with a CrowdPose GT dict (see :func:`inspect_ground_truth`)."""
+    return inspect_ground_truth(gt, source, need_file_names)[0]

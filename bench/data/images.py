@@ -1,4 +1,5 @@
-"""Decoding image files as mmpose does, and a quick check that a file decodes."""
+"""Reading image files to pixels as mmpose does (the ``read_image`` stage), and a quick check that a
+file can be read."""
 
 from __future__ import annotations
 
@@ -31,12 +32,12 @@ def image_problem(path: Path) -> str | None:
 
 
 def read_image(path: str | os.PathLike) -> np.ndarray:
-    """Decode an image file to RGB uint8 [H, W, 3] like mmpose's LoadImageFromFile (imdecode, BGR->RGB)."""
+    """Read an image file to RGB uint8 [H, W, 3] like mmpose's LoadImageFromFile (imdecode, BGR->RGB)."""
     try:
         data = np.fromfile(path, dtype=np.uint8)
     except OSError as error:
         raise BenchError(f"cannot read image {path}: {error.strerror or error}") from None
     image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
     if image is None:
-        raise BenchError(f"cannot decode image {path}: not an image file OpenCV can read")
+        raise BenchError(f"cannot read image {path}: not an image file OpenCV can decode")
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)

@@ -1,24 +1,22 @@
-"""CrowdPose evaluation with the official protocol on several backends.
+"""CrowdPose evaluation with the official protocol, exact and in one pass.
 
-``evaluate(gt, results, backend=None)`` returns AP, AP50, AP75, AR, AR50, AR75, AP_easy, AP_medium,
-AP_hard; ``evaluate_with_info`` also records the backend, its version, whether it is the official API
-and facts about the inputs. ``protocol_name="xtcocotools"`` gives xtcocotools' ``keypoints_crowd``
-numbers (mmpose's) on any backend. Backends (one module each): ``faster-coco-eval`` (default),
-``faster-coco-eval-stock``, ``pycocotools``, ``xtcocotools`` and ``crowdposetools`` (official, optional).
+``evaluate(gt, results)`` returns an ``Evaluation``: AP, AP50, AP75, AR, AR50, AR75, AP_easy,
+AP_medium, AP_hard and the per-image matches they come from, which the bootstrap intervals, paired
+differences and ``bench diff`` reuse. ``protocol_name="xtcocotools"`` gives xtcocotools'
+``keypoints_crowd`` numbers (mmpose's).
 """
 
 from bench.evaluation.api import (
-    BACKEND_NAMES,
-    DEFAULT_BACKEND,
+    IMPLEMENTATION,
     OFFICIAL_PROTOCOL,
     PROTOCOLS,
-    EvaluationResult,
+    Evaluation,
     check_protocol,
     evaluate,
-    evaluate_with_info,
+    implementation_version,
 )
 from bench.evaluation.inputs import InputReport
-from bench.evaluation.protocol import METRIC_NAMES
+from bench.evaluation.protocol import AP_NAMES, METRIC_NAMES
 
-__all__ = ["BACKEND_NAMES", "DEFAULT_BACKEND", "METRIC_NAMES", "OFFICIAL_PROTOCOL", "PROTOCOLS",
-           "EvaluationResult", "InputReport", "check_protocol", "evaluate", "evaluate_with_info"]
+__all__ = ["AP_NAMES", "IMPLEMENTATION", "METRIC_NAMES", "OFFICIAL_PROTOCOL", "PROTOCOLS", "Evaluation",
+           "InputReport", "check_protocol", "evaluate", "implementation_version"]

@@ -8,40 +8,42 @@ from pathlib import Path
 import pandas as pd
 
 from bench import atomic
-from bench.evaluation.api import DEFAULT_BACKEND, OFFICIAL_PROTOCOL, EvaluationResult, evaluate_with_info
+from bench.evaluation.api import (
+    IMPLEMENTATION,
+    OFFICIAL_PROTOCOL,
+    Evaluation,
+    evaluate,
+    implementation_version,
+)
 
 
 @dataclass(frozen=True)
 class EvaluateConfig:
-    """What ``python -m bench evaluate`` scores, with which backend, and where the JSON record goes."""
+    """What ``python -m bench evaluate`` scores, with which protocol, and where the JSON record goes."""
 
     gt_file: Path
     results_file: Path
-    backend: str = DEFAULT_BACKEND
     json_out: Path | None = None
     protocol: str = OFFICIAL_PROTOCOL
 
 
-def evaluate_files(config: EvaluateConfig) -> EvaluationResult:
+def evaluate_files(config: EvaluateConfig) -> Evaluation:
     """Score ``config.results_file`` against ``config.gt_file``; write the record to ``json_out`` if set."""
     if config.json_out is not None:
         atomic.check_writable_file(config.json_out, "--json")
-    result = evaluate_with_info(config.gt_file, config.results_file, config.backend, config.protocol)
+    result = evaluate(config.gt_file, config.results_file, config.protocol)
     if config.json_out is not None:
         atomic.write_json(config.json_out, result.to_dict())
     return result
 
 
-def format_result(result: EvaluationResult) -> str:
-    """The nine metrics as a two-column table, then the backend and the input report."""
+def format_result(result: Evaluation) -> str:
+    """The nine metrics as a two-column table, then the protocol, the implementation and the inputs."""
     table = pd.Series(result.metrics, name="value").rename_axis("metric").to_frame()
-    if result.protocol != OFFICIAL_PROTOCOL:
-        kind = f"{result.protocol} protocol, not the official one"
-    else:
-        kind = ("official CrowdPose API" if result.official
-                else "unofficial, same protocol as the official API")
+    kind = "the official CrowdPose protocol" if result.official else f"the {result.protocol} protocol, " \
+                                                                     "not the official one"
     return "\n".join([
         table.to_string(float_format=lambda value: f"{value:.4f}"),
-        f"backend: {result.backend} {result.backend_version} ({kind}); {result.seconds:.2f} s",
-        f"inputs: {result.input_report.summary()}",
+        f"{kind}, scored by {IMPLEMENTATION} {implementation_version()} in {result.seconds:.2f} s",
+        f"inputs: {result.inputs.summary()}",
     ])

@@ -1,13 +1,12 @@
-"""Reading and checking evaluation inputs: the GT and the detections, as private copies.
+"""Reading and checking evaluation inputs: the GT and the detections, as arrays.
 
-Everything a backend gets is built here from the caller's data, so no backend can modify the
-caller's objects, and bad input stops with a BenchError naming the file and the entry instead of a
-deep traceback or a silently wrong number.
+Bad input stops here with a BenchError naming the file and the entry, instead of a deep traceback or a
+silently wrong number; what passes is converted once into arrays that the matcher reads (the caller's
+objects are never modified).
 """
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -17,8 +16,9 @@ import numpy as np
 
 from bench.data.ground_truth import (
     NUM_KEYPOINT_VALUES,
+    GroundTruthTable,
     format_problems,
-    ground_truth_problems,
+    inspect_ground_truth,
     is_int,
     is_number,
     keypoint_length_problem,
@@ -35,9 +35,10 @@ DETECTION_KEYS = ("image_id", "category_id", "keypoints", "score")
 
 @dataclass(frozen=True, eq=False)
 class GroundTruth:
-    """A checked private copy of a CrowdPose GT dict (``iscrowd`` filled in as 0 where absent)."""
+    """A checked CrowdPose GT (``table``, see ``bench.data.ground_truth.GroundTruthTable``) and where it
+    came from (a path, or "ground-truth dict")."""
 
-    data: dict[str, Any]
+    table: GroundTruthTable
     source: str
 
 
@@ -54,21 +55,19 @@ class Detections:
     def __len__(self) -> int:
         return len(self.scores)
 
-    def records(self) -> list[dict[str, Any]]:
-        """Fresh results-file records (image_id, category_id, keypoints, score) for a backend to consume."""
-        return [{"image_id": image_id, "category_id": category_id, "keypoints": keypoints, "score": score}
-                for image_id, category_id, keypoints, score in zip(
-                    self.image_ids.tolist(), self.category_ids.tolist(), self.keypoints.tolist(),
-                    self.scores.tolist(), strict=True)]
-
     def zero_score_mask(self) -> np.ndarray:
         """Detections none of whose 14 keypoint scores is > 0 (xtcocotools >= 1.7 drops these)."""
         return ~np.any(self.keypoints[:, 2::3] > 0, axis=1)
 
+    def subset(self, kept: np.ndarray) -> Detections:
+        """The detections where ``kept`` [N] is True, in the same order."""
+        return Detections(self.image_ids[kept], self.category_ids[kept], self.keypoints[kept],
+                          self.scores[kept], self.source)
+
 
 @dataclass(frozen=True)
 class InputReport:
-    """Facts about the inputs on which evaluators are known to disagree, reported before evaluating."""
+    """Facts about the inputs on which evaluators are known to disagree, reported with every score."""
 
     ground_truth: str
     results: str
@@ -92,27 +91,20 @@ class InputReport:
 
 
 def load_ground_truth(gt: GroundTruthInput) -> GroundTruth:
-    """Read (path) or copy (dict) the GT and check it; BenchError lists every problem.
-
-    The copy has new dicts for the top level and for every image, annotation and category (what the
-    backends add keys to); the lists inside them (keypoints, bbox) are shared, as no backend writes
-    to them. That is 30x cheaper than a deep copy of the 8000-image test set.
-    """
+    """Read (path) or take (dict, never modified) the GT and check it; BenchError lists every problem."""
     if isinstance(gt, str | os.PathLike):
         source, data = str(gt), read_json(gt, "ground-truth file")
     elif isinstance(gt, Mapping):
         source, data = "ground-truth dict", gt
     else:
         raise TypeError(f"ground truth must be a JSON path or a dict, got {type(gt).__name__}")
-    problems = ground_truth_problems(data, source, need_file_names=False)
+    problems, table = inspect_ground_truth(data, source, need_file_names=False)
+    if table is not None and len(table.category_ids) != 1:
+        problems = [f"{source}: {len(table.category_ids)} categories; CrowdPose has one (person), and its "
+                    "protocol matches every detection of an image against every person of it"]
     if problems:
         raise BenchError(format_problems(f"ground truth {source} cannot be evaluated", problems))
-    private = dict(data)
-    for key in ("images", "annotations", "categories"):
-        private[key] = [dict(record) for record in data[key]]
-    for ann in private["annotations"]:
-        ann.setdefault("iscrowd", 0)
-    return GroundTruth(private, source)
+    return GroundTruth(table, source)
 
 
 def _record_problem(det: Any, image_ids: set, category_ids: set) -> str | None:
@@ -134,21 +126,35 @@ def _record_problem(det: Any, image_ids: set, category_ids: set) -> str | None:
     return None
 
 
-def _all_plainly_valid(records: Sequence[Any], image_ids: set, category_ids: set) -> bool:
-    """Quick screen for the common case: every record a dict with int ids of the GT, a 42-value list
-    and a finite float score (keypoint values are checked afterwards, vectorised). When this says no,
-    :func:`_record_problem` finds out what is wrong, record by record."""
+def _plain_columns(records: Sequence[Any], gt: GroundTruth) -> tuple[np.ndarray, ...] | None:
+    """The common case, checked column by column: every record a dict with int ids of the GT, a list
+    of 42 keypoint values and a finite float score. Returns image ids, category ids, keypoints [N, 42]
+    (possibly holding non-numbers, checked afterwards) and scores; None when any record is not of
+    that plain form, and :func:`_record_problem` then finds out what is wrong, record by record."""
+    if not records:
+        return (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, NUM_KEYPOINT_VALUES)),
+                np.zeros(0))
+    if set(map(type, records)) != {dict}:
+        return None
     try:
-        return all(type(det) is dict and type(det["image_id"]) is int and det["image_id"] in image_ids
-                   and type(det["category_id"]) is int and det["category_id"] in category_ids
-                   and type(det["keypoints"]) is list and len(det["keypoints"]) == NUM_KEYPOINT_VALUES
-                   and type(det["score"]) is float and math.isfinite(det["score"]) for det in records)
+        image_ids, category_ids, keypoints, scores = ([det[key] for det in records] for key in DETECTION_KEYS)
     except KeyError:
-        return False
+        return None
+    plain = (set(map(type, image_ids)) == {int} and set(map(type, category_ids)) == {int}
+             and set(map(type, keypoints)) == {list} and set(map(len, keypoints)) == {NUM_KEYPOINT_VALUES}
+             and set(map(type, scores)) == {float})
+    if not plain:
+        return None
+    columns = (np.array(image_ids, dtype=np.int64), np.array(category_ids, dtype=np.int64))
+    score_values = np.array(scores, dtype=np.float64)
+    if not (np.isin(columns[0], gt.table.image_ids).all() and np.isin(columns[1], gt.table.category_ids).all()
+            and np.isfinite(score_values).all()):
+        return None
+    return (*columns, keypoints, score_values)
 
 
 def load_detections(results: ResultsInput, gt: GroundTruth) -> Detections:
-    """Read (path) or copy (list) the detections and check each against ``gt``.
+    """Read (path) or take (list, never modified) the detections and check each against ``gt``.
 
     Each record needs image_id (an image of the GT), category_id (a GT category), keypoints
     (42 finite numbers) and a finite score; other keys (bbox, area, ...) are ignored. (The official
@@ -167,36 +173,35 @@ def load_detections(results: ResultsInput, gt: GroundTruth) -> Detections:
         source, records = "results list", results
     else:
         raise TypeError(f"results must be a JSON path or a list of dicts, got {type(results).__name__}")
-    image_ids = {image["id"] for image in gt.data["images"]}
-    category_ids = {category["id"] for category in gt.data["categories"]}
-    problems = [] if _all_plainly_valid(records, image_ids, category_ids) else [
-        f"detection {index}: {problem}" for index, det in enumerate(records)
-        if (problem := _record_problem(det, image_ids, category_ids))]
-    if problems:
-        raise BenchError(format_problems(f"detections in {source} cannot be evaluated", problems))
-    keypoints, bad = numeric_rows([det["keypoints"] for det in records], NUM_KEYPOINT_VALUES)
+    columns = _plain_columns(records, gt)
+    if columns is None:
+        image_ids, category_ids = set(gt.table.image_ids.tolist()), set(gt.table.category_ids.tolist())
+        problems = [f"detection {index}: {problem}" for index, det in enumerate(records)
+                    if (problem := _record_problem(det, image_ids, category_ids))]
+        if problems:
+            raise BenchError(format_problems(f"detections in {source} cannot be evaluated", problems))
+        columns = (np.array([det["image_id"] for det in records], dtype=np.int64),
+                   np.array([det["category_id"] for det in records], dtype=np.int64),
+                   [det["keypoints"] for det in records],
+                   np.array([det["score"] for det in records], dtype=np.float64))
+    image_id_column, category_column, keypoint_rows, scores = columns
+    keypoints, bad = numeric_rows(keypoint_rows, NUM_KEYPOINT_VALUES)
     if bad:
         raise BenchError(format_problems(f"detections in {source} cannot be evaluated",
                                          [f"detection {index}: keypoints holds a value that is not a "
                                           "finite number" for index in bad]))
-    count = len(records)
-    return Detections(
-        image_ids=np.fromiter((det["image_id"] for det in records), dtype=np.int64, count=count),
-        category_ids=np.fromiter((det["category_id"] for det in records), dtype=np.int64, count=count),
-        keypoints=keypoints,
-        scores=np.fromiter((det["score"] for det in records), dtype=np.float64, count=count),
-        source=source)
+    return Detections(image_id_column, category_column, keypoints, scores, source)
 
 
 def describe_inputs(gt: GroundTruth, detections: Detections) -> InputReport:
-    """Count what backends treat differently: all-zero keypoint scores, GT id 0, > 20 detections."""
+    """Count what evaluators treat differently: all-zero keypoint scores, GT id 0, > 20 detections."""
     _, per_image = np.unique(detections.image_ids, return_counts=True)
     return InputReport(
         ground_truth=gt.source,
         results=detections.source,
-        num_images=len(gt.data["images"]),
-        num_ground_truth=len(gt.data["annotations"]),
+        num_images=len(gt.table.image_ids),
+        num_ground_truth=len(gt.table.ids),
         num_detections=len(detections),
         num_zero_score_detections=int(np.count_nonzero(detections.zero_score_mask())),
         num_images_over_max_detections=int(np.count_nonzero(per_image > MAX_DETECTIONS)),
-        gt_has_id_zero=any(ann["id"] == 0 for ann in gt.data["annotations"]))
+        gt_has_id_zero=bool(np.any(gt.table.ids == 0)))

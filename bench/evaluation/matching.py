@@ -45,22 +45,19 @@ class ImageMatches:
 
 
 def _gt_arrays(gt: GroundTruth, image_ids: np.ndarray):
-    anns = gt.data["annotations"]
+    table = gt.table
     low, high = protocol.AREA_RANGE_ALL
-    image = np.searchsorted(image_ids, np.array([a["image_id"] for a in anns], dtype=np.int64))
-    boxes = np.array([a["bbox"] for a in anns], dtype=np.float64).reshape(len(anns), 4)
-    area = boxes[:, 2] * boxes[:, 3] * protocol.OKS_AREA_FACTOR
-    ignored = np.array([protocol.is_ignored(a) for a in anns], dtype=bool) | (area < low) | (area > high)
-    crowd = np.array([bool(a.get("iscrowd", 0)) for a in anns], dtype=bool)
-    ids = np.array([a["id"] for a in anns], dtype=np.int64)
-    keypoints = np.array([a["keypoints"] for a in anns], dtype=np.float64).reshape(len(anns), -1)
-    return image, boxes, keypoints, ignored, crowd, ids
+    image = np.searchsorted(image_ids, table.ann_image_ids)
+    area = table.boxes[:, 2] * table.boxes[:, 3] * protocol.OKS_AREA_FACTOR
+    ignored = table.iscrowd | (table.num_keypoints == 0) | (area < low) | (area > high)
+    return image, table.boxes, table.keypoints, ignored, table.iscrowd, table.ids
 
 
 def match_images(gt: GroundTruth, detections: Detections) -> ImageMatches:
     """Match every image's top-20 detections to its GT at the 10 OKS thresholds (official protocol)."""
-    image_ids = np.unique(np.array([image["id"] for image in gt.data["images"]], dtype=np.int64))
-    crowd_index = {image["id"]: image["crowdIndex"] for image in gt.data["images"]}
+    by_id = np.argsort(gt.table.image_ids, kind="stable")
+    image_ids = gt.table.image_ids[by_id]
+    crowd_index = gt.table.crowd_index[by_id]
     thresholds = np.minimum(protocol.iou_thresholds(), 1 - 1e-10)
     num_thresholds = len(thresholds)
     gt_image, boxes, keypoints, gt_ignored, gt_crowd, gt_ids = _gt_arrays(gt, image_ids)
@@ -100,7 +97,7 @@ def match_images(gt: GroundTruth, detections: Detections) -> ImageMatches:
     matched_oks = np.full((num_thresholds, len(kept)), np.nan)
     det_position = np.searchsorted(det_image, np.arange(num_images))
     det_count = np.bincount(det_image, minlength=num_images)
-    for step in range(depth):
+    for step in range(depth if width else 0):  # without any GT nothing matches
         images = np.flatnonzero(det_count > step)
         rows = det_position[images] + step
         values = oks[images, step][:, None, :]  # [i, 1, G]
@@ -129,7 +126,6 @@ def match_images(gt: GroundTruth, detections: Detections) -> ImageMatches:
     unmatched = ~true_positive & ~ignored  # includes a match to GT id 0, as COCOeval's dtm == 0 does
     ignored |= unmatched & outside[None, :]
     positive_gt = np.bincount(gt_image[~gt_ignored], minlength=num_images)
-    return ImageMatches(image_ids=image_ids,
-                        crowd_index=np.array([crowd_index[int(i)] for i in image_ids], dtype=np.float64),
+    return ImageMatches(image_ids=image_ids, crowd_index=crowd_index,
                         positive_gt=positive_gt, det_image=det_image, scores=detections.scores[kept],
                         true_positive=true_positive, ignored=ignored, matched_oks=matched_oks)

@@ -26,21 +26,23 @@ def joint_layout(gt_keypoints: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.argsort(~kept, axis=1, kind="stable"), np.count_nonzero(kept, axis=1)
 
 
-def joint_similarities(det_keypoints: np.ndarray, gt_keypoints: np.ndarray, gt_boxes: np.ndarray,
+def joint_similarities(det_x: np.ndarray, det_y: np.ndarray, gt_x: np.ndarray, gt_y: np.ndarray,
+                       unlabelled: np.ndarray, gt_boxes: np.ndarray,
                        sigmas: np.ndarray = CROWDPOSE_SIGMAS) -> np.ndarray:
     """``exp(-e)`` per pair and joint [P, 14], with e as in the COCO APIs' computeOks.
 
-    For a GT without labelled joints the distance is measured to its box doubled in each direction.
+    ``det_x``, ``det_y``, ``gt_x``, ``gt_y`` [P, 14] are the pairs' joint coordinates, ``unlabelled``
+    [P] marks a GT without labelled joints, whose distance is measured to its box (``gt_boxes`` [P, 4])
+    doubled in each direction.
     """
     variances = (sigmas * 2) ** 2
-    xd, yd = det_keypoints[:, 0::3], det_keypoints[:, 1::3]
-    dx, dy = xd - gt_keypoints[:, 0::3], yd - gt_keypoints[:, 1::3]
-    unlabelled = np.flatnonzero(~np.any(gt_keypoints[:, 2::3] > 0, axis=1))
-    if unlabelled.size:
-        box_x, box_y, box_w, box_h = (gt_boxes[unlabelled, i:i + 1] for i in range(4))
-        xu, yu = xd[unlabelled], yd[unlabelled]
-        dx[unlabelled] = np.maximum(0.0, (box_x - box_w) - xu) + np.maximum(0.0, xu - (box_x + box_w * 2))
-        dy[unlabelled] = np.maximum(0.0, (box_y - box_h) - yu) + np.maximum(0.0, yu - (box_y + box_h * 2))
+    dx, dy = det_x - gt_x, det_y - gt_y
+    rows = np.flatnonzero(unlabelled)
+    if rows.size:
+        box_x, box_y, box_w, box_h = (gt_boxes[rows, i:i + 1] for i in range(4))
+        xu, yu = det_x[rows], det_y[rows]
+        dx[rows] = np.maximum(0.0, (box_x - box_w) - xu) + np.maximum(0.0, xu - (box_x + box_w * 2))
+        dy[rows] = np.maximum(0.0, (box_y - box_h) - yu) + np.maximum(0.0, yu - (box_y + box_h * 2))
     area = gt_boxes[:, 3:4] * gt_boxes[:, 2:3] * OKS_AREA_FACTOR
     return np.exp(-((dx ** 2 + dy ** 2) / variances / (area + np.spacing(1)) / 2))
 
@@ -89,11 +91,15 @@ def oks_matrices(gt_keys: np.ndarray, gt_keypoints: np.ndarray, gt_boxes: np.nda
     det_index = det_order[det_start[in_det][pair_group] + local // cols[pair_group]]
     gt_index = gt_order[gt_start[in_gt][pair_group] + local % cols[pair_group]]
     order, counts = joint_layout(gt_keypoints)
+    unlabelled = ~np.any(gt_keypoints[:, 2::3] > 0, axis=1)
+    det_x, det_y = (np.ascontiguousarray(det_keypoints[:, axis::3]) for axis in (0, 1))
+    gt_x, gt_y = (np.ascontiguousarray(gt_keypoints[:, axis::3]) for axis in (0, 1))
     oks = np.empty(offsets[-1])
     for start in range(0, len(oks), PAIRS_PER_CHUNK):
         chunk = slice(start, start + PAIRS_PER_CHUNK)
-        gts = gt_index[chunk]
-        similarities = joint_similarities(det_keypoints[det_index[chunk]], gt_keypoints[gts], gt_boxes[gts])
+        dets, gts = det_index[chunk], gt_index[chunk]
+        similarities = joint_similarities(det_x[dets], det_y[dets], gt_x[gts], gt_y[gts], unlabelled[gts],
+                                          gt_boxes[gts])
         oks[chunk] = mean_over_counted_joints(similarities, order[gts], counts[gts])
     return {int(group): oks[offsets[i]:offsets[i + 1]].reshape(rows[i], cols[i])
             for i, group in enumerate(groups)}

@@ -6,14 +6,12 @@
 * At most 20 detections per image (highest score first, stable sort); IoU thresholds .50:.05:.95,
   101 recall thresholds, one area range "all" = [0, 1e10].
 * AP, AP50, AP75, AR, AR50, AR75 over all images; AP(easy/medium/hard) re-evaluate the images with
-  crowdIndex < 0.2, < 0.8 and the rest, and are the mean of the *whole* precision array (its -1
-  entries included) rounded to 4 decimals; a split without non-ignored GT gives -1.
+  crowdIndex < 0.2, < 0.8 and the rest (from 0.8 up, however large: the crowd index is not bounded
+  by 1), and are the mean of the *whole* precision array (its -1 entries included) rounded to 4
+  decimals; a split without non-ignored GT gives -1.
 """
 
 from __future__ import annotations
-
-from collections.abc import Iterable, Mapping
-from typing import Any
 
 import numpy as np
 
@@ -28,6 +26,8 @@ SPLIT_DECIMALS = 4
 SUMMARY_NAMES = ("AP", "AP50", "AP75", "AR", "AR50", "AR75")
 SPLIT_NAMES = ("AP_easy", "AP_medium", "AP_hard")
 METRIC_NAMES = SUMMARY_NAMES + SPLIT_NAMES
+AP_NAMES = ("AP", "AP50", "AP75") + SPLIT_NAMES
+"""The average precisions: the published table's metrics, and the ones with bootstrap intervals."""
 
 
 def iou_thresholds() -> np.ndarray:
@@ -40,17 +40,11 @@ def recall_thresholds() -> np.ndarray:
     return np.linspace(.0, 1.00, int(np.round((1.00 - .0) / .01)) + 1, endpoint=True)
 
 
-def split_image_ids(images: Iterable[Mapping[str, Any]]) -> tuple[list[int], list[int], list[int]]:
-    """Image ids of the easy / medium / hard splits, in file order (crowdIndex < 0.2, < 0.8, rest)."""
-    easy, medium, hard = [], [], []
-    for image in images:
-        if image["crowdIndex"] < SPLIT_THRESHOLDS[0]:
-            easy.append(image["id"])
-        elif image["crowdIndex"] < SPLIT_THRESHOLDS[1]:
-            medium.append(image["id"])
-        else:
-            hard.append(image["id"])
-    return easy, medium, hard
+def split_masks(crowd_index: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Which images [I] are in the easy, medium and hard splits: crowdIndex < 0.2, < 0.8 and the rest
+    (any value from 0.8 up, the crowd index being unbounded)."""
+    low, high = SPLIT_THRESHOLDS
+    return crowd_index < low, (crowd_index >= low) & (crowd_index < high), crowd_index >= high
 
 
 def _mean_valid(values: np.ndarray) -> float:
@@ -83,26 +77,3 @@ def split_average_precision(precision: np.ndarray) -> float:
     rounding of a float64 is kept (it can differ from Python's ``round`` of a float in the last digit).
     """
     return float(round(np.mean(precision[:, :, :, 0, :]), SPLIT_DECIMALS))
-
-
-def is_ignored(ann: Mapping[str, Any]) -> bool:
-    """The official GT ignore rule: crowd regions and annotations with ``num_keypoints == 0``."""
-    return bool(ann.get("iscrowd", 0)) or ann["num_keypoints"] == 0
-
-
-def metrics_without_detections(gt: Mapping[str, Any]) -> dict[str, float]:
-    """The nine numbers for an empty result list (the official API raises on one; this is its logic).
-
-    With no detections every precision and recall entry is 0 where there is non-ignored GT and -1
-    where there is none, so each metric is 0.0 or -1.0.
-    """
-    low, high = AREA_RANGE_ALL
-    scored_images = {ann["image_id"] for ann in gt["annotations"] if not is_ignored(ann)
-                     and low <= ann["bbox"][2] * ann["bbox"][3] * OKS_AREA_FACTOR <= high}
-
-    def value(image_ids: Iterable[int]) -> float:
-        return 0.0 if scored_images.intersection(image_ids) else -1.0
-
-    metrics = dict.fromkeys(SUMMARY_NAMES, value(image["id"] for image in gt["images"]))
-    metrics.update(zip(SPLIT_NAMES, map(value, split_image_ids(gt["images"])), strict=True))
-    return metrics
