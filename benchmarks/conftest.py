@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import pytest
 
-from bench.reports.environment import fingerprint
+from bench.reports.machine import this_environment
+from bench.reports.typed import to_data
 from bench.testing.synthetic_data import DetectionSpec, GroundTruthSpec, make_detections, make_ground_truth
 
 
 def pytest_benchmark_update_machine_info(config, machine_info: dict) -> None:
-    environment = fingerprint()
-    machine_info["fingerprint_id"] = environment["fingerprint_id"]
-    machine_info["bench_environment"] = environment
+    environment = this_environment()
+    machine_info["fingerprint_id"] = environment.fingerprint_id
+    machine_info["bench_environment"] = to_data(environment)
 
 
 @pytest.fixture(scope="session")

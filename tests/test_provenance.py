@@ -16,7 +16,8 @@ REPO = Path(__file__).parents[1]
 
 
 def git(*arguments: str, cwd: Path = REPO) -> str:
-    return subprocess.run(["git", *arguments], cwd=cwd, capture_output=True, text=True, check=True).stdout.strip()
+    completed = subprocess.run(["git", *arguments], cwd=cwd, capture_output=True, text=True, check=True)
+    return completed.stdout.strip()
 
 
 @pytest.fixture(scope="module")
@@ -29,11 +30,11 @@ def checkout_commit() -> str:
 def test_a_report_records_the_commit_of_the_checkout_that_ran_it(checkout_commit):
     assert PACKAGE_ROOT == REPO.resolve()
     report = new_report("reproduce", reproduce_record(), command=["test"])
-    host = report.environment["host"]
-    assert host["git_commit"] == checkout_commit
-    assert host["code_source"] == f"git checkout at {REPO.resolve()}"
+    host = report.environment.host
+    assert host.git_commit == checkout_commit
+    assert host.code_source == f"git checkout at {REPO.resolve()}"
     dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
-    assert host["git_dirty"] is dirty
+    assert host.git_dirty is dirty
 
 
 def test_a_folder_inside_a_checkout_is_not_the_checkout(tmp_path):

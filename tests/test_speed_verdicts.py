@@ -24,6 +24,7 @@ from bench.reports.speed_verdicts import (
     VerdictRule,
     block_length,
     median_ratio_interval,
+    politis_white_block_length,
     report_verdicts,
     sample_verdict,
     smallest_p_value,
@@ -133,9 +134,10 @@ def test_the_interval_is_deterministic_for_a_seed():
 
 
 def test_stationary_indices_follow_arch():
-    """The vectorised resampling draws the indices arch.bootstrap.StationaryBootstrap draws from the
-    same uniform numbers (one resample at a time: starts, then uniforms)."""
-    from arch.bootstrap import StationaryBootstrap
+    """The vectorised resampling draws the indices arch.bootstrap.StationaryBootstrap (the oracle)
+    draws from the same uniform numbers (one resample at a time: starts, then uniforms)."""
+    arch_bootstrap = pytest.importorskip("arch.bootstrap", reason="the oracles extra")
+    StationaryBootstrap = arch_bootstrap.StationaryBootstrap
 
     size, resamples = 30, 50
     for block in (1.0, 2.7, 6.0):
@@ -145,6 +147,26 @@ def test_stationary_indices_follow_arch():
         draws = [(rng.integers(size, size=size, dtype=np.int64), rng.random(size)) for _ in range(resamples)]
         starts, uniforms = (np.stack(column) for column in zip(*draws, strict=True))
         assert np.array_equal(stationary_indices(starts, uniforms, block), expected)
+
+
+def test_the_block_length_rule_is_arch_to_the_last_bit():
+    """Politis-White with the Patton-Politis-White correction, ported: the mean block length arch's
+    optimal_block_length (the oracle) chooses, on 300 seeded series of 8 to 300 samples, independent,
+    autocorrelated (AR(1) from -0.5 to 0.95) and log-normal."""
+    arch_bootstrap = pytest.importorskip("arch.bootstrap", reason="the oracles extra")
+    optimal_block_length = arch_bootstrap.optimal_block_length
+    rng = np.random.default_rng(11)
+    for draw in range(300):
+        size, phi = int(rng.integers(MIN_BLOCK_SAMPLES, 300)), rng.uniform(-0.5, 0.95)
+        series = np.empty(size)
+        series[0] = rng.normal()
+        for i in range(1, size):
+            series[i] = phi * series[i - 1] + rng.normal()
+        if draw % 2:
+            series = MEDIAN_MS * np.exp(SPREAD * series)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            expected = float(optimal_block_length(series)["stationary"].iloc[0])
+            assert politis_white_block_length(series) == pytest.approx(expected, rel=0, abs=0, nan_ok=True)
 
 
 def test_block_length_one_is_independent_resampling():
@@ -226,7 +248,7 @@ def test_reports_of_different_machines_are_never_tested(environment):
 
     def make(fingerprint: str, device: str = "cpu"):
         return new_report("profile", profile_record(device=device), command=["test"], timings=timings,
-                          environment={**environment, "fingerprint_id": fingerprint})
+                          environment=dataclasses.replace(environment, fingerprint_id=fingerprint))
 
     (verdict,) = report_verdicts(make("aaaa00000000"), make("aaaa00000000"))
     assert verdict.verdict == "no change"

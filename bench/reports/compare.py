@@ -23,6 +23,7 @@ import pandas as pd
 from bench import atomic
 from bench.errors import BenchError
 from bench.reports import markdown, results_page
+from bench.reports.records import ProfileRecord
 from bench.reports.schema import Report, load_report
 from bench.reports.speed_verdicts import StageVerdict, VerdictRule, report_verdicts
 from bench.reports.stats import END_TO_END
@@ -50,9 +51,11 @@ class LoadedReport:
     @property
     def workload(self) -> str:
         """What was measured, independent of the machine, e.g.
-        ``profile/sample-natural-b1-s1-flip/float32/synthetic``."""
+        ``profile/sample-natural-b1-s1-flip/float32/synthetic/overlapped`` (a profile's schedule is part
+        of it: an overlapped and a serial run of one case measure different things)."""
         config = self.report.config
-        parts = (config.label, config.precision, config.weights.kind)
+        parts = (config.label, config.precision, config.weights.kind,
+                 config.schedule if isinstance(config, ProfileRecord) else "")
         return "/".join([self.report.kind, *(part for part in parts if part)])
 
     @property
@@ -170,7 +173,7 @@ def speed_table(loaded: Sequence[LoadedReport]) -> pd.DataFrame:
             "device": item.device,
             "workload": item.workload,
             "created": report.created,
-            "images_per_s": report.throughput.get("images_per_s"),
+            "images_per_s": report.throughput.images_per_s,
             **{f"{stage} p50 ms": stats.p50_ms for stage, stats in report.timings.items()},
         })
     return pd.DataFrame.from_records(records)
@@ -213,8 +216,8 @@ def speed_ratios(loaded: Sequence[LoadedReport], baseline_fingerprint: str,
 def metrics_table(loaded: Sequence[LoadedReport]) -> pd.DataFrame:
     """One row per (report, reproduce row) with its status and metrics."""
     records = [
-        {"report": item.path.name, "fingerprint": item.report.fingerprint_id, "row": row.name,
-         "status": row.status, **row.metrics}
+        {"report": item.path.name, "fingerprint": item.report.fingerprint_id, "row": row.result.name,
+         "status": row.verdict.status, **(row.result.metrics or {})}
         for item in loaded for row in item.report.rows
     ]
     return pd.DataFrame.from_records(records)

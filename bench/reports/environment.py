@@ -1,140 +1,106 @@
-"""Fingerprint of the machine and software a measurement ran on.
+"""The machine and software a measurement ran on, as a typed record with a fingerprint id.
 
-Reports carry this so that numbers from different machines are never mixed up: the
-``fingerprint_id`` hashes only what changes speed (hardware, software versions, thread count and
-numerics flags), not the host name, the time or the git commit, so two runs of different commits on
-the same setup share an id and can be checked for speed regressions.
+Reports carry this so that numbers from different machines are never mixed up: ``fingerprint_id``
+hashes only what changes speed (hardware, software versions, thread count and numerics flags), not the
+host name, the time or the git commit, so two runs of different commits on the same setup share an id
+and can be checked for speed regressions. The records are plain data, so reports can be read
+anywhere; ``bench.reports.machine`` measures them.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
-import os
-import platform
-import socket
-import subprocess
-import sys
-from importlib import metadata
-from pathlib import Path
+from dataclasses import dataclass, field
 
-import torch
-
-from bench.reports.provenance import code_provenance
-# Distribution names whose versions are recorded (None when not installed). They enter the
-# fingerprint id, so arch (only the speed verdicts' block lengths, after the measurement) is not
-# listed: it changes no measured speed, and a new name here would change every machine's id.
-PACKAGES = (
-    "numpy", "scipy", "opencv-python-headless", "opencv-python", "pandas", "matplotlib",
-    "faster-coco-eval", "pycocotools", "xtcocotools", "munkres", "tqdm",
-)
-
-# Sections of the environment that enter the fingerprint id.
+# Distribution names whose versions are recorded (None when not installed): what the measured code
+# runs on. They enter the fingerprint id, so a name added or removed here changes every machine's id
+# (the evaluators faster-coco-eval, pycocotools and xtcocotools left with schema 4: they are test
+# oracles now, not run by any command).
+PACKAGES = ("numpy", "scipy", "opencv-python-headless", "opencv-python", "pandas", "matplotlib", "munkres",
+            "tqdm")
 FINGERPRINT_SECTIONS = ("hardware", "software", "numerics")
-
-def fingerprint() -> dict:
-    """Describe this machine: hardware, software versions, numerics flags, host and git state, plus
-    ``fingerprint_id`` (see :func:`fingerprint_id`). Call it after setting cuDNN/TF32 flags."""
-    environment = {
-        "hardware": _hardware(),
-        "software": _software(),
-        "numerics": numerics_flags(),
-        "host": {"hostname": socket.gethostname(), **code_provenance()},
-    }
-    environment["fingerprint_id"] = fingerprint_id(environment)
-    return environment
+"""The sections of the environment that enter the fingerprint id."""
 
 
-def fingerprint_id(environment: dict) -> str:
-    """Stable 12-hex-digit hash over the speed-relevant sections of ``environment``."""
-    missing = [name for name in FINGERPRINT_SECTIONS if name not in environment]
-    if missing:
-        raise ValueError(f"environment lacks the section(s) {', '.join(missing)}")
-    relevant = {name: environment[name] for name in FINGERPRINT_SECTIONS}
+@dataclass(frozen=True)
+class Gpu:
+    name: str
+    compute_capability: str
+    memory_bytes: int
+    multiprocessors: int
+
+
+@dataclass(frozen=True)
+class Hardware:
+    """CPU model and core counts (``usable_cores``: the ones this process may run on), the GPUs and
+    their driver (none on a CPU machine). None where unknown."""
+
+    machine: str | None = None
+    cpu_model: str | None = None
+    cpu_count: int | None = None
+    usable_cores: int | None = None
+    gpus: tuple[Gpu, ...] = ()
+    gpu_driver: str | None = None
+
+
+@dataclass(frozen=True)
+class Software:
+    """OS, Python, torch with its CUDA and cuDNN, and the versions of ``PACKAGES``."""
+
+    os: str | None = None
+    python: str | None = None
+    python_implementation: str | None = None
+    torch: str | None = None
+    cuda: str | None = None
+    cudnn: int | None = None
+    packages: dict[str, str | None] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Numerics:
+    """The thread count and the cuDNN / TF32 switches in effect (they change speed and results)."""
+
+    torch_threads: int | None = None
+    cudnn_benchmark: bool | None = None
+    cudnn_deterministic: bool | None = None
+    tf32_matmul: bool | None = None
+    tf32_cudnn: bool | None = None
+    float32_matmul_precision: str | None = None
+    matmul_fp32_precision: str | None = None
+    cudnn_conv_fp32_precision: str | None = None
+
+
+@dataclass(frozen=True)
+class Host:
+    """The host name and which code ran (``bench.reports.provenance``): not part of the fingerprint."""
+
+    hostname: str | None = None
+    git_commit: str | None = None
+    git_dirty: bool | None = None
+    code_source: str | None = None
+
+
+@dataclass(frozen=True)
+class Environment:
+    """Where a measurement ran; ``fingerprint_id`` identifies the machine and software for speed."""
+
+    fingerprint_id: str
+    hardware: Hardware = field(default_factory=Hardware)
+    software: Software = field(default_factory=Software)
+    numerics: Numerics = field(default_factory=Numerics)
+    host: Host = field(default_factory=Host)
+
+    @property
+    def cpu_or_gpu(self) -> str:
+        """The first GPU's name where there is one, else the CPU model."""
+        return self.hardware.gpus[0].name if self.hardware.gpus else str(self.hardware.cpu_model or "cpu")
+
+
+def fingerprint_id(hardware: Hardware, software: Software, numerics: Numerics) -> str:
+    """Stable 12-hex-digit hash over the speed-relevant sections."""
+    relevant = {"hardware": dataclasses.asdict(hardware), "software": dataclasses.asdict(software),
+                "numerics": dataclasses.asdict(numerics)}
     encoded = json.dumps(relevant, sort_keys=True, separators=(",", ":")).encode("utf-8")
     return hashlib.sha256(encoded).hexdigest()[:12]
-
-
-def numerics_flags() -> dict:
-    """Thread count and the cuDNN / TF32 switches in effect now (they change speed and results)."""
-    return {
-        "torch_threads": torch.get_num_threads(),
-        "cudnn_benchmark": bool(torch.backends.cudnn.benchmark),
-        "cudnn_deterministic": bool(torch.backends.cudnn.deterministic),
-        "tf32_matmul": bool(torch.backends.cuda.matmul.allow_tf32),
-        "tf32_cudnn": bool(torch.backends.cudnn.allow_tf32),
-        "float32_matmul_precision": torch.get_float32_matmul_precision(),
-        "matmul_fp32_precision": getattr(torch.backends.cuda.matmul, "fp32_precision", None),
-        "cudnn_conv_fp32_precision": getattr(torch.backends.cudnn.conv, "fp32_precision", None),
-    }
-
-
-def _hardware() -> dict:
-    return {
-        "machine": platform.machine(),
-        "cpu_model": _cpu_model(),
-        "cpu_count": os.cpu_count(),
-        "usable_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
-        "gpus": _gpus(),
-        "gpu_driver": _gpu_driver(),
-    }
-
-
-def _software() -> dict:
-    return {
-        "os": platform.platform(),
-        "python": platform.python_version(),
-        "python_implementation": sys.implementation.name,
-        "torch": torch.__version__,
-        "cuda": torch.version.cuda,
-        "cudnn": torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,
-        "packages": {name: _package_version(name) for name in PACKAGES},
-    }
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def _gpus() -> list[dict]:
-    if not torch.cuda.is_available():
-        return []
-    gpus = []
-    for index in range(torch.cuda.device_count()):
-        properties = torch.cuda.get_device_properties(index)
-        gpus.append({
-            "name": properties.name,
-            "compute_capability": f"{properties.major}.{properties.minor}",
-            "memory_bytes": int(properties.total_memory),
-            "multiprocessors": int(properties.multi_processor_count),
-        })
-    return gpus
-
-
-def _gpu_driver() -> str | None:
-    if not torch.cuda.is_available():
-        return None
-    output = _run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"])
-    return output.splitlines()[0].strip() if output else None
-
-
-def _package_version(distribution: str) -> str | None:
-    try:
-        return metadata.version(distribution)
-    except metadata.PackageNotFoundError:
-        return None
-
-
-def _run(command: list[str]) -> str | None:
-    """stdout of ``command``, or None when it is missing, fails or hangs."""
-    try:
-        completed = subprocess.run(command, capture_output=True, text=True, timeout=10, check=False)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return completed.stdout if completed.returncode == 0 else None

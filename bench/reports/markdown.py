@@ -6,14 +6,15 @@ No plotting library is imported here, so reading and tabulating reports stays li
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
-from bench.reports.records import record_to_dict
+from bench.evaluation.bootstrap import PairedDelta
 from bench.reports.schema import Report
 from bench.reports.stats import PERCENTILES, STAT_FIELDS, StageStats
+from bench.reports.typed import to_data
 
 
 def render_markdown(report: Report, images: Mapping[str, str] | None = None) -> str:
@@ -23,19 +24,19 @@ def render_markdown(report: Report, images: Mapping[str, str] | None = None) -> 
     """
     title = f"# {report.kind.capitalize()} report, {report.created}"
     sections = [title, f"Command: `{' '.join(report.command)}`", "## Environment", environment_table(report)]
-    config = json.dumps(record_to_dict(report.config), indent=2, default=str)
+    config = json.dumps(to_data(report.config), indent=2)
     sections += ["## Configuration", f"```json\n{config}\n```"]
     if report.rows:
         sections += ["## Rows", rows_table(report)]
-        failed = [check for row in report.rows for check in row.checks if not check.passed]
+        failed = [check for row in report.rows for check in row.verdict.checks if not check.passed]
         if failed:
             sections += ["### Failed checks", "\n".join(f"- {check.describe()}" for check in failed)]
         sections += interval_sections(report)
     if report.timings:
         sections += ["## Per-stage latency (ms)", markdown_table(stage_frame(report.timings))]
-    if report.throughput or report.memory:
-        sections += ["## Throughput and memory", markdown_table(_key_value_frame({**report.throughput,
-                                                                                   **report.memory}))]
+    throughput = throughput_fields(report)
+    if throughput:
+        sections += ["## Throughput and memory", markdown_table(_key_value_frame(throughput))]
     if report.errors:
         sections += ["## Errors", "\n".join(f"- {error}" for error in report.errors)]
     for role, name in (images or {}).items():
@@ -45,11 +46,10 @@ def render_markdown(report: Report, images: Mapping[str, str] | None = None) -> 
 
 def machine_name(report: Report) -> str:
     """The device a report ran on: the GPU name for CUDA runs, the CPU model otherwise."""
-    hardware = report.environment.get("hardware", {})
-    gpus = hardware.get("gpus") or []
-    if report.config.device.startswith("cuda") and gpus:
-        return str(gpus[0]["name"])
-    return str(hardware.get("cpu_model", "cpu"))
+    hardware = report.environment.hardware
+    if report.config.device.startswith("cuda") and hardware.gpus:
+        return hardware.gpus[0].name
+    return str(hardware.cpu_model or "cpu")
 
 
 def machine_label(report: Report) -> str:
@@ -59,51 +59,67 @@ def machine_label(report: Report) -> str:
 
 def environment_table(report: Report) -> str:
     env = report.environment
-    hardware, software, numerics, host = (env.get(key, {}) for key in ("hardware", "software", "numerics",
-                                                                         "host"))
-    gpus = ", ".join(f"{gpu['name']} (sm {gpu['compute_capability']}, {gpu['memory_bytes'] / 2**30:.0f} GiB)"
-                     for gpu in hardware.get("gpus", [])) or "none"
+    hardware, software, host = env.hardware, env.software, env.host
+    gpus = ", ".join(f"{gpu.name} (sm {gpu.compute_capability}, {gpu.memory_bytes / 2**30:.0f} GiB)"
+                     for gpu in hardware.gpus) or "none"
     fields = {
-        "fingerprint_id": env.get("fingerprint_id"),
-        "cpu": hardware.get("cpu_model"),
-        "cores (usable / total)": f"{hardware.get('usable_cores')} / {hardware.get('cpu_count')}",
+        "fingerprint_id": env.fingerprint_id,
+        "cpu": hardware.cpu_model,
+        "cores (usable / total)": f"{hardware.usable_cores} / {hardware.cpu_count}",
         "gpus": gpus,
-        "gpu driver": hardware.get("gpu_driver"),
-        "os": software.get("os"),
-        "python": software.get("python"),
-        "torch / cuda / cudnn": f"{software.get('torch')} / {software.get('cuda')} / {software.get('cudnn')}",
-        **{f"numerics: {key}": value for key, value in numerics.items()},
-        **{f"package: {name}": version for name, version in software.get("packages", {}).items()
-           if version is not None},
-        "git commit": host.get("git_commit"),
-        "git dirty": host.get("git_dirty"),
-        "hostname": host.get("hostname"),
+        "gpu driver": hardware.gpu_driver,
+        "os": software.os,
+        "python": software.python,
+        "torch / cuda / cudnn": f"{software.torch} / {software.cuda} / {software.cudnn}",
+        **{f"numerics: {key}": value for key, value in to_data(env.numerics).items()},
+        **{f"package: {name}": version for name, version in software.packages.items() if version is not None},
+        "git commit": host.git_commit or f"unknown ({host.code_source or 'not recorded'})",
+        "git dirty": host.git_dirty,
+        "hostname": host.hostname,
     }
     return markdown_table(_key_value_frame(fields))
 
 
+def throughput_fields(report: Report) -> dict[str, object]:
+    """A profile's throughput and memory, or a reproduce run's images/s and cached images per forward."""
+    throughput, fields = report.throughput, {}
+    for name in ("images_per_s", "iterations_per_s", "batch"):
+        if getattr(throughput, name) is not None:
+            fields[name] = getattr(throughput, name)
+    for forward in throughput.forwards:
+        rows = " + ".join(forward.rows)
+        speed = forward.images_per_s
+        fields[f"{rows}: images/s"] = "all from the cache" if speed is None else speed
+        if forward.from_cache is not None:
+            fields[f"{rows}: images from the cache"] = forward.from_cache
+    if report.memory is not None:
+        fields[f"peak memory ({report.memory.kind}), bytes"] = report.memory.peak_bytes
+    return fields
+
+
 def rows_table(report: Report) -> str:
-    metric_names = list(dict.fromkeys(name for row in report.rows for name in row.metrics))
-    timed = any(row.decode_ms for row in report.rows)
+    metric_names = list(dict.fromkeys(name for row in report.rows for name in (row.result.metrics or {})))
+    timed = any(row.result.decode_ms for row in report.rows)
     records = []
     for row in report.rows:
-        failed = [check.metric for check in row.checks if not check.passed]
-        notes = ([] if row.evaluator.official else ["unofficial"]) + (
-            [] if row.evaluator.protocol == "crowdpose" else [f"{row.evaluator.protocol} protocol"])
+        result, verdict = row.result, row.verdict
+        failed = [check.metric for check in verdict.checks if not check.passed]
+        evaluator = result.evaluator
         records.append({
-            "row": row.name,
-            "scales": ",".join(f"{scale:g}" for scale in row.scales),
-            "flip": row.flip,
-            "status": row.status,
-            "subset": f"{row.subset.dataset} ({row.subset.num_images} images, "
-                      f"{'full' if row.subset.full else 'limited'})",
-            **{name: row.metrics.get(name) for name in metric_names},
-            **({"decode p50 ms/img": row.decode_ms and row.decode_ms.percentile_cell("p50_ms")}
+            "row": result.name,
+            "scales": ",".join(f"{scale:g}" for scale in result.scales),
+            "flip": result.flip,
+            "status": verdict.status,
+            "subset": f"{result.subset.dataset} ({result.subset.num_images} images, "
+                      f"{'full' if result.subset.full else 'limited'})",
+            **{name: (result.metrics or {}).get(name) for name in metric_names},
+            **({"decode p50 ms/img": result.decode_ms and result.decode_ms.percentile_cell("p50_ms")}
                if timed else {}),
             "failed checks": ", ".join(failed) or "-",
-            "evaluator": f"{row.evaluator.backend} {row.evaluator.version or ''}"
-                         + (f" ({', '.join(notes)})" if notes else ""),
-            "reason": row.reason or "",
+            "evaluator": "-" if evaluator is None else
+            f"{evaluator.protocol} protocol{' (official)' if evaluator.official else ''}, "
+            f"{evaluator.implementation} {evaluator.version or ''}".strip(),
+            "reason": verdict.reason or "",
         })
     return markdown_table(pd.DataFrame.from_records(records))
 
@@ -115,7 +131,7 @@ INTERVAL_NOTE = ("Intervals are test-set sampling noise: how much each number wo
 
 def interval_sections(report: Report) -> list[str]:
     """The rows' bootstrap intervals and, for a sweep, the paired differences to its first variant."""
-    with_intervals = [row for row in report.rows if row.ci95]
+    with_intervals = [row.result for row in report.rows if row.result.ci95]
     if not with_intervals:
         return []
     settings = with_intervals[0].bootstrap or {}
@@ -124,11 +140,11 @@ def interval_sections(report: Report) -> list[str]:
     confidence = f"{100 * settings.get('confidence', 0.95):g}%"
     sections = [f"## {confidence} intervals (image bootstrap)", INTERVAL_NOTE.format(settings=described),
                 markdown_table(pd.DataFrame.from_records(
-                    [{"row": row.name, **{name: _interval(value) for name, value in row.ci95.items()}}
-                     for row in with_intervals]))]
-    paired = [row for row in with_intervals if row.paired_delta]
-    deltas = [{"row": row.name, **{name: _delta(delta) for name, delta in row.paired_delta.items()}}
-              for row in paired]
+                    [{"row": result.name, **{name: _interval(value) for name, value in result.ci95.items()}}
+                     for result in with_intervals]))]
+    paired = [result for result in with_intervals if result.paired_delta]
+    deltas = [{"row": result.name, **{name: _delta(delta) for name, delta in result.paired_delta.items()}}
+              for result in paired]
     if paired:
         sections += [f"## Paired differences to {paired[0].baseline_row!r} (B - A, {confidence} paired "
                      "bootstrap on the same resampled images)",
@@ -136,13 +152,13 @@ def interval_sections(report: Report) -> list[str]:
     return sections
 
 
-def _interval(bounds: list[float] | None) -> str:
+def _interval(bounds: Sequence[float] | None) -> str:
     return "-" if bounds is None else f"[{bounds[0]:.4f}, {bounds[1]:.4f}]"
 
 
-def _delta(value: Mapping) -> str:
-    point = "-" if value["delta"] is None else f"{value['delta']:+.4f}"
-    return f"{point} {_interval(value['ci95'])}"
+def _delta(value: PairedDelta) -> str:
+    point = "-" if value.delta is None else f"{value.delta:+.4f}"
+    return f"{point} {_interval(value.ci95)}"
 
 
 def stage_frame(timings: Mapping[str, StageStats]) -> pd.DataFrame:

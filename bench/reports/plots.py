@@ -27,8 +27,8 @@ def render_plots(report: Report) -> dict[str, bytes]:
     plots = {}
     if report.timings:
         plots["stages"] = stage_bars_png([(machine_label(report), report.timings)])
-    if any(row.metrics for row in report.rows):
-        sweep = report.kind == "reproduce" and report.config.settings.get("sweep")
+    if any(row.result.metrics for row in report.rows):
+        sweep = any(row.result.role == "sweep" for row in report.rows)
         plots["variants" if sweep else "metrics"] = (variants_png if sweep else metrics_png)(report)
     return plots
 
@@ -77,24 +77,27 @@ def stage_bars_figure(entries: Sequence[tuple[str, Mapping[str, StageStats]]]) -
 def metrics_png(report: Report) -> bytes:
     """Top: measured metrics (dots) and published values (squares). Bottom: measured minus published
     with the tolerance band shaded. COCO's -1 ("no such images in the subset") is left out."""
-    metric_names = list(dict.fromkeys(name for row in report.rows for name in (*row.expected, *row.metrics)))
+    metric_names = list(dict.fromkeys(name for row in report.rows
+                                      for name in (*row.verdict.expected, *(row.result.metrics or {}))))
     figure = Figure(figsize=(2.0 + 0.9 * len(metric_names), 6.0), layout="constrained")
     values_axes, delta_axes = figure.subplots(2, 1, sharex=True, height_ratios=(3, 2))
     offsets = np.linspace(-0.2, 0.2, len(report.rows)) if len(report.rows) > 1 else np.zeros(1)
     for row, offset, colour in zip(report.rows, offsets, _colours(len(report.rows)), strict=True):
-        measured = [name for name in metric_names if _defined(row.metrics.get(name))]
-        published = [name for name in metric_names if name in row.expected]
+        metrics, expected, tolerances = row.result.metrics or {}, row.verdict.expected, row.verdict.tolerance
+        measured = [name for name in metric_names if _defined(metrics.get(name))]
+        published = [name for name in metric_names if name in expected]
         both = [name for name in published if name in measured]
         x = {name: metric_names.index(name) + offset for name in metric_names}
-        values_axes.plot([x[name] for name in measured], [row.metrics[name] for name in measured], "o",
-                         color=colour, label=f"{row.name}: measured ({row.status})")
-        values_axes.plot([x[name] for name in published], [row.expected[name] for name in published], "s",
-                         mfc="none", color=colour, label=f"{row.name}: published")
-        tolerance = np.array([row.tolerance.get(name, 0.0) for name in published])
-        delta_axes.bar([x[name] for name in published], 2 * tolerance, bottom=-tolerance, width=0.3,
-                       color=colour, alpha=0.2, label=f"{row.name}: tolerance")
-        delta_axes.plot([x[name] for name in both], [row.metrics[name] - row.expected[name] for name in both],
-                        "o", color=colour)
+        name = row.result.name
+        values_axes.plot([x[metric] for metric in measured], [metrics[metric] for metric in measured], "o",
+                         color=colour, label=f"{name}: measured ({row.verdict.status})")
+        values_axes.plot([x[metric] for metric in published], [expected[metric] for metric in published], "s",
+                         mfc="none", color=colour, label=f"{name}: published")
+        tolerance = np.array([tolerances.get(metric, 0.0) for metric in published])
+        delta_axes.bar([x[metric] for metric in published], 2 * tolerance, bottom=-tolerance, width=0.3,
+                       color=colour, alpha=0.2, label=f"{name}: tolerance")
+        deltas = [metrics[metric] - expected[metric] for metric in both]
+        delta_axes.plot([x[metric] for metric in both], deltas, "o", color=colour)
     delta_axes.axhline(0.0, color="grey", linewidth=0.8)
     delta_axes.set_xticks(np.arange(len(metric_names)), metric_names, rotation=30)
     values_axes.set_ylabel("value")
@@ -107,10 +110,10 @@ def metrics_png(report: Report) -> bytes:
 def variants_png(report: Report) -> bytes:
     """One bar per measured row (a sweep's variants, top to bottom in file order): AP on the left, the
     decoding time per image (p50) on the right. Rows without an AP (COCO's -1) get no bar."""
-    rows = [row for row in report.rows if row.metrics]
-    labels = [f"{row.name} ({row.status})" for row in rows]
-    ap = [row.metrics["AP"] if _defined(row.metrics.get("AP")) else 0.0 for row in rows]
-    decode = [row.decode_ms.p50_ms if row.decode_ms else 0.0 for row in rows]
+    rows = [row for row in report.rows if row.result.metrics]
+    labels = [f"{row.result.name} ({row.verdict.status})" for row in rows]
+    ap = [row.result.metrics["AP"] if _defined(row.result.metrics.get("AP")) else 0.0 for row in rows]
+    decode = [row.result.decode_ms.p50_ms if row.result.decode_ms else 0.0 for row in rows]
     figure = Figure(figsize=(12, 1.5 + 0.45 * len(rows)), layout="constrained")
     ap_axes, decode_axes = figure.subplots(1, 2, sharey=True, width_ratios=(3, 2))
     positions = np.arange(len(rows))
@@ -118,10 +121,11 @@ def variants_png(report: Report) -> bytes:
     ap_axes.barh(positions, ap, color=colours)
     decode_axes.barh(positions, decode, color=colours)
     for position, value, ms, row in zip(positions, ap, decode, rows, strict=True):
-        ap_axes.annotate(f"{value:.4f}" if _defined(row.metrics.get("AP")) else "no AP", (value, position),
-                         xytext=(3, 0), textcoords="offset points", va="center", fontsize=7)
-        decode_axes.annotate(f"{ms:.0f}" if row.decode_ms else "cached", (ms, position), xytext=(3, 0),
-                             textcoords="offset points", va="center", fontsize=7)
+        ap_axes.annotate(f"{value:.4f}" if _defined(row.result.metrics.get("AP")) else "no AP",
+                         (value, position), xytext=(3, 0), textcoords="offset points", va="center",
+                         fontsize=7)
+        decode_axes.annotate(f"{ms:.0f}" if row.result.decode_ms else "cached", (ms, position),
+                             xytext=(3, 0), textcoords="offset points", va="center", fontsize=7)
     ap_axes.set_xlim(0, 1.15 * max([*ap, 0.01]))
     decode_axes.set_xlim(0, 1.2 * max([*decode, 1.0]))
     ap_axes.set_yticks(positions, labels, fontsize=8)

@@ -8,11 +8,10 @@ report by a key it merely hopes is there. Precisions are the names of ``referenc
 
 from __future__ import annotations
 
-import dataclasses
-import json
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from bench.reports.typed import to_data
 
 WEIGHT_KINDS = ("checkpoint", "synthetic", "provided")
 """checkpoint: a verified checkpoint file; synthetic: a deterministic fill named by its builder and
@@ -38,18 +37,34 @@ class WeightsRecord:
         if self.kind not in WEIGHT_KINDS:
             raise ValueError(f"weights kind {self.kind!r} is not one of {WEIGHT_KINDS}")
 
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> WeightsRecord:
-        known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{name: value for name, value in data.items() if name in known})
+    @property
+    def label(self) -> str:
+        """How summaries name these weights."""
+        if self.kind == "synthetic":
+            return f"synthetic ({(self.builder or '').rsplit('.', 1)[-1]}, seed {self.seed})"
+        if self.kind == "checkpoint":
+            return f"checkpoint {(self.sha256 or '')[:12]}..."
+        return "provided"
+
+
+@dataclass(frozen=True)
+class ConfigFile:
+    """The ``--config`` file a run read its settings from: path, sha256, and the command's table as
+    written (its values are also in the record's ``settings``, resolved)."""
+
+    path: str
+    sha256: str
+    table: dict[str, Any]
 
 
 @dataclass(frozen=True)
 class ProfileRecord:
     """What one case of `bench profile` measured: inputs, batch, scales, weights, precision, device.
 
-    ``iters`` is the fewest measured iterations and ``min_time_s`` the least measured time (seconds)
-    asked for; how many were made is the ``end_to_end`` count of the report's timings.
+    ``iters`` is the fewest measured batches and ``min_time_s`` the least measured time (seconds)
+    asked for; how many were made is the ``end_to_end`` count of the report's timings. ``schedule`` is
+    "overlapped" (the schedule `bench reproduce` runs: reading ahead, decoding beside the network) or
+    "serial" (one stage at a time, as every profile before schema 4 ran).
     """
 
     label: str
@@ -72,65 +87,39 @@ class ProfileRecord:
     pipeline: dict[str, Any]
     settings: dict[str, Any] = field(default_factory=dict)
     min_time_s: float = 0.0
+    schedule: str = "serial"
+    config_file: ConfigFile | None = None
 
     def __post_init__(self) -> None:
         _store_as_json(self, "pipeline", "settings")
 
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> ProfileRecord:
-        return cls(
-            **{name: data[name] for name in ("label", "device", "device_name", "precision", "inputs",
-                                             "batch", "flip", "iters", "warmup", "cudnn_benchmark",
-                                             "postprocess_input", "evaluation", "trace")},
-            weights=WeightsRecord.from_dict(data["weights"]),
-            images=tuple(data["images"]),
-            image_size=None if data["image_size"] is None else tuple(data["image_size"]),
-            scales=tuple(float(scale) for scale in data["scales"]),
-            pipeline=dict(data["pipeline"]),
-            settings=dict(data.get("settings", {})),
-            min_time_s=float(data["min_time_s"]),
-        )
-
 
 @dataclass(frozen=True)
 class ReproduceRecord:
-    """What a `bench reproduce` run was asked (``settings``) and ran with."""
+    """What a `bench reproduce` run was asked (``settings``) and ran with, and the expected table its
+    rows were judged against (path and sha256)."""
 
     label: str
     device: str
     precision: str
     weights: WeightsRecord
     expected_table: str
+    expected_table_sha256: str | None = None
     settings: dict[str, Any] = field(default_factory=dict)
+    config_file: ConfigFile | None = None
 
     def __post_init__(self) -> None:
         _store_as_json(self, "settings")
 
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> ReproduceRecord:
-        return cls(label=str(data["label"]), device=str(data["device"]), precision=str(data["precision"]),
-                   weights=WeightsRecord.from_dict(data["weights"]),
-                   expected_table=str(data["expected_table"]), settings=dict(data.get("settings", {})))
-
 
 RunRecord = ProfileRecord | ReproduceRecord
-RECORD_TYPES: Mapping[str, type[ProfileRecord] | type[ReproduceRecord]] = {
+RECORD_TYPES: dict[str, type[ProfileRecord] | type[ReproduceRecord]] = {
     "profile": ProfileRecord, "reproduce": ReproduceRecord,
 }
-
-
-def record_to_dict(record: RunRecord) -> dict[str, Any]:
-    """JSON-ready dict of a record (tuples as lists)."""
-    return as_json(dataclasses.asdict(record))
-
-
-def as_json(value: Any) -> Any:
-    """``value`` as JSON would give it back: tuples become lists, paths and other objects strings."""
-    return json.loads(json.dumps(value, default=str))
 
 
 def _store_as_json(record: object, *names: str) -> None:
     """Replace the free-form fields ``names`` of a frozen record by their JSON form, so that a record
     equals itself read back from its report."""
     for name in names:
-        object.__setattr__(record, name, as_json(getattr(record, name)))
+        object.__setattr__(record, name, to_data(getattr(record, name)))

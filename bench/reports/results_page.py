@@ -14,11 +14,10 @@ from collections.abc import Sequence
 
 import pandas as pd
 
+from bench.evaluation import AP_NAMES
 from bench.reports.markdown import machine_name
 from bench.reports.schema import Report
 from bench.reports.stats import END_TO_END
-
-AP_METRICS = ("AP", "AP50", "AP75", "AP_easy", "AP_medium", "AP_hard")
 
 _SORT_SCRIPT = """
 function cellKey(row, column) {
@@ -66,20 +65,20 @@ def systems_table(reports: Sequence[tuple[str, Report]]) -> pd.DataFrame:
     workload, with its throughput, end-to-end median and, for reproduce reports, its rows' verdicts."""
     records = []
     for name, report in reports:
-        hardware, software = report.environment.get("hardware", {}), report.environment.get("software", {})
+        environment = report.environment
         end_to_end = report.timings.get(END_TO_END)
         records.append({
             "report": name,
             "system": "GPU" if report.config.device.startswith("cuda") else "CPU",
             "device": machine_name(report),
-            "driver": hardware.get("gpu_driver") or "-",
-            "torch": software.get("torch", "-"),
+            "driver": environment.hardware.gpu_driver or "-",
+            "torch": environment.software.torch or "-",
             "precision": report.config.precision or "-",
             "workload": report.config.label or report.kind,
-            "images/s": report.throughput.get("images_per_s"),
+            "images/s": report.throughput.images_per_s,
             "end-to-end p50 ms": None if end_to_end is None else end_to_end.p50_ms,
             "rows": ", ".join(f"{count} {status}" for status, count in
-                              Counter(row.status for row in report.rows).items()) or "-",
+                              Counter(row.verdict.status for row in report.rows).items()) or "-",
         })
     return pd.DataFrame.from_records(records)
 
@@ -100,10 +99,10 @@ def accuracy_table(reports: Sequence[tuple[str, Report]]) -> pd.DataFrame:
     records = []
     for name, report in reports:
         for row in report.rows:
-            intervals = row.ci95 or {}
-            record = {"report": name, "row": row.name, "status": row.status}
-            for metric in AP_METRICS:
-                record[metric] = _with_interval(row.metrics.get(metric), intervals.get(metric))
+            intervals = row.result.ci95 or {}
+            record = {"report": name, "row": row.result.name, "status": row.verdict.status}
+            for metric in AP_NAMES:
+                record[metric] = _with_interval((row.result.metrics or {}).get(metric), intervals.get(metric))
             records.append(record)
     return pd.DataFrame.from_records(records)
 

@@ -1,142 +1,67 @@
 """The JSON report every reproduce or profile run writes, and reading it back with schema checks.
 
-A report is plain data: what ran (``command``, and ``config``, a typed record per run kind, see
-``bench.reports.records``), where (``environment``), what came out (``rows`` of metrics for reproduce
-runs, ``timings``/``throughput``/``memory`` for speed) and what went wrong (``errors``). Markdown and
-plots are rendered from the JSON file alone (``bench.reports.markdown``, ``bench.reports.plots``), so a
-committed report can be re-rendered or compared on any machine. Reports of older schema versions are
-upgraded on reading (``bench.reports.upgrade``).
+A report is plain typed data: what ran (``command``, and ``config``, a typed record per run kind, see
+``bench.reports.records``), where (``environment``, ``bench.reports.environment``), what came out
+(``rows`` of results and verdicts for reproduce runs, ``bench.reports.rows``; ``timings``,
+``throughput`` and ``memory`` for speed) and what went wrong (``errors``). Every field is read by its
+type (``bench.reports.typed``), so no reader looks a value up under a key it merely hopes is there.
+Markdown and plots are rendered from the JSON file alone, so a committed report can be re-rendered or
+compared on any machine. Reports of older schema versions are upgraded on reading
+(``bench.reports.upgrade``).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from bench.errors import BenchError
-from bench.reports.records import RECORD_TYPES, RunRecord, record_to_dict
+from bench.reports.environment import Environment
+from bench.reports.records import RECORD_TYPES, ProfileRecord, ReproduceRecord
+from bench.reports.rows import Row
 from bench.reports.stats import StageStats
+from bench.reports.typed import from_data, to_data
 from bench.reports.upgrade import UPGRADE_STEPS
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 KINDS = tuple(RECORD_TYPES)
-ROW_STATUSES = ("reproduced", "matched", "failed", "skipped", "measured", "smoke")
-"""'matched': within tolerance of a custom expected table (never a reproduction of the published
-numbers); 'measured': a sweep variant, measured and never compared with the published numbers."""
 REQUIRED_FIELDS = ("schema_version", "kind", "created", "command", "environment", "config")
 
 
 @dataclass(frozen=True)
-class Check:
-    """One metric compared with its expected value; `passed` is False for a missing or non-finite value."""
+class ForwardThroughput:
+    """One network run of a reproduce report: the rows decoded from it, how many images went through
+    the network here (``computed``) and how many came from the prediction cache, and the images per
+    second of the computed ones (None when every image came from the cache: cached images say
+    nothing about speed). Counts are None in reports upgraded from schema 3, which kept only these
+    two numbers."""
 
-    metric: str
-    expected: float
-    actual: float | None
-    tolerance: float
-    passed: bool
-
-    def describe(self) -> str:
-        actual = "missing" if self.actual is None else f"{self.actual:.4f}"
-        verdict = "ok" if self.passed else "MISMATCH"
-        expected = f"expected {self.expected:.4f} +/- {self.tolerance:g}"
-        return f"{self.metric}: actual {actual}, {expected} ({verdict})"
+    rows: tuple[str, ...]
+    images_per_s: float | None
+    from_cache: int | None
+    computed: int | None = None
 
 
 @dataclass(frozen=True)
-class Subset:
-    """Which images a row was evaluated on: ``full`` means the whole test set (that many distinct
-    image ids and files). ``annotations_sha256`` (of the annotation file) and ``images_digest`` (over
-    the selected images' file names and contents) fingerprint the data; ``data_pinned`` says whether
-    they equal fingerprints pinned in the package (None: none pinned, the data is unpinned)."""
+class Throughput:
+    """A profile's images and iterations per second at its batch size, or a reproduce run's forwards."""
 
-    dataset: str
-    num_images: int
-    full: bool
-    annotations_sha256: str | None = None
-    images_digest: str | None = None
-    data_pinned: bool | None = None
+    images_per_s: float | None = None
+    iterations_per_s: float | None = None
+    batch: int | None = None
+    forwards: tuple[ForwardThroughput, ...] = ()
 
 
 @dataclass(frozen=True)
-class Evaluator:
-    """The COCO-style evaluator that scored a row; ``official`` is False for re-implementations and
-    for another ``protocol`` than the official "crowdpose" (e.g. "xtcocotools")."""
+class Memory:
+    """Peak memory of a profile: what was measured (``kind``), in bytes."""
 
-    backend: str
-    version: str | None
-    official: bool
-    protocol: str = "crowdpose"
-
-
-@dataclass(frozen=True)
-class Row:
-    """One published (scales, flip) configuration, or sweep variant, of a reproduce run and its outcome.
-
-    ``decode_ms``: the decoding time per image (the grouping half of the pipeline, the network shared
-    with the run's other rows), over the images run through the network here, one sample per image;
-    None when all came from the cache.
-
-    ``ci95``: {metric: [low, high]} image-bootstrap intervals of AP, AP50, AP75, AP(E/M/H), the
-    test-set sampling noise of this run (never the gate width); ``bootstrap``: the settings that drew
-    them (resamples, seed, confidence, method, what is resampled). For a sweep variant after the
-    first, ``paired_delta`` {metric: {delta, ci95}} is its difference to ``baseline_row`` (the first
-    variant) with a paired-bootstrap interval over the same resampled images. All None when the row
-    has no metrics or intervals were turned off (and in reports written before they existed).
-    """
-
-    name: str
-    scales: tuple[float, ...]
-    flip: bool
-    status: str
-    reason: str | None
-    subset: Subset
-    metrics: dict[str, float | None]
-    expected: dict[str, float]
-    tolerance: dict[str, float]
-    checks: tuple[Check, ...]
-    evaluator: Evaluator
-    behaviour: dict[str, Any]
-    decode_ms: StageStats | None = None
-    ci95: dict[str, list[float] | None] | None = None
-    bootstrap: dict[str, Any] | None = None
-    paired_delta: dict[str, dict[str, Any]] | None = None
-    baseline_row: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.status not in ROW_STATUSES:
-            raise ValueError(f"row {self.name!r}: status {self.status!r} is not one of {ROW_STATUSES}")
-
-    def to_dict(self) -> dict:
-        data = asdict(self)
-        data["scales"] = list(self.scales)
-        data["checks"] = [asdict(check) for check in self.checks]
-        return data
-
-    @classmethod
-    def from_dict(cls, data: Mapping) -> Row:
-        return cls(
-            name=str(data["name"]),
-            scales=tuple(float(scale) for scale in data["scales"]),
-            flip=bool(data["flip"]),
-            status=str(data["status"]),
-            reason=data["reason"],
-            subset=Subset(**data["subset"]),
-            metrics=dict(data["metrics"]),
-            expected=dict(data["expected"]),
-            tolerance=dict(data["tolerance"]),
-            checks=tuple(Check(**check) for check in data["checks"]),
-            evaluator=Evaluator(**data["evaluator"]),
-            behaviour=dict(data["behaviour"]),
-            decode_ms=StageStats.from_dict(data["decode_ms"]) if data.get("decode_ms") else None,
-            ci95=data.get("ci95"),
-            bootstrap=data.get("bootstrap"),
-            paired_delta=data.get("paired_delta"),
-            baseline_row=data.get("baseline_row"),
-        )
+    kind: str
+    peak_bytes: int
+    peak_reserved_bytes: int | None = None
 
 
 @dataclass(frozen=True)
@@ -146,61 +71,36 @@ class Report:
     kind: str
     created: str
     command: tuple[str, ...]
-    environment: dict[str, Any]
-    config: RunRecord
+    environment: Environment
+    config: ProfileRecord | ReproduceRecord
     rows: tuple[Row, ...] = ()
     timings: dict[str, StageStats] = field(default_factory=dict)
-    throughput: dict[str, float] = field(default_factory=dict)
-    memory: dict[str, Any] = field(default_factory=dict)
+    throughput: Throughput = field(default_factory=Throughput)
+    memory: Memory | None = None
     errors: tuple[str, ...] = ()
     schema_version: int = SCHEMA_VERSION
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"kind {self.kind!r} is not one of {KINDS}")
-        if "fingerprint_id" not in self.environment:
-            raise ValueError("environment lacks 'fingerprint_id'")
         if not isinstance(self.config, RECORD_TYPES[self.kind]):
             raise TypeError(f"a {self.kind} report needs a {RECORD_TYPES[self.kind].__name__} config, "
                             f"got {type(self.config).__name__}")
 
     @property
     def fingerprint_id(self) -> str:
-        return str(self.environment["fingerprint_id"])
+        return self.environment.fingerprint_id
 
-    def to_dict(self) -> dict:
-        return {
-            "schema_version": self.schema_version,
-            "kind": self.kind,
-            "created": self.created,
-            "command": list(self.command),
-            "environment": self.environment,
-            "config": record_to_dict(self.config),
-            "rows": [row.to_dict() for row in self.rows],
-            "timings": {stage: stats.to_dict() for stage, stats in self.timings.items()},
-            "throughput": self.throughput,
-            "memory": self.memory,
-            "errors": list(self.errors),
-        }
+    def to_dict(self) -> dict[str, Any]:
+        return to_data(self)
 
     @classmethod
-    def from_dict(cls, data: Mapping) -> Report:
-        """Build a report from a dict of the current schema; raises KeyError/TypeError/ValueError."""
-        if data["kind"] not in RECORD_TYPES:
-            raise ValueError(f"kind {data['kind']!r} is not one of {KINDS}")
-        return cls(
-            schema_version=int(data["schema_version"]),
-            kind=str(data["kind"]),
-            created=str(data["created"]),
-            command=tuple(str(part) for part in data["command"]),
-            environment=dict(data["environment"]),
-            config=RECORD_TYPES[data["kind"]].from_dict(data["config"]),
-            rows=tuple(Row.from_dict(row) for row in data.get("rows", [])),
-            timings={str(name): StageStats.from_dict(stats) for name, stats in _items(data, "timings")},
-            throughput=dict(data.get("throughput", {})),
-            memory=dict(data.get("memory", {})),
-            errors=tuple(str(error) for error in data.get("errors", [])),
-        )
+    def from_dict(cls, data: Mapping[str, Any]) -> Report:
+        """A report from a dict of the current schema; ValueError naming the entry that does not fit."""
+        if data.get("kind") not in RECORD_TYPES:
+            raise ValueError(f"kind {data.get('kind')!r} is not one of {KINDS}")
+        from_data(RECORD_TYPES[data["kind"]], data.get("config"), "config")  # its own type's message
+        return from_data(cls, dict(data), "report")
 
 
 def report_from_dict(
@@ -225,7 +125,7 @@ def report_from_dict(
             )
         try:
             data = upgrade_steps[version](dict(data))
-        except (KeyError, TypeError, ValueError) as error:
+        except (KeyError, TypeError, ValueError, AttributeError) as error:
             raise BenchError(f"{source}: cannot upgrade this schema-{version} report: {error!r}") from error
         version += 1
         data["schema_version"] = version
@@ -234,9 +134,7 @@ def report_from_dict(
         raise BenchError(f"{source}: report lacks the field(s) {', '.join(missing)}")
     try:
         return Report.from_dict(data)
-    except KeyError as error:
-        raise BenchError(f"{source}: malformed report, missing field {error}") from error
-    except (TypeError, ValueError, AttributeError) as error:
+    except (TypeError, ValueError) as error:
         raise BenchError(f"{source}: malformed report: {error}") from error
 
 
@@ -254,8 +152,3 @@ def load_report(path: str | Path) -> Report:
     except json.JSONDecodeError as error:
         raise BenchError(f"{path}: not valid JSON ({error})") from error
     return report_from_dict(data, str(path))
-
-
-def _items(data: Mapping, name: str) -> list[tuple[str, Any]]:
-    return list(data.get(name, {}).items())
-

@@ -19,12 +19,13 @@ The interval is a percentile interval of median(b) / median(a) from a *stationar
 together blocks of consecutive samples (wrapping around the end) whose lengths are geometric with a
 mean ``block length`` chosen from that side's own autocorrelation by the automatic selection of
 Politis & White (2004) with the correction of Patton, Politis & White (2009)
-(``arch.bootstrap.optimal_block_length``). An iid bootstrap treats a slow spell of five iterations as
-five independent slow draws and so makes the interval too narrow: on seeded A/A draws whose log times
-are AR(1) with coefficient 0.8 (30 samples a side) it calls 11 of 100 pairs slower or faster, the
-block bootstrap 5 (``tests/test_speed_verdicts.py``). Mean block length 1 is the iid bootstrap. Sides
-of fewer than ``MIN_BLOCK_SAMPLES`` samples (too few to estimate autocorrelations) and constant ones
-resample with block length 1. The resampling is seeded (``VerdictRule.seed``), so the same samples
+(``politis_white_block_length``, tested equal to ``arch.bootstrap.optimal_block_length``). An iid
+bootstrap treats a slow spell of five iterations as five independent slow draws and so makes the
+interval too narrow: on seeded A/A draws whose log times are AR(1) with coefficient 0.8 (30 samples
+a side) it calls 11 of 100 pairs slower or faster, the block bootstrap 5
+(``tests/test_speed_verdicts.py``). Mean block length 1 is the iid bootstrap. Sides of fewer than
+``MIN_BLOCK_SAMPLES`` samples (too few to estimate autocorrelations) and constant ones resample with
+block length 1. The resampling is seeded (``VerdictRule.seed``), so the same samples
 always give the same interval.
 
 Resampling within a run cannot see a difference between runs: where a whole run is slower (the
@@ -52,7 +53,7 @@ VERDICTS = ("faster", "slower", "no change", "too few samples")
 
 MIN_BLOCK_SAMPLES = 8
 """Fewest samples of one side whose block length is estimated; fewer resample with block length 1
-(``arch``'s estimator needs that many autocorrelations and fails below it)."""
+(the estimator needs that many autocorrelations)."""
 
 
 @dataclass(frozen=True)
@@ -153,17 +154,48 @@ def sample_verdict(stage: str, baseline_ms: Sequence[float], candidate_ms: Seque
 
 def block_length(samples: np.ndarray) -> float:
     """The stationary bootstrap's mean block length for time-ordered ``samples`` [N]: Politis & White's
-    automatic choice with the Patton-Politis-White correction, at least 1 and at most N; 1 (independent
-    resampling) below ``MIN_BLOCK_SAMPLES`` samples or for constant samples."""
+    automatic choice with the Patton-Politis-White correction (``politis_white_block_length``), at
+    least 1 and at most N; 1 (independent resampling) below ``MIN_BLOCK_SAMPLES`` samples or for
+    constant samples."""
     samples = np.asarray(samples, dtype=np.float64)
     if samples.size < MIN_BLOCK_SAMPLES or np.ptp(samples) == 0:
         return 1.0
-    # arch loads statsmodels and matplotlib on import (about a second): only when a length is chosen.
-    from arch.bootstrap import optimal_block_length
-
     with np.errstate(divide="ignore", invalid="ignore"):  # short series: some lags have no pairs
-        length = float(optimal_block_length(samples)["stationary"].iloc[0])
+        length = politis_white_block_length(samples)
     return min(max(length, 1.0), float(samples.size)) if math.isfinite(length) else 1.0
+
+
+def politis_white_block_length(samples: np.ndarray) -> float:
+    """Politis & White (2004) with the correction of Patton, Politis & White (2009): the mean block
+    length of the stationary bootstrap that minimises the asymptotic error of the variance of the mean.
+
+    The bandwidth M is twice the first lag m after which ``K_N = max(5, log10 N)`` consecutive sample
+    autocorrelations lie inside ``+-2 sqrt(log10 N / N)`` (at least 2, at most ``ceil(sqrt N) + K_N``);
+    with the flat-top kernel ``h(x) = min(1, 2 (1 - |x|))`` over lags k <= M, ``G = sum h(k/M) |k|
+    R(k)`` and the long-run variance ``g(0) = sum h(k/M) R(k)`` (sums over -M..M, R the sample
+    autocovariances), the length is ``(2 G^2 / D)^(1/3) N^(1/3)`` with ``D = 2 g(0)^2``, at most
+    ``min(3 sqrt N, N / 3)``. The details follow arch 8.0's ``optimal_block_length`` (its test oracle):
+    autocovariances divide by N, the autocorrelation of lag k is normalised by the sums of squares of
+    the lag-(k + 1) overlaps, and the sums run in lag order, so the two agree to the last bit.
+    """
+    n = samples.size
+    centred = samples - samples.mean()
+    kn = max(5, int(np.log10(n)))
+    m_max = int(np.ceil(np.sqrt(n))) + kn
+    lags = range(m_max + 1)
+    cross = np.array([centred[lag:] @ centred[:n - lag] for lag in lags])
+    tails = np.array([centred[lag + 1:] @ centred[lag + 1:] for lag in lags])
+    heads = np.array([centred[:-(lag + 1)] @ centred[:-(lag + 1)] for lag in lags])
+    inside = np.abs(cross) / np.sqrt(tails * heads) < 2 * np.sqrt(np.log10(n) / n)
+    first = next((lag - kn for lag in range(kn, m_max + 1) if inside[lag - kn:lag].all()), None)
+    bandwidth = min(2 * max(first, 1), m_max) if first is not None else m_max
+    autocovariance = cross / n
+    kernel = [1.0 if lag / bandwidth <= 0.5 else 2 * (1 - lag / bandwidth) for lag in range(1, bandwidth + 1)]
+    g = sum((2 * weight * lag * autocovariance[lag] for lag, weight in enumerate(kernel, start=1)), 0.0)
+    long_run = sum((2 * weight * autocovariance[lag] for lag, weight in enumerate(kernel, start=1)),
+                   autocovariance[0])
+    length = ((2 * g ** 2) / (2 * long_run ** 2)) ** (1 / 3) * n ** (1 / 3)
+    return float(min(length, np.ceil(min(3 * np.sqrt(n), n / 3))))
 
 
 def stationary_indices(starts: np.ndarray, uniforms: np.ndarray, block: float) -> np.ndarray:

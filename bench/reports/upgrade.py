@@ -10,6 +10,11 @@ sample count supports it (``bench.reports.stats.PERCENTILE_MIN_SAMPLES``); profi
 ``min_time_s``. Schema-2 reports hold summaries only: the upgrade nulls their unsupported percentiles
 and leaves the samples absent (so ``bench compare`` calls them "too few samples"), and records the
 ``min_time_s`` they ran with, 0 (only ``--iters`` existed).
+
+Schema 4 splits each row into what it measured (``result``) and how it was judged (``verdict``), names
+the evaluator by protocol and implementation (one implementation scores since; older rows keep the
+backend that scored them as their implementation), and types ``throughput`` and ``memory`` (a reproduce
+report's throughput is one record per forward, no longer keys built from row names).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from bench.evaluation import OFFICIAL_PROTOCOL
 from bench.reports.stats import PERCENTILE_MIN_SAMPLES
 
 SCHEMA_1_PRECISIONS = {"fp32": "float32", "tf32": "tf32", "bf16": "bfloat16", "fp16": "float16"}
@@ -69,5 +75,60 @@ def schema_2_to_3(data: dict[str, Any]) -> dict[str, Any]:
     return {**data, "rows": rows, "timings": timings, "config": config}
 
 
-UPGRADE_STEPS: Mapping[int, Callable[[dict], dict]] = {1: schema_1_to_2, 2: schema_2_to_3}
+SMOKE_PREFIX = "sample: "
+"""How the smoke rows of a schema-3 report were named: the published row's name after this prefix."""
+_THROUGHPUT_KEYS = (": images/s", ": images from cache")
+
+
+def _result_of_row(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A schema-3 row's result: its role from the status, its behaviour and evaluator typed."""
+    role = {"smoke": "smoke", "measured": "sweep"}.get(row["status"], "published")
+    published = None if role == "sweep" else row["name"].removeprefix(SMOKE_PREFIX)
+    behaviour = dict(row["behaviour"])
+    evaluator = row["evaluator"]
+    ran = bool(row["metrics"])
+    if behaviour:
+        variant = behaviour.get("variant_vs_float32")
+        behaviour = {"pipeline": behaviour["pipeline"],
+                     "forward": behaviour.get("forward", behaviour["pipeline"]),
+                     "weights": behaviour["weights"], "results_json": behaviour["results_json"],
+                     "results_sha256": None, "image_ids": behaviour.get("image_ids"),
+                     "variant_vs_float32": variant and {
+                         "float32_metrics": variant["float32_metrics"], "ap_delta": variant["AP_delta"]}}
+    return {
+        "name": row["name"], "role": role, "scales": row["scales"], "flip": row["flip"],
+        "subset": row["subset"], "published_row": published,
+        "metrics": dict(row["metrics"]) if ran else None, "not_run": None if ran else row["reason"],
+        "evaluator": {"protocol": evaluator.get("protocol", OFFICIAL_PROTOCOL),
+                      "implementation": evaluator["backend"],
+                      "version": evaluator["version"],
+                      "inputs": row["behaviour"].get("evaluation_inputs")} if ran else None,
+        "behaviour": behaviour or None, "decode_ms": row.get("decode_ms"), "ci95": row.get("ci95"),
+        "bootstrap": row.get("bootstrap"), "paired_delta": row.get("paired_delta"),
+        "baseline_row": row.get("baseline_row")}
+
+
+def _forwards(throughput: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """A schema-3 reproduce report's throughput keys ('<rows> : images/s', '<rows>: images from
+    cache', the row names joined by ' + ') as one record per forward."""
+    labels = dict.fromkeys(key.removesuffix(suffix) for key in throughput for suffix in _THROUGHPUT_KEYS
+                           if key.endswith(suffix))
+    return [{"rows": label.split(" + "), "images_per_s": throughput.get(label + _THROUGHPUT_KEYS[0]),
+             "from_cache": throughput.get(label + _THROUGHPUT_KEYS[1])} for label in labels]
+
+
+def schema_3_to_4(data: dict[str, Any]) -> dict[str, Any]:
+    """A schema-3 report dict as schema 4: rows split into result and verdict, the evaluator named by
+    protocol and implementation, throughput and memory typed."""
+    rows = [{"result": _result_of_row(row),
+             "verdict": {"status": row["status"], "reason": row["reason"], "expected": row["expected"],
+                         "tolerance": row["tolerance"], "checks": row["checks"]}}
+            for row in data.get("rows", [])]
+    throughput = data.get("throughput", {})
+    if data.get("kind") == "reproduce":
+        throughput = {"forwards": _forwards(throughput)}
+    return {**data, "rows": rows, "throughput": throughput, "memory": data.get("memory") or None}
+
+
+UPGRADE_STEPS: Mapping[int, Callable[[dict], dict]] = {1: schema_1_to_2, 2: schema_2_to_3, 3: schema_3_to_4}
 """Steps that rewrite a report dict of schema version v (the key) into version v + 1."""

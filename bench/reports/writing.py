@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -13,7 +13,8 @@ from typing import Any
 from bench import atomic
 from bench.errors import BenchError
 from bench.reports import markdown, plots
-from bench.reports.environment import fingerprint
+from bench.reports.environment import Environment
+from bench.reports.machine import this_environment
 from bench.reports.records import RunRecord
 from bench.reports.schema import Report, load_report
 
@@ -23,7 +24,7 @@ def new_report(
     config: RunRecord,
     *,
     command: Sequence[str] | None = None,
-    environment: Mapping[str, Any] | None = None,
+    environment: Environment | None = None,
     **fields: Any,
 ) -> Report:
     """A report stamped now (UTC), with this process's argv and environment unless given."""
@@ -31,11 +32,10 @@ def new_report(
         kind=kind,
         created=datetime.now(UTC).isoformat(timespec="seconds"),
         command=tuple(sys.argv if command is None else command),
-        environment=dict(fingerprint() if environment is None else environment),
+        environment=this_environment() if environment is None else environment,
         config=config,
         **fields,
     )
-
 
 
 def report_stem(report: Report) -> str:
@@ -54,16 +54,16 @@ def report_stem(report: Report) -> str:
     return "-".join(slug(part) for part in parts if part)
 
 
-def device_label(device: str, environment: Mapping[str, Any]) -> str:
+def device_label(device: str, environment: Environment) -> str:
     """``cpu``, or ``cuda-<first GPU's name>`` (lower case) where the environment lists GPUs."""
-    gpus = environment.get("hardware", {}).get("gpus")
-    return f"cuda-{gpus[0]['name']}".lower() if device.startswith("cuda") and gpus else device
+    gpus = environment.hardware.gpus
+    return f"cuda-{gpus[0].name}".lower() if device.startswith("cuda") and gpus else device
 
 
-def runtime_label(environment: Mapping[str, Any]) -> str:
+def runtime_label(environment: Environment) -> str:
     """torch's major.minor and the usable core count, e.g. ``pt2.13-2core``."""
-    torch_version = str(environment.get("software", {}).get("torch", "unknown")).split("+")[0]
-    cores = environment.get("hardware", {}).get("usable_cores", "n")
+    torch_version = str(environment.software.torch or "unknown").split("+")[0]
+    cores = environment.hardware.usable_cores or "n"
     return f"pt{'.'.join(torch_version.split('.')[:2])}-{cores}core"
 
 
@@ -91,7 +91,6 @@ def write_report(report: Report, out_dir: str | Path, stem: str | None = None) -
     images = {role: path.name for role, path in written.items() if role.endswith("_png")}
     written["md"] = atomic.write_text(out_dir / f"{stem}.md", markdown.render_markdown(stored, images))
     return written
-
 
 
 
