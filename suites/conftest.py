@@ -42,7 +42,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
             raise pytest.UsageError(f"{option}: {error}") from None
         if report.kind != "reproduce":
             raise pytest.UsageError(f"{option} {path} is a {report.kind} report, not a reproduce report")
-        loaded[option] = report.to_dict()
+        loaded[option] = report
     session.config.stash[REPORTS] = loaded
 
 
@@ -52,9 +52,11 @@ def gate(request: pytest.FixtureRequest) -> bool:
 
 
 @pytest.fixture(scope="session")
-def report(request: pytest.FixtureRequest) -> dict:
-    """The reproduce report to check: the one given with --report, or a fresh rerun's."""
-    from bench.accuracy.reproduce import ReproduceConfig, run_reproduction
+def report(request: pytest.FixtureRequest):
+    """The reproduce report to check (``bench.reports.schema.Report``): the one given with --report, or a
+    fresh rerun's."""
+    from bench.accuracy.reproduce import run_reproduction
+    from bench.accuracy.settings import ReproduceConfig
     from bench.data.dataset import DataConfig
 
     given = request.config.stash[REPORTS].get("--report")
@@ -71,5 +73,5 @@ def report(request: pytest.FixtureRequest) -> dict:
 
 
 @pytest.fixture(scope="session")
-def baseline_report(request: pytest.FixtureRequest) -> dict | None:
+def baseline_report(request: pytest.FixtureRequest):
     return request.config.stash[REPORTS].get("--baseline-report")

@@ -1,9 +1,11 @@
 """Regression gates: the published CrowdPose rows, one test per (row, metric).
 
-A failure names the metric, its measured value, the expected value and the tolerance. A row that
-failed fails every test with its reason. A row that could not run or was not compared (no checkpoint,
-no dataset, a subset, a custom table) is skipped with its reason, or fails under --gate. A row marked
-reproduced must say it ran on the full test set with the published checkpoint.
+Each row of the report is judged again from its own contents against the package's table
+(``bench.accuracy.judge.verdict``, the function ``bench reproduce`` judged it with): a report whose
+status claims more than its contents show fails. A failure names the metric, its measured value, the
+expected value and the tolerance; a row that failed fails every test with its reason. A row that could
+not run or was not compared (no checkpoint, no dataset, a subset, another table) is skipped with its
+reason, or fails under --gate.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import pytest
 
 from bench.accuracy.expected import REGRESSION_TOLERANCE, check_metrics, load_expected
+from bench.accuracy.judge import verdict
 from bench.evaluation import METRIC_NAMES
 
 TABLE = load_expected()
@@ -22,36 +25,40 @@ ALL_METRICS = [
 ]
 
 
-def _report_row(report: dict, row_name: str, gate: bool) -> dict:
-    for entry in report["rows"]:
-        if entry["name"] == row_name:
-            if entry["status"] == "failed":
-                pytest.fail(f"{row_name}: failed: {entry.get('reason') or 'no reason given'}")
-            if entry["status"] == "reproduced":
-                unproven = [claim for claim, holds in (
-                    ("the full test set", entry["subset"]["full"]),
-                    ("the published checkpoint", report["config"]["weights"].get("published") is True))
-                    if not holds]
-                if unproven:
-                    pytest.fail(f"{row_name}: marked reproduced, but the report does not show "
-                                f"{' and '.join(unproven)}")
-            else:
-                message = f"{row_name}: {entry['status']}: {entry.get('reason') or 'no reason given'}"
-                message += "".join(f"\n  {problem}" for problem in report.get("errors", []))
-                if gate:
-                    pytest.fail(f"gate mode, row was not reproduced: {message}")
-                pytest.skip(message)
-            return entry
-    message = f"{row_name}: not in the report (rows: {[entry['name'] for entry in report['rows']]})"
+def _not_compared(message: str, gate: bool):
     if gate:
-        pytest.fail(message)
+        pytest.fail(f"gate mode, row was not reproduced: {message}")
     pytest.skip(message)
+
+
+def _reproduced_metrics(report, row_name: str, gate: bool) -> dict[str, float]:
+    """The metrics of the report's published row ``row_name``, once its verdict, judged again from its
+    contents, says it reproduced; otherwise the test fails or skips with the reason."""
+    judged_against = report.config.expected_table_sha256
+    if judged_against is not None and judged_against != TABLE.sha256:
+        _not_compared(f"the report was judged against {report.config.expected_table} (sha256 "
+                      f"{judged_against[:12]}...), not the package's table {TABLE.path}", gate)
+    row = next((row for row in report.rows if row.result.name == row_name and row.result.role == "published"),
+               None)
+    if row is None:
+        names = [row.result.name for row in report.rows]
+        _not_compared(f"{row_name}: not in the report (rows: {names})", gate)
+    judged = verdict(row.result, TABLE)
+    if judged.status != row.verdict.status:
+        pytest.fail(f"{row_name}: the report says {row.verdict.status!r}, but its contents give "
+                    f"{judged.status!r}: {judged.reason}")
+    if judged.status == "failed":
+        pytest.fail(f"{row_name}: failed: {judged.reason}")
+    if judged.status != "reproduced":
+        _not_compared(f"{row_name}: {judged.status}: {judged.reason}"
+                      + "".join(f"\n  {problem}" for problem in report.errors), gate)
+    return row.result.metrics
 
 
 @pytest.mark.full_dataset
 @pytest.mark.parametrize(("row", "metric"), PUBLISHED)
 def test_published_metric(report, gate, row, metric):
-    measured = _report_row(report, row.name, gate)["metrics"]
+    measured = _reproduced_metrics(report, row.name, gate)
     (check,) = check_metrics({metric: row.expected[metric]}, row.tolerance, measured)
     assert check.passed, f"{row.name}: {check.describe()} (source: {row.source}; {TABLE.tolerance_reason})"
 
@@ -61,14 +68,13 @@ def test_published_metric(report, gate, row, metric):
 def test_matches_baseline_report(report, baseline_report, gate, row, metric):
     if baseline_report is None:
         pytest.skip("no --baseline-report given")
-    ours = report["environment"].get("fingerprint_id")
-    theirs = baseline_report["environment"].get("fingerprint_id")
+    ours, theirs = report.fingerprint_id, baseline_report.fingerprint_id
     if ours != theirs:
         message = f"baseline was measured in another environment (fingerprint {theirs}, ours {ours})"
         if gate:
             pytest.fail(f"gate mode: {message}")
         pytest.skip(message)
-    measured = _report_row(report, row.name, gate)["metrics"]
-    previous = _report_row(baseline_report, row.name, gate)["metrics"]
+    measured = _reproduced_metrics(report, row.name, gate)
+    previous = _reproduced_metrics(baseline_report, row.name, gate)
     (check,) = check_metrics({metric: previous[metric]}, REGRESSION_TOLERANCE, measured)
     assert check.passed, f"{row.name}: regression against the baseline report: {check.describe()}"

@@ -1,10 +1,12 @@
-"""Shared test fixtures: paths to the bundled data (copied from shared/, so a fresh clone has them)."""
+"""Shared test fixtures: paths to the bundled data (in the repository, so a fresh clone has them)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
+
+pytest_plugins = ["pytester"]
 
 DATA_DIR = Path(__file__).parent / "data"
 SAMPLE_DIR = Path(__file__).parents[1] / "bench" / "assets" / "crowdpose_sample"
@@ -24,8 +26,8 @@ def mmpose_fixtures() -> Path:
 
 
 @pytest.fixture(scope="session")
-def environment() -> dict:
-    """This machine's fingerprint (bench.reports.environment), taken once."""
-    from bench.reports.environment import fingerprint
+def environment():
+    """This machine's environment (``bench.reports.environment.Environment``), taken once."""
+    from bench.reports.machine import this_environment
 
-    return fingerprint()
+    return this_environment()

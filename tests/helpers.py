@@ -12,7 +12,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from bench.reports.environment import Environment
 from bench.reports.records import ProfileRecord, ReproduceRecord, WeightsRecord
+from bench.reports.schema import Throughput
 from bench.reports.stats import END_TO_END, StageStats
 from bench.reports.writing import new_report, write_report
 from bench.testing.synthetic_data import DetectionSpec, GroundTruthSpec
@@ -72,6 +74,7 @@ def profile_record(**changes: Any) -> ProfileRecord:
         weights=SYNTHETIC, inputs="synthetic", images=("synthetic-512x512.jpg",), image_size=(512, 512),
         batch=1, scales=(1.0,), flip=True, iters=3, warmup=1, cudnn_benchmark=False,
         postprocess_input="rendered maps", evaluation="not timed", trace=None, pipeline={}, settings={},
+        schedule="overlapped",
     )
     return dataclasses.replace(record, **changes)
 
@@ -88,7 +91,7 @@ SPREAD = 0.02
 """Log-normal sigma of the synthetic stage durations: a 2% spread, as on a quiet machine."""
 
 
-def write_profile(folder: Path, environment: dict, fingerprint: str, day: int, p50s: dict[str, float],
+def write_profile(folder: Path, environment: Environment, fingerprint: str, day: int, p50s: dict[str, float],
                   label: str = "synthetic-512x512-b1-s1-flip", device: str = "cpu",
                   samples: int = SAMPLES) -> Path:
     """A profile report made on 2025-01-``day`` whose stages took ``samples`` durations scattered
@@ -99,8 +102,8 @@ def write_profile(folder: Path, environment: dict, fingerprint: str, day: int, p
     timings = {stage: StageStats.from_samples(list(ms * noise)) for stage, ms in medians.items()}
     config = profile_record(device=device, label=label)
     report = new_report("profile", config, command=["bench", "profile"],
-                        environment={**environment, "fingerprint_id": fingerprint}, timings=timings,
-                        throughput={"images_per_s": 1000.0 / sum(p50s.values())})
+                        environment=dataclasses.replace(environment, fingerprint_id=fingerprint),
+                        timings=timings, throughput=Throughput(images_per_s=1000.0 / sum(p50s.values())))
     report = dataclasses.replace(report, created=created)
     stem = f"{fingerprint}-{device}-{label}-{created[:10]}"
     return write_report(report, folder, stem=stem)["json"]

@@ -16,14 +16,8 @@ import torch
 from loopback_http import LoopbackServer
 from torch import nn
 
-from bench.checkpoint import (
-    default_checkpoint,
-    fetch,
-    hash_prefix_in_name,
-    load_into,
-    load_state_dict,
-    resolve_checkpoint,
-)
+from bench.checkpoint import default_checkpoint, fetch, hash_prefix_in_name, resolve_checkpoint
+from bench.checkpoint.loading import load_into, load_state_dict
 from bench.checkpoint.registry import load_registry
 from bench.commands import fetch as fetch_command
 from bench.errors import BenchError
@@ -207,11 +201,13 @@ def test_hash_prefix_in_name(name, prefix):
     assert hash_prefix_in_name(name) == prefix
 
 
-def test_registry_pins_the_published_checkpoint():
+def test_the_registry_names_the_published_checkpoint_and_says_it_is_verified_by_prefix_alone():
+    """The full digest is not pinned yet (nobody here could download the file): the entry checks the
+    prefix, and says so wherever a verdict names the checkpoint."""
     entry = default_checkpoint()
-    assert entry.url == PUBLISHED_URL
-    assert entry.sha256_prefix == "1aa4a132"
-    assert entry.sha256 is None  # not measured yet: only the prefix is checked
+    assert entry.url == PUBLISHED_URL and entry.sha256_prefix == "1aa4a132" and entry.sha256 is None
+    assert entry.matches("1aa4a132" + "0" * 56) and not entry.matches("1aa4a133" + "0" * 56)
+    assert entry.verification.startswith("prefix-verified (32 bits; full digest not pinned")
 
 
 def test_registry_rejects_an_inconsistent_entry(tmp_path):
@@ -321,7 +317,7 @@ def test_fetch_command_prints_path_and_sha256(server, payload, tmp_path, capsys)
     name, data = payload
     parser = argparse.ArgumentParser()
     fetch_command.register(parser.add_subparsers())
-    args = parser.parse_args(["fetch", server.url(name), "--cache-dir", str(tmp_path), "--no-progress"])
+    args = parser.parse_args(["fetch", server.url(name), "--cache-dir", str(tmp_path)])
     assert args.run(args) == 0
     assert capsys.readouterr().out.splitlines() == [str(tmp_path / name),
                                                     f"sha256 {hashlib.sha256(data).hexdigest()}"]

@@ -41,8 +41,11 @@ def runs(tmp_path_factory):
 
 
 def diff(paths, a: str, b: str, out, capsys, *extra: str) -> tuple[int, str, str]:
+    config = out / "config.toml"
+    out.mkdir(parents=True, exist_ok=True)
+    config.write_text("[diff.bootstrap]\nresamples = 100\n")
     code = main(["diff", str(paths[a]), str(paths[b]), "--gt", str(paths["gt"]), "--out", str(out),
-                 "--bootstrap-resamples", "100", *extra])
+                 "--config", str(config), *extra])
     captured = capsys.readouterr()
     return code, captured.out, captured.err
 

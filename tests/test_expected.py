@@ -62,6 +62,6 @@ def test_table_metric_names_are_the_keys_the_evaluator_returns(sample_dir):
     detections = [entry for ann in gt["annotations"]
                   for entry in people_to_results(ann["image_id"], np.reshape(ann["keypoints"], (1, 14, 3)),
                                                  np.ones(1))]
-    returned = evaluate(gt, detections)
+    returned = evaluate(gt, detections).metrics
     for row in load_expected().rows:
         assert set(row.expected) <= set(returned), row.name

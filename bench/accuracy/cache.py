@@ -27,15 +27,12 @@ from typing import Any
 
 import reference
 from bench import atomic
+from bench.sources import source_digest
 
 
 def reference_code_version() -> str:
     """sha256 over the source files of the ``reference`` package (what turns an image into poses)."""
-    digest = hashlib.sha256()
-    for path in sorted(Path(reference.__file__).parent.rglob("*.py")):
-        digest.update(path.name.encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()
+    return source_digest(Path(reference.__file__).parent)
 
 
 def cache_key(fields: Mapping[str, Any]) -> str:

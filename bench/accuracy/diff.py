@@ -21,18 +21,18 @@ import pandas as pd
 from bench import atomic
 from bench.data.ground_truth import read_json
 from bench.errors import BenchError
-from bench.evaluation import OFFICIAL_PROTOCOL
-from bench.evaluation.api import image_matches
+from bench.evaluation import OFFICIAL_PROTOCOL, evaluate
 from bench.evaluation.bootstrap import (
     INTERVAL_METRICS,
     BootstrapSettings,
+    PairedDelta,
     bootstrap_distributions,
     paired_deltas,
-    point_metrics,
 )
 from bench.evaluation.image_diff import image_differences
 from bench.reports.markdown import markdown_table
 from bench.reports.plots import mean_oks_png
+from bench.reports.rows import RowResult
 from bench.reports.schema import Report, report_from_dict
 
 TOP_IMAGES = 20
@@ -72,7 +72,7 @@ class Diff:
     b: RunInput
     metrics_a: dict[str, float]
     metrics_b: dict[str, float]
-    deltas: dict[str, dict[str, Any]]
+    deltas: dict[str, PairedDelta]
     images: pd.DataFrame
     bootstrap: BootstrapSettings
 
@@ -81,7 +81,7 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _restricted(gt: dict[str, Any], image_ids: list[int] | None) -> dict[str, Any]:
+def _restricted(gt: dict[str, Any], image_ids: tuple[int, ...] | None) -> dict[str, Any]:
     if image_ids is None:
         return gt
     wanted = set(image_ids)
@@ -89,12 +89,12 @@ def _restricted(gt: dict[str, Any], image_ids: list[int] | None) -> dict[str, An
                 annotations=[ann for ann in gt["annotations"] if ann.get("image_id") in wanted])
 
 
-def _report_row(report: Report, path: Path, name: str | None):
-    rows = [row for row in report.rows if row.metrics and row.behaviour.get("results_json")]
+def _report_row(report: Report, path: Path, name: str | None) -> RowResult:
+    rows = [row.result for row in report.rows if row.result.metrics and row.result.behaviour]
     if name is not None:
         rows = [row for row in rows if row.name == name]
     if not rows:
-        names = ", ".join(repr(row.name) for row in report.rows) or "none"
+        names = ", ".join(repr(row.result.name) for row in report.rows) or "none"
         wanted = f"a row named {name!r}" if name is not None else "a row"
         raise BenchError(f"{path}: no {wanted} with metrics and a results JSON (rows: {names})")
     return rows[0]
@@ -107,12 +107,12 @@ def load_run(path: Path, gt_path: Path | None, row_name: str | None) -> RunInput
     if isinstance(data, dict):
         report = report_from_dict(data, str(path))
         row = _report_row(report, path, row_name)
-        results = Path(row.behaviour["results_json"])
+        results = Path(row.behaviour.results_json)
         if not results.is_file():
             raise BenchError(f"{path}: row {row.name!r} records results {results}, which does not exist; "
                              "rerun reproduce or pass the results file with --gt")
         annotations = gt_path or Path(row.subset.dataset)
-        gt = _restricted(read_json(annotations, "ground-truth file"), row.behaviour.get("image_ids"))
+        gt = _restricted(read_json(annotations, "ground-truth file"), row.behaviour.image_ids)
         return RunInput(f"{path.name}: {row.name}", gt, str(results), row.evaluator.protocol,
                         _sha256(annotations))
     if gt_path is None:
@@ -138,11 +138,11 @@ def run_diff(config: DiffConfig) -> Diff:
     atomic.check_writable_folder(config.out_dir, "--out")
     a, b = (load_run(path, config.gt, config.row) for path in (config.a, config.b))
     check_comparable(a, b)
-    matches_a, matches_b = (image_matches(run.gt, run.results, run.protocol) for run in (a, b))
-    metrics_a, metrics_b = point_metrics(matches_a), point_metrics(matches_b)
-    samples = bootstrap_distributions([matches_a, matches_b], config.bootstrap)
-    deltas = paired_deltas(metrics_a, metrics_b, samples[:, 0], samples[:, 1], config.bootstrap)
-    return Diff(a, b, metrics_a, metrics_b, deltas, image_differences(matches_a, matches_b), config.bootstrap)
+    scored_a, scored_b = (evaluate(run.gt, run.results, run.protocol) for run in (a, b))
+    samples = bootstrap_distributions([scored_a.matches, scored_b.matches], config.bootstrap)
+    deltas = paired_deltas(scored_a.metrics, scored_b.metrics, samples[:, 0], samples[:, 1], config.bootstrap)
+    return Diff(a, b, scored_a.metrics, scored_b.metrics, deltas,
+                image_differences(scored_a.matches, scored_b.matches), config.bootstrap)
 
 
 def _value(value: float | None) -> str:
@@ -153,7 +153,7 @@ def _signed(value: float | None) -> str:
     return "-" if value is None else f"{value:+.4f}"
 
 
-def _bounds(bounds: list[float] | None) -> str:
+def _bounds(bounds: tuple[float, float] | None) -> str:
     return "-" if bounds is None else f"[{bounds[0]:+.4f}, {bounds[1]:+.4f}]"
 
 
@@ -162,8 +162,8 @@ def diff_markdown(diff: Diff) -> str:
     confidence = f"{100 * diff.bootstrap.confidence:g}%"
     settings = diff.bootstrap.to_dict()
     metric_rows = [{"metric": name, "A": _value(diff.metrics_a[name]), "B": _value(diff.metrics_b[name]),
-                    "B - A": _signed(diff.deltas[name]["delta"]),
-                    f"{confidence} interval": _bounds(diff.deltas[name]["ci95"])}
+                    "B - A": _signed(diff.deltas[name].delta),
+                    f"{confidence} interval": _bounds(diff.deltas[name].ci95)}
                    for name in INTERVAL_METRICS]
     images = diff.images
 

@@ -13,7 +13,7 @@ from typing import Any
 from bench.checkpoint.registry import PUBLISHED_DATA, RegistryEntry, parse_entries, read_toml
 from bench.errors import BenchError
 from bench.evaluation import METRIC_NAMES
-from bench.reports.schema import Check
+from bench.reports.rows import Check
 
 DEFAULT_EXPECTED = PUBLISHED_DATA
 REGRESSION_TOLERANCE = 1e-4

@@ -6,8 +6,8 @@ A sweep is a TOML file of ``[[variant]]`` tables::
     name = "refine off"       # unique; names the report row
     scales = [1]              # a subset of the forward scales (their union)
     flip = true               # default true; false decodes the original pass alone
-    options = { refine = false }   # the names of --pipeline-options, after the network only
-    evaluator = "crowdpose"   # or "xtcocotools" (scoring only)
+    options = { refine = false }   # pipeline options that act after the network only
+    protocol = "crowdpose"    # or "xtcocotools" (scoring only)
 
 Every variant must be decodable from the one forward the sweep implies
 (``reference.pipeline.shared_forward``); an option that changes the network (input size, precision,
@@ -29,7 +29,7 @@ from bench.evaluation import OFFICIAL_PROTOCOL, PROTOCOLS
 from reference.pipeline import NETWORK_SETTINGS, PipelineConfig, pipeline_config, shared_forward
 
 BUNDLED_SWEEP = Path(__file__).with_name("semantics.toml")
-VARIANT_KEYS = ("name", "scales", "flip", "options", "evaluator")
+VARIANT_KEYS = ("name", "scales", "flip", "options", "protocol")
 _OWN_FIELDS = ("scales", "flip")
 
 
@@ -41,7 +41,7 @@ class SweepVariant:
     scales: tuple[float, ...]
     flip: bool = True
     options: Mapping[str, Any] = field(default_factory=dict)
-    evaluator: str = OFFICIAL_PROTOCOL
+    protocol: str = OFFICIAL_PROTOCOL
 
 
 @dataclass(frozen=True)
@@ -115,15 +115,15 @@ def _variant(table: Any, index: int, path: Path) -> SweepVariant:
     if not _is_number_list(scales):
         raise BenchError(f"{where}: 'scales' must be a non-empty list of numbers, got {scales!r}")
     flip, options = table.get("flip", True), table.get("options", {})
-    evaluator = table.get("evaluator", OFFICIAL_PROTOCOL)
+    protocol = table.get("protocol", OFFICIAL_PROTOCOL)
     if not isinstance(flip, bool):
         raise BenchError(f"{where}: 'flip' must be true or false, got {flip!r}")
     if not isinstance(options, Mapping):
         raise BenchError(f"{where}: 'options' must be a table, got {options!r}")
-    if evaluator not in PROTOCOLS:
-        raise BenchError(f"{where}: 'evaluator' must be one of {', '.join(PROTOCOLS)}, got {evaluator!r}")
+    if protocol not in PROTOCOLS:
+        raise BenchError(f"{where}: 'protocol' must be one of {', '.join(PROTOCOLS)}, got {protocol!r}")
     return SweepVariant(name=name, scales=tuple(float(scale) for scale in scales), flip=flip,
-                        options=dict(options), evaluator=evaluator)
+                        options=dict(options), protocol=protocol)
 
 
 def _is_number_list(value: Any) -> bool:

@@ -18,7 +18,6 @@ from urllib.error import HTTPError
 from urllib.parse import urlsplit
 from urllib.request import Request, urlopen
 
-import torch
 from tqdm import tqdm
 
 from bench.checkpoint.hashing import check_full_sha256, hash_problem, sha256_of
@@ -40,6 +39,8 @@ class RangeNotSatisfiable(Exception):
 
 def default_cache_dir() -> Path:
     """Torch hub's checkpoint folder (``$TORCH_HOME/hub/checkpoints``), shared with torchvision & co."""
+    import torch  # only for the folder's name: finding and verifying a file needs no torch
+
     return Path(torch.hub.get_dir()) / "checkpoints"
 
 
@@ -47,7 +48,7 @@ def fetch(url: str, cache_dir: str | os.PathLike | None = None, progress: bool =
           sha256: str | None = None, timeout: float = TIMEOUT_S) -> Path:
     """Path of the verified checkpoint at ``url`` in the cache, downloading it if needed.
 
-    ``sha256``: full digest to require; by default the one pinned in ``bench/checkpoints.toml`` for
+    ``sha256``: full digest to require; by default the one pinned in ``bench/published.toml`` for
     this file name (if any). The hash prefix in the file name is always checked.
     """
     return fetch_verified(url, cache_dir, progress, sha256, timeout)[0]

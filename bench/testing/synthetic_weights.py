@@ -4,12 +4,14 @@ Used to check forward parity without the published checkpoint and to run the pip
 offline (the smoke run). The rule is the one in ``tests/data/mmpose_v0.29.0/README.md``.
 ``calibrated_state_dict`` rescales their output layers so that grouping gets plausible maps;
 ``fan_in_state_dict`` scales each weight by its fan-in so the network gives broad O(1) heatmaps and tags
-(``/work/shared/docs/broad-maps.md``'s "fan-in" rule), the maps that make grouping's refine do real work.
+(the "fan-in" rule, spelled out in its docstring; ``tests/test_fan_in.py`` holds its checksums), the
+maps that make grouping's refine do real work.
 """
 
 from __future__ import annotations
 
 import copy
+import functools
 import io
 import math
 import os
@@ -123,10 +125,20 @@ def calibrated_state_dict(model: nn.Module | None = None, seed: int = 0) -> dict
     largest absolute value on a seeded noise probe and multiplied by ``PROBE_PEAKS``; the 1/4 output
     comes first, as it feeds the 1/2 branch. The outputs shrink with the input: this holds at the
     default ``input_size`` 512; at 256 a few joints stay below the threshold, at 128 all of them.
-    ``model`` (default: a new ``higher_hrnet_w32()``) must have HigherHRNet's head with 14 joints; it
-    is not changed.
+    ``model`` (default: a new ``higher_hrnet_w32()``, whose weights are computed once per process and
+    seed, and copied for each call) must have HigherHRNet's head with 14 joints; it is not changed.
     """
-    probe_model = higher_hrnet_w32() if model is None else copy.deepcopy(model)
+    if model is None:
+        return {key: value.clone() for key, value in _calibrated_w32(seed).items()}
+    return _calibrated(copy.deepcopy(model), seed)
+
+
+@functools.cache
+def _calibrated_w32(seed: int) -> dict[str, torch.Tensor]:
+    return _calibrated(higher_hrnet_w32(), seed)
+
+
+def _calibrated(probe_model: nn.Module, seed: int) -> dict[str, torch.Tensor]:
     state = deterministic_state_dict(probe_model, seed)
     _check_output_layer(state)
     state[f"{LOW_OUTPUT}.bias"].zero_()

@@ -1,0 +1,226 @@
+"""Step 1 of `bench reproduce`: the plan. Which rows run, with which weights, on which images.
+
+Everything the run needs is found and checked here, before any prediction: the rows (published or a
+sweep's variants), the weights (a checkpoint, resolved and verified; or a provided network), the data
+(located, validated, every image within the input limits, fingerprinted). Bad input the user gave is
+an error now (exit status 2); a default checkpoint or data set that is not there makes the rows "not
+run", with what is missing and how to supply it (``Plan.problems``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from torch import nn
+
+from bench import atomic
+from bench.accuracy import distributed
+from bench.accuracy.cache import image_digests
+from bench.accuracy.expected import ExpectedRow, ExpectedTable
+from bench.accuracy.runner import plan_forwards
+from bench.accuracy.settings import ReproduceConfig
+from bench.accuracy.sweep import variant_configs
+from bench.checkpoint import default_checkpoint, resolve_checkpoint
+from bench.data.dataset import (
+    CrowdPoseDataset,
+    image_set_digest,
+    load_dataset,
+    locate_files,
+    open_dataset,
+    validate,
+)
+from bench.data.sample import SAMPLE_DIR, SAMPLE_GT
+from bench.errors import BenchError
+from bench.evaluation import OFFICIAL_PROTOCOL
+from bench.reports.rows import Subset
+from bench.weights import Weights
+from reference.pipeline import InputLimits, PipelineConfig, input_limit_problem, pipeline_config
+
+SMOKE_PREFIX = "sample: "
+"""How a smoke row is named: the row it runs on the bundled sample, after this prefix."""
+
+
+@dataclass(frozen=True)
+class RowSpec:
+    """What one report row decodes and how it is scored: its name, its role (``ROW_ROLES``), its
+    pipeline settings, the evaluation protocol, and the published row it runs (None for a sweep
+    variant)."""
+
+    name: str
+    role: str
+    config: PipelineConfig
+    protocol: str = OFFICIAL_PROTOCOL
+    published: ExpectedRow | None = None
+
+
+@dataclass(frozen=True)
+class DataDigests:
+    """The content of a run's data, read once: the annotation file's sha256 and each selected image's
+    (by id). The prediction caches and the report's fingerprints both use them."""
+
+    annotations: str
+    images: dict[int, str]
+
+
+@dataclass(frozen=True, eq=False)
+class DataRun:
+    """Rows that run together: one data set, one set of weights, their shared forwards.
+
+    ``references`` holds, per row, the float32 run a speed variant of a published row is measured
+    against (None for every other row); it is predicted beside the rows, never reported on its own.
+    """
+
+    specs: tuple[RowSpec, ...]
+    weights: Weights
+    dataset: CrowdPoseDataset
+    digests: DataDigests
+    subset: Subset
+    references: tuple[PipelineConfig | None, ...]
+
+
+@dataclass(frozen=True, eq=False)
+class Plan:
+    """The rows asked for and how they run: ``run`` is None when they cannot (``problems`` then says
+    what is missing and how to supply it); ``weights`` are the ones a smoke run on the sample uses."""
+
+    table: ExpectedTable
+    specs: tuple[RowSpec, ...]
+    weights: Weights
+    run: DataRun | None
+    problems: tuple[str, ...]
+
+
+def make_plan(config: ReproduceConfig, table: ExpectedTable, topology: distributed.Topology,
+              model: nn.Module | None = None) -> Plan:
+    """The plan of ``config``'s rows (``model``, if given, replaces the checkpoint: "provided" weights)."""
+    atomic.check_writable_folder(config.out, "--out")
+    atomic.check_writable_folder(config.prediction_cache_root, "cache_dir")
+    if config.checkpoint_cache_dir is not None:
+        atomic.check_writable_folder(config.checkpoint_cache_dir, "checkpoint_cache_dir")
+    specs = row_specs(config, table)
+    problems: list[str] = []
+    if model is not None:
+        if config.checkpoint is not None:
+            raise BenchError("a provided model replaces the checkpoint; give one of them")
+        weights: Weights | None = Weights.provided(model)
+    else:
+        with distributed.main_first(topology):  # one rank downloads, the others then find it cached
+            weights = _attempt(lambda: _checked_weights(config, table, topology.is_main), "checkpoint",
+                               problems, explicit=config.checkpoint is not None)
+    data = config.data
+    located = _attempt(lambda: locate_files(data.data_root, data.ann_file, data.img_dir), "dataset", problems,
+                       explicit=any((data.data_root, data.ann_file, data.img_dir)))
+    input_problem = _input_check(specs, config.input_limits)
+    dataset = None
+    if located is not None:
+        dataset = open_dataset(data)
+        validate(dataset, input_problem=input_problem)
+    sample_weights = weights or Weights.synthetic("calibrated", published=default_checkpoint())
+    run = data_run(specs, sample_weights, dataset, table) if weights and dataset else None
+    return Plan(table, specs, sample_weights, run, tuple(problems))
+
+
+def smoke_run(plan: Plan) -> DataRun:
+    """The plan's rows on the bundled 2-image sample, as smoke rows (never compared)."""
+    specs = tuple(dataclasses.replace(spec, name=SMOKE_PREFIX + spec.name, role="smoke")
+                  for spec in plan.specs)
+    return data_run(specs, plan.weights, load_dataset(ann_file=SAMPLE_GT, img_dir=SAMPLE_DIR), plan.table)
+
+
+def data_run(specs: Sequence[RowSpec], weights: Weights, dataset: CrowdPoseDataset,
+             table: ExpectedTable) -> DataRun:
+    """Rows on a data set: its content fingerprinted, the float32 references of speed variants."""
+    paths = {record["id"]: dataset.image_path(record) for record in dataset.images}
+    digests = DataDigests(hashlib.sha256(dataset.ann_file.read_bytes()).hexdigest(), image_digests(paths))
+    smoke = any(spec.role == "smoke" for spec in specs)
+    references = tuple(float32_reference(spec.config) if spec.role == "published" and is_variant(spec.config)
+                       else None for spec in specs)
+    return DataRun(tuple(specs), weights, dataset, digests, data_subset(dataset, table, smoke, digests),
+                   references)
+
+
+def row_specs(config: ReproduceConfig, table: ExpectedTable) -> tuple[RowSpec, ...]:
+    """The sweep's variants, or the published rows asked for, with this run's precision and options."""
+    if config.sweep is not None:
+        configs = variant_configs(config.sweep, config.precision, config.pipeline_options)
+        return tuple(RowSpec(variant.name, "sweep", variant_config, variant.protocol)
+                     for variant, variant_config in zip(config.sweep.variants, configs, strict=True))
+    return tuple(RowSpec(row.name, "published", pipeline_config(
+        row.scales, row.flip, precision=config.precision, **config.pipeline_options), published=row)
+                 for row in select_rows(table, config.scales))
+
+
+def select_rows(table: ExpectedTable, scales: Sequence[Sequence[float]] | None) -> list[ExpectedRow]:
+    """The published rows to run: all, or those whose test scales were asked for."""
+    if scales is None:
+        return list(table.rows)
+    wanted = [tuple(float(s) for s in row_scales) for row_scales in scales]
+    unknown = [s for s in wanted if s not in {row.scales for row in table.rows}]
+    if unknown:
+        published = ", ".join(",".join(f"{s:g}" for s in row.scales) for row in table.rows)
+        raise BenchError(f"no published row for scales {unknown}; published rows have scales {published} "
+                         f"({table.path})")
+    return [row for row in table.rows if row.scales in wanted]
+
+
+def float32_reference(config: PipelineConfig) -> PipelineConfig:
+    """The float32 run a speed variant is measured against: same decoding, plain float32 network."""
+    return dataclasses.replace(config, precision="float32", channels_last=False, compile=False)
+
+
+def is_variant(config: PipelineConfig) -> bool:
+    """True for a speed variant of the float32 reference (lower precision, TF32, channels_last, compile)."""
+    return config.precision != "float32" or config.channels_last or config.compile
+
+
+def data_subset(dataset: CrowdPoseDataset, table: ExpectedTable, smoke: bool, digests: DataDigests) -> Subset:
+    """What a row was evaluated on, with the fingerprints of the annotation file and of the image set."""
+    images = image_set_digest(dataset, digests.images)
+    pins = [(pin, value) for pin, value in ((table.annotations_sha256, digests.annotations),
+                                             (table.images_digest, images)) if pin]
+    pinned = all(pin == value for pin, value in pins) if pins and not smoke else None
+    return Subset(str(dataset.ann_file), len(dataset), is_full(dataset, table) and not smoke,
+                  annotations_sha256=digests.annotations, images_digest=images, data_pinned=pinned)
+
+
+def is_full(dataset: CrowdPoseDataset, table: ExpectedTable) -> bool:
+    """The whole test set: every image of the annotation file, as many as the table says, with that
+    many distinct ids and distinct files (ids are checked unique on reading)."""
+    files = {dataset.image_path(record).resolve() for record in dataset.images}
+    return len(dataset) == table.dataset_num_images == len(dataset.gt["images"]) == len(files)
+
+
+def _checked_weights(config: ReproduceConfig, table: ExpectedTable, progress: bool) -> Weights:
+    """The checkpoint asked for (default: the table's), downloaded if needed, verified and checked to fit
+    the network, so that an unloadable file counts as a missing checkpoint before any work."""
+    resolved = resolve_checkpoint(config.checkpoint or table.checkpoint.url, config.checkpoint_cache_dir,
+                                  progress=progress)
+    weights = Weights.from_checkpoint(resolved, default_checkpoint())
+    weights.check()
+    return weights
+
+
+def _attempt(step: Callable, what: str, problems: list[str], explicit: bool):
+    """Run ``step``; on a BenchError record '<what>: <message>' in ``problems`` and return None, unless
+    the user named the input explicitly: then it is bad input and the error stands (exit status 2)."""
+    try:
+        return step()
+    except BenchError as error:
+        if explicit:
+            raise
+        problems.append(f"{what}: {error}")
+        return None
+
+
+def _input_check(specs: Sequence[RowSpec], limits: InputLimits) -> Callable[[int, int], str | None]:
+    """``(height, width) -> problem or None`` over every forward the rows will run."""
+    forwards = [forward for forward, _ in plan_forwards([spec.config for spec in specs])]
+
+    def problem(height: int, width: int) -> str | None:
+        return next((found for forward in forwards if (found := input_limit_problem(
+            height, width, forward.input_size, forward.scales, limits))), None)
+
+    return problem

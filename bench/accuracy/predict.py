@@ -1,0 +1,150 @@
+"""Step 2 of `bench reproduce`: predict. Every row's poses, with one network run per shared forward.
+
+Rows whose network inputs coincide share one forward (``runner.plan_forwards``): the [1] row is decoded
+from the scale-1 outputs of the [2, 1] row's forward, bit-identical to running it alone. Each decoding
+has its own resumable prediction cache, keyed by everything that can change a prediction. Under
+torchrun this rank predicts its share of the images and rank 0 gathers them. The predictions of each
+decoding are written as an mmpose-format results JSON named by its content's sha256, beside its cache,
+before anything scores them (``bench evaluate`` can rescore it), so a report's results file never
+changes under it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from bench import atomic
+from bench.accuracy import distributed
+from bench.accuracy.cache import PredictionCache, reference_code_version
+from bench.accuracy.plan import DataRun
+from bench.accuracy.runner import Decoder, plan_forwards, predict_images
+from bench.accuracy.settings import ReproduceConfig
+from bench.reports.schema import ForwardThroughput
+from bench.schedule import ImageJob, Network, Schedule
+from reference.pipeline import PipelineConfig, Predictor
+
+
+@dataclass(frozen=True)
+class Site:
+    """Where the network runs: the device, this process's place among torchrun's ranks, and the
+    environment fingerprint (it keys the prediction caches: float results depend on it)."""
+
+    device: torch.device
+    topology: distributed.Topology
+    environment_id: str
+
+
+@dataclass(frozen=True)
+class RowPrediction:
+    """One decoding's gathered predictions: the detections (mmpose results format, in image order),
+    their results JSON and its sha256, the decoding time in ms of each image computed here, and the
+    forward they were decoded from."""
+
+    detections: list[dict]
+    results_path: Path
+    results_sha256: str
+    decode_ms: tuple[float, ...]
+    forward: PipelineConfig
+
+
+@dataclass(frozen=True)
+class Predicted:
+    """Per row its predictions and, for a speed variant, those of its float32 reference; and one
+    throughput record per forward."""
+
+    rows: tuple[RowPrediction, ...]
+    references: tuple[RowPrediction | None, ...]
+    forwards: tuple[ForwardThroughput, ...]
+
+
+def predict_rows(run: DataRun, config: ReproduceConfig, site: Site) -> Predicted | None:
+    """Every row's predictions (and its float32 reference's), gathered on rank 0; None on other ranks."""
+    decodings = [spec.config for spec in run.specs] + [reference for reference in run.references if reference]
+    names = [spec.name for spec in run.specs] + [f"{spec.name} (float32 reference)"
+                                                  for spec, reference in zip(run.specs, run.references,
+                                                                             strict=True) if reference]
+    model: list[torch.nn.Module] = []  # built once, on first need, for every forward of the run
+
+    def build(forward: PipelineConfig) -> Predictor:
+        if not model:
+            model.append(run.weights.build_model())
+        return Predictor.from_config(model[0], forward, device=site.device, batch_size=config.batch_size,
+                                     input_limits=config.input_limits)
+
+    predicted: list[RowPrediction | None] = [None] * len(decodings)
+    forwards = []
+    for forward, members in plan_forwards(decodings):
+        network = Network(forward, config.input_limits, lambda forward=forward: build(forward))
+        results, throughput = _predict_forward(network, [(names[m], decodings[m]) for m in members], run,
+                                               config, site)
+        for member, result in zip(members, results, strict=True):
+            predicted[member] = result
+        forwards.append(throughput)
+    if not site.topology.is_main:
+        return None
+    references = iter(predicted[len(run.specs):])
+    return Predicted(tuple(predicted[:len(run.specs)]),
+                     tuple(next(references) if reference else None for reference in run.references),
+                     tuple(forwards))
+
+
+def _predict_forward(network: Network, decodings: Sequence[tuple[str, PipelineConfig]], run: DataRun,
+                     config: ReproduceConfig,
+                     site: Site) -> tuple[list[RowPrediction | None], ForwardThroughput]:
+    """This rank's share of the images through one forward and every (name, settings) decoding of it
+    (cached per decoding; decodings with the same settings, e.g. rows that differ only in how they are
+    scored, share one decoding and its time), gathered on rank 0, where each decoding's results JSON
+    is written."""
+    names = [name for name, _ in decodings]
+    dataset = run.dataset
+    jobs = [ImageJob(record["id"], dataset.image_path(record), run.digests.images[record["id"]])
+            for record in dataset.images]
+    settings = list(dict.fromkeys(setting for _, setting in decodings))
+    decoders = [Decoder(PredictionCache(config.prediction_cache_root,
+                                        cache_fields(setting, network.config, run, config, site),
+                                        shard_name=f"rank{site.topology.rank}"), setting)
+                for setting in settings]
+    start = time.perf_counter()
+    prediction = predict_images(network, distributed.shard(jobs, site.topology), decoders,
+                                Schedule(config.batch_size, config.workers),
+                                progress=" + ".join(names) if site.topology.is_main else None)
+    gathered = distributed.gather_to_main((prediction, time.perf_counter() - start), site.topology)
+    computed = sum(part.computed for part, _ in gathered) if gathered else 0
+    seconds = max((seconds for _, seconds in gathered), default=0.0) if gathered else 0.0
+    throughput = ForwardThroughput(tuple(names), computed / max(seconds, 1e-9) if computed else None,
+                                   len(jobs) - computed, computed)
+    if gathered is None:
+        return [None] * len(decodings), throughput
+    results = []
+    for position, decoder in enumerate(decoders):
+        merged = {image_id: people for part, _ in gathered
+                  for image_id, people in part.predictions[position].items()}
+        detections = [person for job in jobs for person in merged[job.image_id]]
+        encoded = json.dumps(detections).encode("utf-8")
+        digest = hashlib.sha256(encoded).hexdigest()
+        path = atomic.write_bytes(decoder.cache.directory / f"results-{digest[:16]}.json", encoded)
+        decode_ms = tuple(ms for part, _ in gathered for ms in part.decode_ms[position])
+        results.append(RowPrediction(detections, path, digest, decode_ms, network.config))
+    return [results[settings.index(setting)] for _, setting in decodings], throughput
+
+
+def cache_fields(decoding: PipelineConfig, forward: PipelineConfig, run: DataRun, config: ReproduceConfig,
+                 site: Site) -> dict[str, Any]:
+    """Everything that can change a prediction: weights, pipeline, the network batches it was decoded
+    from, data location, the code, and the environment (device model, library versions, thread count:
+    float results depend on them)."""
+    batching: dict[str, Any] = {"batch_size": config.batch_size}
+    if config.batch_size > 1:  # which images share a batch depends on all forward scales
+        batching["forward_scales"] = list(forward.scales)
+    return {"weights": run.weights.cache_id, "pipeline": decoding.to_dict(), "network_batches": batching,
+            "device": site.device.type, "environment": site.environment_id,
+            "images": str(run.dataset.img_dir.resolve()), "annotations": str(run.dataset.ann_file.resolve()),
+            "annotations_sha256": run.digests.annotations, "reference_code": reference_code_version()}

@@ -1,0 +1,89 @@
+"""What `bench reproduce` is asked to do: one frozen record, checked once when it is made.
+
+Every setting a run depends on is a field, recorded verbatim in the report. A bad value raises a
+BenchError naming the setting (exit status 2 from the command line), so a run never starts on input it
+would trip over later.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.accuracy.expected import DEFAULT_EXPECTED
+from bench.accuracy.sweep import Sweep
+from bench.data.dataset import DataConfig
+from bench.errors import BenchError
+from bench.evaluation.bootstrap import BootstrapSettings
+from bench.reports.records import ConfigFile
+from reference.pipeline import InputLimits, pipeline_config
+
+MAX_BATCH_SIZE = 256
+MAX_WORKERS = 64
+MAX_THREADS = 1024
+"""Upper bounds of the counts: far above any machine's need, below what would exhaust memory or crash."""
+
+
+@dataclass(frozen=True)
+class ReproduceConfig:
+    """Everything a reproduce run depends on; recorded verbatim in its report.
+
+    ``scales`` picks published rows by their test scales (None: all rows). ``pipeline_options`` are
+    extra ``reference.pipeline.PipelineConfig`` options (e.g. ``stage_aggregation="2020"``; under a
+    ``sweep``, the base its variants' options override). ``bootstrap`` draws every scored row's
+    intervals (``resamples=0``: none). ``threads`` is the CPU thread count of every process (None: all
+    cores), also under torchrun, which would otherwise give each rank one thread: CPU float results
+    depend on it, and ranks must match a single process. ``sample``: run the bundled sample as a
+    smoke run when a published row is skipped. ``config_file``: the ``--config`` file the settings
+    came from, if any.
+    """
+
+    checkpoint: str | None = None
+    data: DataConfig = field(default_factory=DataConfig)
+    scales: tuple[tuple[float, ...], ...] | None = None
+    device: str = "auto"
+    out: str = "results"
+    strict: bool = False
+    batch_size: int = 1
+    workers: int = 2
+    threads: int | None = None
+    precision: str = "float32"
+    pipeline_options: Mapping[str, Any] = field(default_factory=dict)
+    cache_dir: str | None = None
+    checkpoint_cache_dir: str | None = None
+    expected: str = str(DEFAULT_EXPECTED)
+    sample: bool = True
+    sweep: Sweep | None = None
+    input_limits: InputLimits = field(default_factory=InputLimits)
+    bootstrap: BootstrapSettings = field(default_factory=BootstrapSettings)
+    config_file: ConfigFile | None = None
+
+    def __post_init__(self) -> None:
+        for name, value, low, high in (("batch_size", self.batch_size, 1, MAX_BATCH_SIZE),
+                                       ("workers", self.workers, 0, MAX_WORKERS),
+                                       ("threads", self.threads, 1, MAX_THREADS)):
+            if value is not None and not (isinstance(value, int) and not isinstance(value, bool)
+                                          and low <= value <= high):
+                raise BenchError(f"{name} must be an integer in [{low}, {high}], got {value!r}")
+        if self.data.limit is not None and self.data.limit < 1:
+            raise BenchError(f"limit must be at least 1, got {self.data.limit}")
+        own = sorted({"scales", "flip", "precision"} & set(self.pipeline_options))
+        if own:
+            raise BenchError(f"pipeline options must not set {own}: scales and flip come from the published "
+                             "rows (scales picks rows), precision from its own setting")
+        try:
+            pipeline_config((1,), True, precision=self.precision, **self.pipeline_options)
+        except (TypeError, ValueError) as error:
+            raise BenchError(f"pipeline options: {error}") from None
+        if self.sweep is not None and self.scales is not None:
+            raise BenchError("scales picks published rows and a sweep replaces them by its variants; "
+                             "give one")
+
+    @property
+    def prediction_cache_root(self) -> Path:
+        """Where per-image predictions are cached: ``cache_dir``, else under the user's cache folder."""
+        if self.cache_dir:
+            return Path(self.cache_dir)
+        return Path.home() / ".cache" / "hhrnet-crowdpose-bench" / "predictions"

@@ -1,0 +1,64 @@
+"""Step 5 of `bench reproduce`: write. The report (JSON, then Markdown and plots rendered from it) and
+the summary printed at the end: each row's status and metrics, its reason, what is missing and how to
+supply it, and where the report went."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from bench.accuracy.expected import ExpectedTable
+from bench.accuracy.plan import Plan
+from bench.accuracy.settings import ReproduceConfig
+from bench.evaluation import AP_NAMES
+from bench.reports.records import ReproduceRecord
+from bench.reports.rows import Row
+from bench.reports.schema import ForwardThroughput, Report, Throughput
+from bench.reports.writing import new_report, write_report
+
+
+def reproduce_report(config: ReproduceConfig, plan: Plan, device: torch.device, rows: Sequence[Row],
+                     forwards: Sequence[ForwardThroughput]) -> Report:
+    """The report of a run: its settings verbatim, the weights and table, every row, the forwards."""
+    table: ExpectedTable = plan.table
+    label = "-".join("s" + "+".join(f"{s:g}" for s in scales) for scales in (config.scales or ()))
+    if config.sweep is not None:
+        label = "sweep-" + Path(config.sweep.path).stem
+    record = ReproduceRecord(label=label, device=str(device), precision=config.precision,
+                             weights=plan.weights.to_record(), expected_table=table.path,
+                             expected_table_sha256=table.sha256, settings=dataclasses.asdict(config),
+                             config_file=config.config_file)
+    return new_report("reproduce", record, rows=tuple(rows), throughput=Throughput(forwards=tuple(forwards)),
+                      errors=plan.problems)
+
+
+def write(report: Report, out: str | Path) -> tuple[dict[str, Path], str]:
+    """Write the report's files into ``out``; the paths by role and the summary."""
+    paths = write_report(report, out)
+    return paths, summarize(report, paths)
+
+
+def summarize(report: Report, paths: Mapping[str, Path]) -> str:
+    """The summary: a metrics table with each row's status, each row's reason, what is missing and how
+    to supply it, and where the report went."""
+    table = pd.DataFrame([
+        {"row": row.result.name, "status": row.verdict.status,
+         **{name: _fmt((row.result.metrics or {}).get(name)) for name in AP_NAMES}}
+        for row in report.rows
+    ])
+    lines = [table.to_string(index=False), ""]
+    lines += [f"{row.result.name}: {row.verdict.status}: {row.verdict.reason}" for row in report.rows
+              if row.verdict.reason]
+    if report.errors:
+        lines += ["", "What is missing, and how to supply it:"]
+        lines += [f"- {problem}" for problem in report.errors]
+    lines += [""] + [f"report: {path}" for role, path in paths.items() if role in ("json", "md")]
+    return "\n".join(lines)
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
