@@ -2,14 +2,15 @@
 
     pytest benchmarks/test_end_to_end_speed.py --benchmark-only
 
-Both run ``bench.accuracy.runner.predict_images`` (decode, preprocess, forward with flip test at scale 1,
-aggregate, group, map back, results entries, prediction cache) over the same six 400x400 crops of the
-bundled CrowdPose sample photos (network input 512x512), with the calibrated deterministic weights
-(``bench.testing.synthetic_weights.calibrated_state_dict``: up to 30 people per image, as on real crowds):
+Both run ``bench.accuracy.runner.predict_images`` on a schedule of ``bench.schedule`` (read, preprocess,
+forward with flip test at scale 1, aggregate, group, map back, results entries, prediction cache) over
+the same six 400x400 crops of the bundled CrowdPose sample photos (network input 512x512), with the
+calibrated deterministic weights (``bench.testing.synthetic_weights.calibrated_state_dict``: up to 30
+people per image, as on real crowds):
 
-* baseline: batch size 1, mmpose's literal grouping (``matcher="munkres"``), decoding in this process,
-  no overlap, i.e. the stages one after another as mmpose runs them;
-* fast: batches of ``FAST_BATCH`` images, the scipy matcher, decoding ahead in DataLoader workers, and
+* baseline: batch size 1, mmpose's literal grouping (``matcher="munkres"``), the serial schedule (images
+  read in this process, no overlap), i.e. the stages one after another as mmpose runs them;
+* fast: batches of ``FAST_BATCH`` images, the scipy matcher, images read ahead in DataLoader workers, and
   the grouping of one batch overlapped with the forward of the next.
 
 Each variant warms up on one image first, then runs once (one round: a round takes tens of seconds).
@@ -29,8 +30,9 @@ import pytest
 import torch
 
 from bench.accuracy.cache import PredictionCache
-from bench.accuracy.runner import Decoder, ImageJob, predict_images
+from bench.accuracy.runner import Decoder, predict_images
 from bench.data.images import read_image
+from bench.schedule import ImageJob, Network, Schedule
 from bench.testing.synthetic_weights import calibrated_state_dict
 from reference.model import higher_hrnet_w32
 from reference.pipeline import Predictor
@@ -86,9 +88,10 @@ def run_variant(network: torch.nn.Module, jobs: list[ImageJob], cache_root: Path
     predictor = Predictor(network, scales=(1,), flip=True, batch_size=settings["batch_size"],
                           matcher=settings["matcher"])
     cache = PredictionCache(cache_root, {"variant": variant})
-    return predict_images(predictor, jobs, [Decoder(cache)], batch_size=settings["batch_size"],
-                          workers=settings["workers"], overlap=settings["overlap"],
-                          progress_bar=False).predictions[0]
+    schedule = Schedule(batch_size=settings["batch_size"], workers=settings["workers"],
+                        overlap=settings["overlap"])
+    return predict_images(Network.of(predictor), jobs, [Decoder(cache)], schedule,
+                          progress=None).predictions[0]
 
 
 def assert_same_people(found: dict[int, list[dict]], expected: dict[int, list[dict]]) -> None:

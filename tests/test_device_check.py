@@ -8,16 +8,22 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import SYNTHETIC, reproduce_record
 
 from bench.__main__ import main
 from bench.devicecheck.consistency import compare_poses
 from bench.devicecheck.gpu_tests import pytest_summary, run_gpu_tests
 from bench.devicecheck.outcome import StepOutcome, run_step
 from bench.devicecheck.poses import pose_differences
-from bench.devicecheck.settings import CASES_FILE, Explanation, PoseTolerance, load_matrix
+from bench.devicecheck.settings import CASES_FILE, Explanation, Goal, PoseTolerance, load_matrix
+from bench.devicecheck.speed import judge_goals
 from bench.devicecheck.summary import render_markdown, summary_record
+from bench.reports.environment import Environment, Hardware
+from bench.reports.rows import Row, RowBehaviour, RowResult, Subset, Verdict
+from bench.reports.writing import new_report
 
-STEPS = ("gpu tests", "profile float32", "weights", "reproduce cpu", "poses cpu vs cpu", "torchrun 2 ranks")
+STEPS = {"gpu tests": "skipped", "profile float32": "passed", "goals": "passed", "weights": "passed",
+         "reproduce cpu": "passed", "poses cpu vs cpu": "skipped", "torchrun 2 ranks": "passed"}
 
 
 def person(image_id: int, offset: float = 0.0, joints: int = 14) -> dict:
@@ -32,19 +38,20 @@ def test_quick_cpu_run_passes_every_step_and_writes_the_reports_and_summary(tmp_
     printed = capsys.readouterr().out
     (summary_json,) = out.glob("device-check-cpu-*-quick-*.json")
     record = json.loads(summary_json.read_text())
-    assert [step["name"] for step in record["steps"]] == list(STEPS)
-    assert all(step["status"] == "passed" for step in record["steps"]), record["steps"]
+    assert {step["name"]: step["status"] for step in record["steps"]} == STEPS, record["steps"]
     assert record["exit_code"] == 0 and record["hardware"] == "cpu"
     matrix = load_matrix(CASES_FILE, quick=True)
     assert len(record["speed"]) == len(matrix.batches) * (1 + len(matrix.sizes))
     for row in record["speed"]:
-        assert row["images_per_s"] > 0 and 0 < row["network_share"] < 1 and 0 < row["postprocess_share"] < 1
-        assert row["network_share"] + row["postprocess_share"] <= 1
+        assert row["images_per_s"] > 0 and row["schedule"] == "overlapped"
+        assert row["network_ms"] > 0 and row["postprocess_ms"] > 0
+        assert row["postprocess_vs_network"] == pytest.approx(row["postprocess_ms"] / row["network_ms"])
         assert (out / row["report"]).is_file()
     assert len(list(out.glob("profile-cpu-float32-*.json"))) == len(record["speed"])
     assert len(list(out.glob("reproduce-cpu-float32-*.json"))) == 2  # the run (its own reference), torchrun
     markdown = summary_json.with_suffix(".md").read_text()
-    assert "## Steps" in markdown and "## Speed" in markdown and "post-processing share" in markdown
+    assert "## Steps" in markdown and "## Speed" in markdown and "post-processing ms/batch" in markdown
+    assert "| gpu tests | skipped |" in markdown
     assert "images/s" in printed and "torchrun 2 ranks" in printed and str(summary_json) in printed
 
 
@@ -59,7 +66,9 @@ def test_without_cuda_it_exits_2_before_any_work(tmp_path, capsys):
 def test_bad_cases_file_is_refused_with_its_name(tmp_path, capsys):
     cases = tmp_path / "cases.toml"
     cases.write_text('[quick]\nbatches = [1]\nprecisions = ["float64"]\n')
-    assert main(["device-check", "--device", "cpu", "--quick", "--cases", str(cases),
+    config = tmp_path / "config.toml"
+    config.write_text(f'[device-check]\ncases = "{cases}"\n')
+    assert main(["device-check", "--device", "cpu", "--quick", "--config", str(config),
                  "--out", str(tmp_path / "out")]) == 2
     error = capsys.readouterr().err
     assert str(cases) in error and "[quick]" in error
@@ -87,7 +96,7 @@ def test_a_failing_step_is_reported_with_its_error_and_the_exit_status_is_1():
 
     outcomes = [run_step("profile bfloat16", broken), StepOutcome("gpu tests", True, "4 passed")]
     assert not outcomes[0].passed and "RuntimeError: no kernel image for this device" in outcomes[0].error
-    environment = {"hardware": {"usable_cores": 2}}
+    environment = Environment("m", hardware=Hardware(usable_cores=2))
     record = summary_record(outcomes, "cpu", True, environment, "2026-01-01T00:00:00+00:00")
     assert record["exit_code"] == 1
     markdown = render_markdown(record)
@@ -111,11 +120,14 @@ def test_pytest_summary_reads_the_counts_line():
 
 
 def reproduce_outcome(tmp_path: Path, name: str, detections: list[dict]) -> StepOutcome:
-    """A finished reproduce step whose one row's results file holds ``detections``."""
+    """A finished reproduce step whose report's one row's results file holds ``detections``."""
     results = tmp_path / f"{name}.json"
     results.write_text(json.dumps(detections))
-    row = {"name": "sample [1]", "metrics": {"AP": 0.5}, "behaviour": {"results_json": str(results)}}
-    return StepOutcome(name, True, "", data={"report": {"rows": [row]}})
+    result = RowResult("sample [1]", "published", (1.0,), True, Subset("gt.json", 2, False),
+                       metrics={"AP": 0.5}, behaviour=RowBehaviour({}, {}, SYNTHETIC, str(results), None))
+    report = new_report("reproduce", reproduce_record(), command=["test"], environment=Environment("m"),
+                        rows=(Row(result, Verdict("skipped", "test", {}, {})),))
+    return StepOutcome(name, True, "", data={"report": report})
 
 
 def test_pose_step_passes_on_explained_differences_only_and_lists_them(tmp_path):
@@ -136,7 +148,30 @@ def test_pose_step_is_not_run_when_a_reproduce_run_failed(tmp_path):
     assert not outcome.passed and outcome.error == "needs reproduce cuda, which failed"
 
 
-def test_full_matrix_is_batch_1_8_32_at_three_precisions_on_two_synthetic_sizes():
+def test_full_matrix_is_batch_1_8_32_at_three_precisions_on_two_synthetic_sizes_with_the_gpu_goals():
     matrix = load_matrix(CASES_FILE, quick=False)
     assert matrix.batches == (1, 8, 32) and matrix.precisions == ("float32", "tf32", "bfloat16")
     assert matrix.sizes == ((512, 512), (704, 512)) and matrix.reproduce_scales == ((1.0,), (2.0, 1.0))
+    assert matrix.two_scale_batches == (8,)
+    assert [(goal.label, goal.precision, goal.min_images_per_s) for goal in matrix.goals] == [
+        ("synthetic-704x512-b32-s1-flip", "bfloat16", 1000.0),
+        ("synthetic-704x512-b8-s2+1-flip", "bfloat16", 200.0)]
+    assert matrix.goals[0].max_postprocess_vs_network == 0.2
+
+
+def speed(case: str, images_per_s: float, post: float = 0.1) -> dict:
+    return {"case": case, "precision": "bfloat16", "images_per_s": images_per_s,
+            "postprocess_vs_network": post}
+
+
+def test_goals_are_met_not_met_or_not_measured_on_the_profiled_cases():
+    goals = (Goal("fast-b32", "bfloat16", 1000.0, 0.2), Goal("two-scale-b8", "bfloat16", 200.0))
+    met = judge_goals(goals, [speed("fast-b32", 1250.0), speed("two-scale-b8", 210.0, post=0.5)])
+    assert met.passed and [goal["status"] for goal in met.data["goals"]] == ["met", "met"]
+    missed = judge_goals(goals, [speed("fast-b32", 900.0, post=0.3)])
+    assert not missed.passed and missed.error == "2 of 2 goals not met"
+    first, second = missed.data["goals"]
+    assert first["status"] == "not met" and "900.0 images/s < 1000" in first["detail"]
+    assert "post-processing 0.3 of the network > 0.2" in first["detail"]
+    assert second["status"] == "not measured"
+    assert judge_goals((), []).passed

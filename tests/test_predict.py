@@ -18,9 +18,10 @@ import torch
 from helpers import TinyPoseNet
 
 from bench.accuracy.cache import PredictionCache
-from bench.accuracy.runner import Decoder, ImageJob, predict_images
+from bench.accuracy.runner import Decoder, predict_images
 from bench.errors import BenchError
 from bench.evaluation.results import people_to_results
+from bench.schedule import ImageJob, Network, Schedule
 from bench.testing.synthetic_weights import calibrated_state_dict
 from reference.model import higher_hrnet_w32
 from reference.pipeline import Predictor
@@ -54,9 +55,11 @@ def jobs(images, tmp_path_factory) -> list[ImageJob]:
             for image_id, image in images.items()]
 
 
-def predict_one(predictor: Predictor, jobs: list[ImageJob], cache: PredictionCache, **settings) -> dict:
+def predict_one(predictor: Predictor, jobs: list[ImageJob], cache: PredictionCache, batch_size: int = 1,
+                workers: int = 0, overlap: bool = True) -> dict:
     """The predictions of the predictor's own decoding (one decoder)."""
-    return predict_images(predictor, jobs, [Decoder(cache)], **settings).predictions[0]
+    return predict_images(Network.of(predictor), jobs, [Decoder(cache)],
+                          Schedule(batch_size, workers, overlap)).predictions[0]
 
 
 def new_cache(root: Path) -> PredictionCache:
@@ -81,8 +84,8 @@ def test_network_batches_group_equal_input_sizes_in_order_of_first_appearance(im
 def test_predictions_equal_predict_batch_bit_for_bit_in_input_order(images, jobs, tmp_path, overlap, workers):
     predictor = make_predictor(batch_size=2)
     cache = new_cache(tmp_path)
-    results = predict_one(predictor, jobs, cache, batch_size=3, workers=workers, progress_bar=False,
-                             overlap=overlap)
+    results = predict_one(predictor, jobs, cache, batch_size=3, workers=workers,
+                          overlap=overlap)
     expected = {}
     for start in range(0, len(IMAGE_IDS), 3):
         ids = IMAGE_IDS[start:start + 3]
@@ -96,19 +99,17 @@ def test_predictions_equal_predict_batch_bit_for_bit_in_input_order(images, jobs
 
 def test_batch_size_one_equals_calling_the_predictor_per_image(images, jobs, tmp_path):
     predictor = make_predictor(batch_size=1)
-    results = predict_one(predictor, jobs, new_cache(tmp_path), batch_size=1, workers=0,
-                             progress_bar=False)
+    results = predict_one(predictor, jobs, new_cache(tmp_path), batch_size=1, workers=0)
     assert results == {image_id: results_of(image_id, predictor(images[image_id])) for image_id in IMAGE_IDS}
 
 
 def test_partial_cache_resumes_with_only_the_missing_images(jobs, tmp_path):
     fresh = predict_one(make_predictor(batch_size=1), jobs, new_cache(tmp_path / "fresh"), batch_size=2,
-                           workers=0, progress_bar=False)
+                           workers=0)
     cache = new_cache(tmp_path / "resumed")
-    predict_one(make_predictor(batch_size=1), jobs[1:4], cache, batch_size=2, workers=0,
-                   progress_bar=False)
+    predict_one(make_predictor(batch_size=1), jobs[1:4], cache, batch_size=2, workers=0)
     predictor = make_predictor(batch_size=1)
-    resumed = predict_one(predictor, jobs, cache, batch_size=2, workers=0, progress_bar=False)
+    resumed = predict_one(predictor, jobs, cache, batch_size=2, workers=0)
     assert resumed == fresh and list(resumed) == list(IMAGE_IDS)
     assert predictor.model.calls == 4  # one network call (input and mirror) for each of the 4 images left
     assert sorted(cached_ids(cache)) == sorted(IMAGE_IDS)
@@ -122,8 +123,7 @@ def test_unreadable_file_is_named_after_the_batches_before_it_are_cached(jobs, t
     with_broken = [*jobs[:4], ImageJob(99, broken), *jobs[4:]]
     cache = new_cache(tmp_path / "cache")
     with pytest.raises(BenchError, match="broken.jpg") as raised:
-        predict_one(make_predictor(), with_broken, cache, batch_size=2, workers=workers,
-                       progress_bar=False)
+        predict_one(make_predictor(), with_broken, cache, batch_size=2, workers=workers)
     assert "DataLoader worker" not in str(raised.value)
     assert cached_ids(cache) == list(IMAGE_IDS[:4])
 
@@ -133,8 +133,7 @@ def test_error_in_the_post_processing_thread_propagates(images, jobs, tmp_path):
     with_white = [*jobs[:2], ImageJob(99, white), *jobs[2:]]
     cache = new_cache(tmp_path / "cache")
     with pytest.raises(ValueError, match="NaN"):
-        predict_one(make_predictor(batch_size=1), with_white, cache, batch_size=2, workers=0,
-                       progress_bar=False)
+        predict_one(make_predictor(batch_size=1), with_white, cache, batch_size=2, workers=0)
     assert cached_ids(cache) == list(IMAGE_IDS[:2])
 
 
@@ -145,8 +144,7 @@ def test_calibrated_weights_find_up_to_30_people_in_each_sample_photo(sample_dir
     assert all(torch.equal(value, untouched[key]) for key, value in model.state_dict().items())
     model.load_state_dict(state)
     photos = [ImageJob(index, path) for index, path in enumerate(sorted(sample_dir.glob("*.jpg")))]
-    results = predict_one(Predictor(model), photos, new_cache(tmp_path), workers=0,
-                             progress_bar=False)
+    results = predict_one(Predictor(model), photos, new_cache(tmp_path), workers=0)
     assert [1 <= len(people) <= 30 for people in results.values()] == [True, True]
     for people in results.values():
         keypoint_scores = np.array([person["keypoints"][2::3] for person in people])
@@ -159,8 +157,7 @@ def test_an_image_over_the_input_limits_is_named_before_its_batch_runs(jobs, tmp
     predictor = make_predictor(batch_size=1)
     with pytest.raises(BenchError, match=r"thin.png \(image id 99\): a 400x10 image needs a 2560x64 network "
                                          r"input: its aspect ratio 40.0 is over the limit 8"):
-        predict_one(predictor, [*jobs[:2], ImageJob(99, thin)], cache, batch_size=2, workers=0,
-                    progress_bar=False)
+        predict_one(predictor, [*jobs[:2], ImageJob(99, thin)], cache, batch_size=2, workers=0)
     assert cached_ids(cache) == list(IMAGE_IDS[:2]) and predictor.model.calls == 2
 
 
@@ -174,7 +171,7 @@ def test_a_cuda_out_of_memory_error_names_the_batch_and_suggests_a_smaller_batch
     with pytest.raises(BenchError, match=r"CUDA ran out of memory on a network batch of 2 image\(s\) \(ids "
                                          r"\[17, 42\], sizes 80x60\) .*Tried to allocate 20.00 GiB\. Try a "
                                          r"smaller --batch-size"):
-        predict_one(predictor, jobs, new_cache(tmp_path), batch_size=3, workers=0, progress_bar=False)
+        predict_one(predictor, jobs, new_cache(tmp_path), batch_size=3, workers=0)
 
 
 def test_an_image_replaced_under_the_same_path_is_predicted_again(images, tmp_path):
@@ -183,9 +180,9 @@ def test_an_image_replaced_under_the_same_path_is_predicted_again(images, tmp_pa
     mine = [ImageJob(image_id, write_image(folder / f"{image_id}.png", images[image_id]))
             for image_id in IMAGE_IDS[:3]]
     cache = new_cache(tmp_path / "cache")
-    first = predict_one(make_predictor(batch_size=1), mine, cache, workers=0, progress_bar=False)
+    first = predict_one(make_predictor(batch_size=1), mine, cache, workers=0)
     write_image(mine[1].path, images[IMAGE_IDS[5]])  # same size, other content
     predictor = make_predictor(batch_size=1)
-    again = predict_one(predictor, mine, cache, workers=0, progress_bar=False)
+    again = predict_one(predictor, mine, cache, workers=0)
     assert predictor.model.calls == 1  # only the replaced image, its flip pass in the same call
     assert again[IMAGE_IDS[0]] == first[IMAGE_IDS[0]] and again[IMAGE_IDS[1]] != first[IMAGE_IDS[1]]

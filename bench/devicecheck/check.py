@@ -18,11 +18,11 @@ from bench.devicecheck.consistency import (
     torchrun_device,
 )
 from bench.devicecheck.gpu_tests import run_gpu_tests
-from bench.devicecheck.outcome import run_step
+from bench.devicecheck.outcome import StepOutcome, run_step
 from bench.devicecheck.settings import DeviceCheckConfig, load_matrix, load_pose_tolerance, validate
-from bench.devicecheck.speed import profile_precision
+from bench.devicecheck.speed import judge_goals, profile_precision
 from bench.devicecheck.summary import render_text, summary_record, write_summary
-from bench.reports.environment import fingerprint
+from bench.reports.machine import this_environment
 
 
 @dataclass(frozen=True)
@@ -41,25 +41,34 @@ def run_device_check(config: DeviceCheckConfig) -> DeviceCheckResult:
     validate(config)
     matrix = load_matrix(config.cases_file, config.quick)
     tolerance = load_pose_tolerance(config.cases_file)
-    outcomes = [run_step("gpu tests", lambda: run_gpu_tests(config.tests_dir, matrix.pytest_timeout_s))]
-    outcomes += [run_step(f"profile {precision}", lambda precision=precision: profile_precision(
-                     matrix, precision, config.device, config.out, config.checkpoint))
-                 for precision in matrix.precisions]
+    if config.device == "cpu":
+        outcomes = [StepOutcome.skip("gpu tests", "skipped: the gpu-marked tests need a CUDA device")]
+    else:
+        outcomes = [run_step("gpu tests", lambda: run_gpu_tests(config.tests_dir, matrix.pytest_timeout_s))]
+    profiles = [run_step(f"profile {precision}", lambda precision=precision: profile_precision(
+                    matrix, precision, config.device, config.out, config.checkpoint))
+                for precision in matrix.precisions]
+    speed = [row for outcome in profiles for row in outcome.data.get("speed", [])]
+    outcomes += [*profiles, run_step("goals", lambda: judge_goals(matrix.goals, speed))]
     with tempfile.TemporaryDirectory(prefix="bench-device-check-") as scratch:
         plan = reproduce_plan(matrix, config.out, Path(scratch), config.checkpoint)
         weights = run_step("weights", lambda: prepare_weights(plan))
         device_run = run_step(f"reproduce {config.device}",
                               lambda: run_reproduce(plan, config.device, config.device, weights))
-        cpu_run = device_run if config.device == "cpu" else run_step(  # on the CPU the run is its reference
-            "reproduce cpu", lambda: run_reproduce(plan, "cpu", "cpu", weights))
-        poses = run_step(f"poses {config.device} vs cpu",
-                         lambda: compare_poses(device_run, cpu_run, tolerance))
+        if config.device == "cpu":  # the run is its own CPU reference: nothing to compare
+            cpu_run = device_run
+            poses = StepOutcome.skip("poses cpu vs cpu",
+                                     "skipped: the device is the CPU, the reference itself")
+        else:
+            cpu_run = run_step("reproduce cpu", lambda: run_reproduce(plan, "cpu", "cpu", weights))
+            poses = run_step(f"poses {config.device} vs cpu",
+                             lambda: compare_poses(device_run, cpu_run, tolerance))
         rank_device, backend = torchrun_device(config.device)
         single = device_run if rank_device == config.device else cpu_run
         outcomes += [weights, device_run, *([cpu_run] if cpu_run is not device_run else []), poses,
                      run_step(f"torchrun {TORCHRUN_PROCESSES} ranks",
                               lambda: compare_torchrun(plan, rank_device, backend, single, weights))]
     created = datetime.now(UTC).isoformat(timespec="seconds")
-    record = summary_record(outcomes, config.device, config.quick, fingerprint(), created)
+    record = summary_record(outcomes, config.device, config.quick, this_environment(), created)
     paths = write_summary(record, config.out)
     return DeviceCheckResult(record, render_text(record, paths), paths, record["exit_code"])

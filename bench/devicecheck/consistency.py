@@ -15,15 +15,17 @@ import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
 
+from bench import atomic
 from bench.data.sample import SAMPLE_DIR, SAMPLE_GT
 from bench.devicecheck.outcome import StepOutcome
 from bench.devicecheck.poses import pose_differences
 from bench.devicecheck.processes import run_bounded, tail
 from bench.devicecheck.settings import CaseMatrix, PoseTolerance
+from bench.reports.rows import RowResult
+from bench.reports.schema import load_report
 from bench.testing.synthetic_weights import calibrated_state_dict, save_mmpose_checkpoint
 
 TORCHRUN_PROCESSES = 2
@@ -59,13 +61,18 @@ def prepare_weights(plan: ReproducePlan) -> StepOutcome:
 
 
 def reproduce_arguments(plan: ReproducePlan, device: str, run_name: str) -> list[str]:
-    """`bench reproduce` arguments of one run on ``device``, its prediction cache named by ``run_name``."""
+    """`bench reproduce` arguments of one run on ``device``, its prediction cache named by ``run_name``
+    (in the config file this writes: no decoding workers, no smoke run, the matrix's input size, and one
+    CPU thread per process, so that two torchrun ranks share two cores without oversubscribing them and
+    every run computes with the same thread count)."""
     scales = [arg for row in plan.matrix.reproduce_scales
               for arg in ("--scales", ",".join(f"{scale:g}" for scale in row))]
+    cache = json.dumps(str(plan.scratch / f"cache-{run_name}"))  # a TOML basic string is a JSON string
+    config = atomic.write_text(plan.scratch / f"config-{run_name}.toml", (
+        f"[reproduce]\nworkers = 0\nthreads = 1\nsample = false\ncache_dir = {cache}\n"
+        f"[reproduce.pipeline]\ninput_size = {plan.matrix.reproduce_input_size}\n"))
     return ["reproduce", "--checkpoint", plan.checkpoint, "--ann-file", str(SAMPLE_GT), "--img-dir",
-            str(SAMPLE_DIR), "--no-sample", "--device", device, "--workers", "0", *scales,
-            "--pipeline-options", json.dumps({"input_size": plan.matrix.reproduce_input_size}),
-            "--out", str(plan.out), "--cache-dir", str(plan.scratch / f"cache-{run_name}")]
+            str(SAMPLE_DIR), "--device", device, *scales, "--out", str(plan.out), "--config", str(config)]
 
 
 def run_reproduce(plan: ReproducePlan, device: str, run_name: str, weights: StepOutcome,
@@ -81,9 +88,9 @@ def run_reproduce(plan: ReproducePlan, device: str, run_name: str, weights: Step
     if finished.returncode != 0 or not written:
         return StepOutcome(f"reproduce {run_name}", False, "no report",
                            f"exit status {finished.returncode}: {tail(finished.stderr or finished.stdout)}")
-    report = json.loads(written[-1].read_text())
-    rows = ", ".join(f"{row['name']} AP {row['metrics'].get('AP', float('nan')):.4f}"
-                     for row in report["rows"])
+    report = load_report(written[-1])
+    rows = ", ".join(f"{row.result.name} AP {(row.result.metrics or {}).get('AP', float('nan')):.4f}"
+                     for row in report.rows)
     return StepOutcome(f"reproduce {run_name}", True, rows, reports=(written[-1],), data={"report": report})
 
 
@@ -97,7 +104,7 @@ def compare_poses(device_run: StepOutcome, cpu_run: StepOutcome, tolerance: Pose
         differences = pose_differences(_detections(ours), _detections(theirs), tolerance.joint_tolerance_px,
                                        tolerance.explained)
         unexplained += sum(difference.explanation is None for difference in differences)
-        lines += [f"{ours['name']}: image {d.image_id}: {d.description}"
+        lines += [f"{ours.name}: image {d.image_id}: {d.description}"
                   + (f" (explained: {d.explanation})" if d.explanation else " (unexplained)")
                   for d in differences]
     people = sum(len(_detections(row)) for row, _ in _paired_rows(device_run, cpu_run))
@@ -127,9 +134,9 @@ def compare_torchrun(plan: ReproducePlan, rank_device: str, backend: str, single
     distributed = run_reproduce(plan, rank_device, f"torchrun-{rank_device}", weights, launcher)
     if not distributed.passed:
         return StepOutcome(name, False, distributed.detail, distributed.error)
-    unequal = [ours["name"] for ours, theirs in _paired_rows(distributed, single)
-               if ours["metrics"] != theirs["metrics"]]
-    detail = (f"{backend} on {rank_device}: metrics of {len(distributed.data['report']['rows'])} rows equal "
+    unequal = [ours.name for ours, theirs in _paired_rows(distributed, single)
+               if ours.metrics != theirs.metrics]
+    detail = (f"{backend} on {rank_device}: metrics of {len(distributed.data['report'].rows)} rows equal "
               "the single-process run")
     if unequal:
         return StepOutcome(name, False, f"{backend} on {rank_device}: metrics differ",
@@ -142,14 +149,14 @@ def _failed_inputs(*runs: StepOutcome) -> str | None:
     return f"needs {' and '.join(failed)}, which failed" if failed else None
 
 
-def _paired_rows(first: StepOutcome, second: StepOutcome) -> list[tuple[dict[str, Any], dict[str, Any]]]:
-    """The rows of two runs' reports paired by name; a row only one of them has is an error."""
-    ours = {row["name"]: row for row in first.data["report"]["rows"]}
-    theirs = {row["name"]: row for row in second.data["report"]["rows"]}
+def _paired_rows(first: StepOutcome, second: StepOutcome) -> list[tuple[RowResult, RowResult]]:
+    """The row results of two runs' reports paired by name; a row only one of them has is an error."""
+    ours = {row.result.name: row.result for row in first.data["report"].rows}
+    theirs = {row.result.name: row.result for row in second.data["report"].rows}
     if set(ours) != set(theirs):
         raise ValueError(f"{first.name} has rows {sorted(ours)}, {second.name} has {sorted(theirs)}")
     return [(ours[name], theirs[name]) for name in ours]
 
 
-def _detections(row: dict[str, Any]) -> list[dict]:
-    return json.loads(Path(row["behaviour"]["results_json"]).read_text())
+def _detections(row: RowResult) -> list[dict]:
+    return json.loads(Path(row.behaviour.results_json).read_text())

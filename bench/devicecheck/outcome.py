@@ -14,7 +14,8 @@ from typing import Any
 @dataclass(frozen=True)
 class StepOutcome:
     """One step: whether it passed, what it found (``detail``), its error if it failed, the reports
-    it wrote, its wall time and the step's own data (``data``, e.g. the speed rows)."""
+    it wrote, its wall time and the step's own data (``data``, e.g. the speed rows). A step that had
+    nothing to check here (``skipped``) neither passes nor fails: its detail says why."""
 
     name: str
     passed: bool
@@ -23,6 +24,15 @@ class StepOutcome:
     reports: tuple[Path, ...] = ()
     seconds: float = 0.0
     data: dict[str, Any] = field(default_factory=dict)
+    skipped: bool = False
+
+    @property
+    def status(self) -> str:
+        return "skipped" if self.skipped else "passed" if self.passed else "failed"
+
+    @classmethod
+    def skip(cls, name: str, why: str) -> StepOutcome:
+        return cls(name, True, why, skipped=True)
 
 
 def run_step(name: str, step: Callable[[], StepOutcome]) -> StepOutcome:

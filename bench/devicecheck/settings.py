@@ -28,10 +28,37 @@ class Explanation:
 
 
 @dataclass(frozen=True)
+class Goal:
+    """A throughput goal of one profiled case (``label``) at one ``precision``: at least
+    ``min_images_per_s`` images/s on the overlapped schedule and, where given, post-processing at most
+    ``max_postprocess_vs_network`` of the network time."""
+
+    label: str
+    precision: str
+    min_images_per_s: float
+    max_postprocess_vs_network: float | None = None
+
+    def describe(self, row: dict[str, Any] | None) -> dict[str, str]:
+        """``status`` ("met", "not met", "not measured") and a ``detail`` line for the speed row."""
+        if row is None:
+            return {"status": "not measured", "detail": "no profile of this case and precision"}
+        failures = []
+        if row["images_per_s"] < self.min_images_per_s:
+            failures.append(f"{row['images_per_s']:.1f} images/s < {self.min_images_per_s:g}")
+        ratio, most = row["postprocess_vs_network"], self.max_postprocess_vs_network
+        if most is not None and (ratio is None or ratio > most):
+            failures.append(f"post-processing {ratio} of the network > {most:g}")
+        detail = f"{row['images_per_s']:.1f} images/s, post-processing {ratio:.3g} of the network" \
+            if ratio is not None else f"{row['images_per_s']:.1f} images/s"
+        return {"status": "not met" if failures else "met", "detail": "; ".join(failures) or detail}
+
+
+@dataclass(frozen=True)
 class CaseMatrix:
     """One matrix of cases: profiled batches x precisions on the sample and synthetic ``sizes``
-    ((width, height)), the published rows (``reproduce_scales``) run on the sample, the network input
-    size of each, and time bounds."""
+    ((width, height)) at scale 1, and at scales [2, 1] for ``two_scale_batches`` (bounded apart: its
+    inputs are 4x larger); the published rows (``reproduce_scales``) run on the sample, the network
+    input size of each, time bounds, and the throughput goals judged on the profiles."""
 
     batches: tuple[int, ...]
     precisions: tuple[str, ...]
@@ -43,6 +70,8 @@ class CaseMatrix:
     reproduce_scales: tuple[tuple[float, ...], ...]
     pytest_timeout_s: float
     reproduce_timeout_s: float
+    two_scale_batches: tuple[int, ...] = ()
+    goals: tuple[Goal, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -95,7 +124,12 @@ def load_matrix(path: Path, quick: bool) -> CaseMatrix:
             reproduce_input_size=int(table["reproduce_input_size"]),
             reproduce_scales=tuple(tuple(float(s) for s in scales) for scales in table["reproduce_scales"]),
             pytest_timeout_s=float(table["pytest_timeout_s"]),
-            reproduce_timeout_s=float(table["reproduce_timeout_s"]))
+            reproduce_timeout_s=float(table["reproduce_timeout_s"]),
+            two_scale_batches=tuple(int(batch) for batch in table.get("two_scale_batches", [])),
+            goals=tuple(Goal(str(goal["label"]), str(goal["precision"]), float(goal["min_images_per_s"]),
+                             None if goal.get("max_postprocess_vs_network") is None
+                             else float(goal["max_postprocess_vs_network"]))
+                        for goal in table.get("goals", [])))
     except (KeyError, TypeError, ValueError) as error:
         raise BenchError(f"{path} [{'quick' if quick else 'full'}]: missing or bad entry: {error}") from None
     unknown = sorted(set(matrix.precisions) - set(PRECISIONS))

@@ -1,5 +1,6 @@
-"""Step: profile the case matrix through `bench profile`'s Python API, one step per precision, and
-reduce each case's report to its throughput and its network / post-processing split."""
+"""Steps: profile the case matrix through `bench profile`'s Python API on the overlapped schedule (the one
+`bench reproduce` runs), one step per precision, reduced to each case's throughput and its network /
+post-processing split; then judge the throughput goals of the cases file on those rows."""
 
 from __future__ import annotations
 
@@ -7,41 +8,61 @@ from pathlib import Path
 from typing import Any
 
 from bench.devicecheck.outcome import StepOutcome
-from bench.devicecheck.settings import CaseMatrix
+from bench.devicecheck.settings import CaseMatrix, Goal
 from bench.reports.schema import Report
 from bench.reports.stats import END_TO_END
+from bench.schedule import READ_IMAGE
 from bench.speed.profile import ProfileConfig, run_profile
 from reference.pipeline import PREPROCESS, TO_DEVICE, forward_stage
 
-DECODE = "decode"  # `bench profile`'s own stage: reading the JPEG files
-PREPARATION = (DECODE, PREPROCESS, TO_DEVICE)
+PREPARATION = (READ_IMAGE, PREPROCESS, TO_DEVICE)
 
 
 def profile_precision(matrix: CaseMatrix, precision: str, device: str, out: Path,
                       checkpoint: str | None) -> StepOutcome:
-    """Profile every batch on the bundled sample and on the synthetic sizes at ``precision``."""
-    common = dict(device=device, batch_sizes=matrix.batches, iters=matrix.iters, warmup=matrix.warmup,
-                  precision=precision, input_size=matrix.profile_input_size, checkpoint=checkpoint,
-                  out_dir=out)
-    written = (run_profile(ProfileConfig(inputs="sample", **common))
-               + run_profile(ProfileConfig(inputs="synthetic", sizes=matrix.sizes, **common)))
+    """Profile every batch on the bundled sample and on the synthetic sizes at ``precision`` (scale 1),
+    and the synthetic sizes at scales [2, 1] for the two-scale batches."""
+    common = dict(device=device, iters=matrix.iters, warmup=matrix.warmup, precision=precision,
+                  input_size=matrix.profile_input_size, checkpoint=checkpoint, out_dir=out)
+    configs = [ProfileConfig(inputs="sample", batch_sizes=matrix.batches, **common),
+               ProfileConfig(inputs="synthetic", sizes=matrix.sizes, batch_sizes=matrix.batches, **common)]
+    if matrix.two_scale_batches:
+        configs.append(ProfileConfig(inputs="synthetic", sizes=matrix.sizes, scales=(2.0, 1.0),
+                                     batch_sizes=matrix.two_scale_batches, **common))
+    written = [case for config in configs for case in run_profile(config)]
     rows = [speed_row(report, paths["json"]) for report, paths in written]
     return StepOutcome(f"profile {precision}", True, f"{len(rows)} cases profiled",
                        reports=tuple(paths["json"] for _, paths in written), data={"speed": rows})
 
 
 def speed_row(report: Report, path: Path) -> dict[str, Any]:
-    """One case: images/s, mean ms per iteration of the network (every forward pass) and of the
-    post-processing (aggregation, grouping, mapping back: every other pipeline stage after the
-    network), their shares of end to end, and post-processing relative to the network."""
+    """One case: images/s, and the mean ms per batch of the network (every forward pass) and of the
+    post-processing (aggregation, grouping, mapping back: every pipeline stage after the network),
+    and post-processing relative to the network. On the overlapped schedule the stages run beside
+    each other, so their times are work per batch, not shares of the wall time."""
     timings = report.timings
     forwards = {forward_stage(scale) for scale in report.config.scales}
     network = sum(stats.mean_ms for stage, stats in timings.items() if stage in forwards)
     post = sum(stats.mean_ms for stage, stats in timings.items()
                if stats.in_iteration and stage not in forwards | {END_TO_END, *PREPARATION})
-    end_to_end = timings[END_TO_END].mean_ms
     return {"case": report.config.label, "precision": report.config.precision, "batch": report.config.batch,
-            "images_per_s": report.throughput["images_per_s"], "end_to_end_ms": end_to_end,
-            "network_ms": network, "postprocess_ms": post, "network_share": network / end_to_end,
-            "postprocess_share": post / end_to_end,
+            "schedule": report.config.schedule, "images_per_s": report.throughput.images_per_s,
+            "end_to_end_ms": timings[END_TO_END].mean_ms, "network_ms": network, "postprocess_ms": post,
             "postprocess_vs_network": post / network if network else None, "report": path.name}
+
+
+def judge_goals(goals: tuple[Goal, ...], speed_rows: list[dict[str, Any]]) -> StepOutcome:
+    """Each goal against the speed row of its case and precision: met, not met, or not measured."""
+    if not goals:
+        return StepOutcome("goals", True, "no throughput goals in this matrix", data={"goals": []})
+    judged = []
+    for goal in goals:
+        row = next((row for row in speed_rows
+                    if row["case"] == goal.label and row["precision"] == goal.precision), None)
+        judged.append({**goal.describe(row), "goal": goal.label, "precision": goal.precision})
+    missed = [entry for entry in judged if entry["status"] != "met"]
+    detail = "; ".join(f"{entry['goal']} {entry['precision']}: {entry['status']} ({entry['detail']})"
+                       for entry in judged)
+    return StepOutcome("goals", not missed, detail,
+                       f"{len(missed)} of {len(judged)} goals not met" if missed else None,
+                       data={"goals": judged})

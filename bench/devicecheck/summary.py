@@ -12,28 +12,31 @@ import pandas as pd
 
 from bench import atomic
 from bench.devicecheck.outcome import StepOutcome
+from bench.reports.environment import Environment
 from bench.reports.markdown import markdown_table
+from bench.reports.typed import to_data
 from bench.reports.writing import claim_stem, device_label, runtime_label, slug, time_label
 
 SPEED_COLUMNS = {"case": "case", "precision": "precision", "images_per_s": "images/s",
-                 "network_share": "network share", "postprocess_share": "post-processing share",
+                 "network_ms": "network ms/batch", "postprocess_ms": "post-processing ms/batch",
                  "postprocess_vs_network": "post / network"}
 NO_SPEED = "no speed rows (the profile steps failed)"
 
 
-def summary_record(outcomes: Sequence[StepOutcome], device: str, quick: bool, environment: Mapping[str, Any],
+def summary_record(outcomes: Sequence[StepOutcome], device: str, quick: bool, environment: Environment,
                    created: str) -> dict[str, Any]:
     """The summary as JSON data: hardware, each step, the speed rows, the steps' total seconds, and the
     exit status (1 if any step failed)."""
     return {
         "kind": "device-check", "created": created, "device": device, "quick": quick,
         "hardware": device_label(device, environment), "runtime": runtime_label(environment),
-        "environment": dict(environment),
-        "steps": [{"name": outcome.name, "status": "passed" if outcome.passed else "failed",
+        "environment": to_data(environment),
+        "steps": [{"name": outcome.name, "status": outcome.status,
                    "detail": outcome.detail, "error": outcome.error, "seconds": round(outcome.seconds, 1),
                    "reports": [str(path) for path in outcome.reports]} for outcome in outcomes],
         "speed": [row for outcome in outcomes for row in outcome.data.get("speed", [])],
         "seconds": round(sum(outcome.seconds for outcome in outcomes), 1),
+        "goals": [goal for outcome in outcomes for goal in outcome.data.get("goals", [])],
         "exit_code": 0 if all(outcome.passed for outcome in outcomes) else 1,
     }
 
@@ -66,8 +69,9 @@ def render_markdown(record: Mapping[str, Any]) -> str:
     return "\n".join([
         f"# device-check: {record['hardware']} ({record['runtime']})", "",
         f"{record['created']}, {_matrix(record)} matrix, {record['seconds']:g} s, exit status "
-        f"{record['exit_code']}. Shares are of the mean end-to-end iteration; the network is every forward "
-        "pass, post-processing every stage after it (aggregation, grouping, mapping back).", "",
+        f"{record['exit_code']}. Profiled on the overlapped schedule (the one `bench reproduce` runs), so "
+        "images/s is what a run gets; the network is every forward pass, post-processing every stage "
+        "after it (aggregation, grouping, mapping back), both mean ms of work per batch.", "",
         "## Steps", "", markdown_table(steps_frame(record)), "",
         "## Speed", "", markdown_table(speed) if len(speed) else NO_SPEED, ""])
 

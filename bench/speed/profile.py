@@ -1,22 +1,29 @@
-"""Per-stage latency profile of the HigherHRNet + AE pipeline on this machine.
+"""Per-stage latency profile of the HigherHRNet + AE pipeline on this machine: the schedule that
+`bench reproduce` runs, timed.
 
-Every measured iteration decodes the image files (``decode``, JPEG file to RGB) and then runs
-``Predictor.predict_batch``, the same code path that ``bench reproduce`` runs, with a ``StageTimer`` as
-its observer: the pipeline itself reports ``preprocess``, ``to_device``, ``forward_x<scale>`` (one
-network call per scale, flip test included), ``aggregate``, the grouping stages ``nms_topk``, ``match``,
-``adjust``, ``refine`` (person scores are part of ``adjust``) and ``to_image`` (mapping back to image
-pixels), all inside ``end_to_end``. ``evaluate`` is timed apart, on the bundled sample's ground truth.
+Every measured network batch runs the runner's schedule (``bench.accuracy.runner.run_schedule``, the
+one ``bench reproduce`` predicts with), observed by one ``StageTimer``: ``read_image`` (JPEG file to
+RGB, in the worker processes), then the pipeline's own stages ``preprocess``, ``to_device``,
+``forward_x<scale>`` (one network call per scale, flip test included), ``aggregate``, the grouping
+stages ``nms_topk``, ``match``, ``adjust``, ``refine`` (person scores are part of ``adjust``) and
+``to_image`` (mapping back to image pixels), and ``end_to_end``, the wall time the schedule spends per
+batch. By default the schedule is ``overlapped``, as `bench reproduce` runs it: images are read ahead
+in worker processes and each batch's decoding half runs in a thread while the next batch goes through
+the network, so stages overlap and ``end_to_end`` is less than their sum (images/s is what a user's
+run gets). ``serial`` runs every stage one after the other in this process: each stage's latency
+without overlap, and ``end_to_end`` their sum. ``evaluate`` is timed apart, on the bundled sample's
+ground truth.
 
 With deterministic synthetic weights the network output is noise, and grouping noise is both slow
 and meaningless (hundreds of candidates per image), so the pipeline is handed realistic rendered maps
 (``bench.speed.synthetic_maps``) of the aggregated maps' size in place of the network's, through its
-``replace_maps`` injection point; the report says so. ``--maps broad`` runs the "fan-in" weights instead
+``replace_maps`` injection point; the report says so. ``maps="broad"`` runs the "fan-in" weights instead
 (seed 5) and decodes their own broad maps, where many joints are missing and refine does real work.
 With a checkpoint the pipeline decodes the network's own output.
 
-Measured iterations continue until at least ``iters`` were made and their ``end_to_end`` times add
-up to at least ``min_time_s`` seconds (as MLPerf's minimum duration; warm-up and evaluation not
-counted), and stop at ``MAX_ITERATIONS`` whatever the time. Every stage keeps its raw samples.
+Measured batches continue until at least ``iters`` were made and their ``end_to_end`` times add up
+to at least ``min_time_s`` seconds (as MLPerf's minimum duration; warm-up and evaluation not counted),
+and stop at ``MAX_ITERATIONS`` whatever the time. Every stage keeps its raw samples.
 
 One report is written per case (input size and batch size), so that ``bench compare`` can line up
 the same case across machines.
@@ -46,16 +53,25 @@ from bench.devices import resolve_device
 from bench.errors import BenchError
 from bench.evaluation import evaluate
 from bench.evaluation.results import people_to_results
-from bench.reports.environment import fingerprint
-from bench.reports.records import ProfileRecord
-from bench.reports.schema import Report
+from bench.reports.environment import Environment
+from bench.reports.machine import this_environment
+from bench.reports.records import ConfigFile, ProfileRecord
+from bench.reports.schema import Memory, Report, Throughput
 from bench.reports.stats import END_TO_END
 from bench.reports.writing import new_report, write_report
+from bench.schedule import ImageJob, LoadedBatch, Network, Schedule, image_loader, run_schedule
 from bench.speed.network_maps import BROAD_FILL, BROAD_SEED
 from bench.speed.synthetic_maps import SyntheticMapsConfig, render_maps
 from bench.speed.timer import StageTimer
 from bench.weights import Weights
-from reference.pipeline import PRECISIONS, MapsReplacement, NetworkMaps, Poses, Predictor
+from reference.pipeline import (
+    MapsReplacement,
+    NetworkMaps,
+    PipelineConfig,
+    Poses,
+    Predictor,
+    pipeline_config,
+)
 
 INPUT_KINDS = ("sample", "synthetic")
 # what grouping decodes without a checkpoint: rendered peaky maps in place of the noise of the fixtures'
@@ -72,14 +88,20 @@ MAX_MIN_TIME_S = 600.0
 """Longest --min-time per case (seconds)."""
 
 
+SCHEDULES = ("overlapped", "serial")
+
+
 @dataclass(frozen=True)
 class ProfileConfig:
     """What `bench profile` measures.
 
     ``sizes`` are (width, height) of the synthetic input images (the first sample image resized, so
-    decoding costs what a photo costs); ``batch_sizes`` are profiled one after the other; ``trace``
-    names a Chrome-trace file for a few iterations of the first case. Each case measures at least
-    ``iters`` iterations and at least ``min_time_s`` seconds of them (at most ``MAX_ITERATIONS``).
+    reading costs what a photo costs); ``batch_sizes`` are profiled one after the other; ``trace``
+    names a Chrome-trace file for a few batches of the first case. Each case measures at least
+    ``iters`` batches and at least ``min_time_s`` seconds of them (at most ``MAX_ITERATIONS``).
+    ``schedule`` is "overlapped" (as `bench reproduce` runs, with ``workers`` reading images ahead) or
+    "serial" (one stage at a time). The network settings are validated as the pipeline's own
+    (``pipeline``).
     """
 
     device: str = "auto"
@@ -98,32 +120,48 @@ class ProfileConfig:
     trace: Path | None = None
     out_dir: Path = Path("results")
     maps: str = "rendered"
+    schedule: str = "overlapped"
+    workers: int = 2
+    config_file: ConfigFile | None = None
 
     def __post_init__(self) -> None:
         problems = []
         if self.maps not in MAP_KINDS:
-            problems.append(f"--maps must be one of {MAP_KINDS}, got {self.maps!r}")
+            problems.append(f"maps must be one of {MAP_KINDS}, got {self.maps!r}")
         if self.maps != "rendered" and self.checkpoint is not None:
-            problems.append("--maps applies only without --checkpoint (a checkpoint's maps are its own)")
+            problems.append("broad maps apply only without a checkpoint (a checkpoint's maps are its own)")
         if self.inputs not in INPUT_KINDS:
             problems.append(f"--inputs must be one of {INPUT_KINDS}, got {self.inputs!r}")
-        if self.precision not in PRECISIONS:
-            problems.append(f"--precision must be one of {PRECISIONS}, got {self.precision!r}")
+        if self.schedule not in SCHEDULES:
+            problems.append(f"--schedule must be one of {SCHEDULES}, got {self.schedule!r}")
         if not 1 <= self.iters <= MAX_ITERATIONS or self.warmup < 0:
-            problems.append(f"--iters must be in [1, {MAX_ITERATIONS}] and --warmup >= 0, got {self.iters} "
+            problems.append(f"iters must be in [1, {MAX_ITERATIONS}] and warmup >= 0, got {self.iters} "
                             f"and {self.warmup}")
         if not 0 <= self.min_time_s <= MAX_MIN_TIME_S:
             problems.append(f"--min-time must be in [0, {MAX_MIN_TIME_S:g}] seconds, got {self.min_time_s}")
         if not self.batch_sizes or min(self.batch_sizes) < 1:
-            problems.append(f"--batch sizes must be >= 1, got {list(self.batch_sizes)}")
-        if not self.scales or min(self.scales) <= 0 or (len(self.scales) > 1 and 1 not in self.scales):
-            problems.append(f"--scales must be positive and include 1 if several, got {self.scales}")
+            problems.append(f"--batch-size must be >= 1, got {list(self.batch_sizes)}")
+        if not 0 <= self.workers <= 64:
+            problems.append(f"workers must be in [0, 64], got {self.workers}")
         if not self.sizes or min(min(size) for size in self.sizes) < 1:
             problems.append(f"--sizes must be positive WIDTHxHEIGHT, got {list(self.sizes)}")
-        if self.input_size < 64 or self.input_size % 64:
-            problems.append(f"--input-size must be a positive multiple of 64, got {self.input_size}")
+        try:
+            self.pipeline  # noqa: B018 (the network settings are checked by the pipeline's own rules)
+        except (TypeError, ValueError) as error:
+            problems.append(f"pipeline settings: {error}")
         if problems:
             raise BenchError("; ".join(problems))
+
+    @property
+    def pipeline(self) -> PipelineConfig:
+        """The pipeline settings every case runs with."""
+        return pipeline_config(self.scales, self.flip, input_size=self.input_size, precision=self.precision)
+
+    def runner_schedule(self, batch: int) -> Schedule:
+        """The runner's schedule for one case's batch size."""
+        if self.schedule == "serial":
+            return Schedule(batch, workers=0, overlap=False)
+        return Schedule(batch, workers=self.workers, overlap=True)
 
 
 @dataclass(frozen=True)
@@ -161,10 +199,9 @@ def run_profile(
             weights = (SYNTHETIC_WEIGHTS[config.maps] if config.checkpoint is None
                        else Weights.from_checkpoint(resolve_checkpoint(config.checkpoint)))
             network = weights.build_model()
-        predictor = Predictor(network, scales=config.scales, flip=config.flip, device=device,
-                              batch_size=max(config.batch_sizes), input_size=config.input_size,
-                              precision=config.precision)
-        environment = fingerprint()
+        predictor = Predictor.from_config(network, config.pipeline, device=device,
+                                          batch_size=max(config.batch_sizes))
+        environment = this_environment()
         results = []
         with tempfile.TemporaryDirectory(prefix="bench-profile-") as scratch:
             for index, case in enumerate(profile_cases(config, Path(scratch))):
@@ -195,7 +232,7 @@ def profile_cases(config: ProfileConfig, scratch: Path) -> list[Case]:
 
 
 def profile_case(predictor: Predictor, case: Case, config: ProfileConfig, weights: Weights,
-                 environment: dict, trace: Path | None = None) -> Report:
+                 environment: Environment, trace: Path | None = None) -> Report:
     """Warm up, measure ``case`` until ``measured_enough``, time evaluation, build the report."""
     device = predictor.device
     # broad maps are another workload than rendered ones: the label (and so the file name) says so
@@ -203,26 +240,15 @@ def profile_case(predictor: Predictor, case: Case, config: ProfileConfig, weight
     rendered = rendered_maps(predictor, case) if weights.kind != "checkpoint" and config.maps == "rendered" \
         else None
     timer = StageTimer(warmup=config.warmup, device=device)
-    predictions: dict[int, Poses] = {}
-    iteration = 0
-    with tqdm(total=config.warmup + config.iters, desc=label, unit="it", leave=False) as progress:
-        while iteration < config.warmup or not measured_enough(timer.samples(END_TO_END), config):
-            if iteration == config.warmup and device.type == "cuda":
-                torch.cuda.reset_peak_memory_stats(device)
-            index = iteration % len(case.images)
-            with timer.iteration():
-                poses = timed_iteration(timer, predictor, [case.images[index]] * case.batch,
-                                        None if rendered is None else rendered[index])
-            predictions[index] = poses[0]
-            iteration += 1
-            progress.update()
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    predictions = run_case(predictor, case, config, timer, rendered)
     evaluation = time_evaluation(timer, case, predictions, config)
     if trace is not None:
-        write_trace(predictor, case, rendered, trace)
+        write_trace(predictor, case, config, rendered, trace)
     stats = timer.stats()
     measured = stats[END_TO_END].count
     total_s = sum(timer.samples(END_TO_END)) / 1000.0
-    postprocess_source = _postprocess_source(rendered is not None, config.maps, weights)
     record = ProfileRecord(
         label=label, device=str(device),
         device_name=torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
@@ -230,16 +256,55 @@ def profile_case(predictor: Predictor, case: Case, config: ProfileConfig, weight
         images=tuple(path.name for path in case.images), image_size=case.size, batch=case.batch,
         scales=tuple(config.scales), flip=config.flip, iters=config.iters, warmup=config.warmup,
         min_time_s=config.min_time_s, cudnn_benchmark=config.cudnn_benchmark,
-        postprocess_input=postprocess_source, evaluation=evaluation,
-        trace=None if trace is None else str(trace), pipeline=predictor.config.to_dict(),
-        settings=dataclasses.asdict(config),
+        postprocess_input=_postprocess_source(rendered is not None, config.maps, weights),
+        evaluation=evaluation, trace=None if trace is None else str(trace),
+        pipeline=predictor.config.to_dict(), settings=dataclasses.asdict(config), schedule=config.schedule,
+        config_file=config.config_file,
     )
     return new_report(
         "profile", record, environment=environment, timings=stats,
-        throughput={"images_per_s": case.batch * measured / total_s,
-                    "iterations_per_s": measured / total_s, "batch": case.batch},
+        throughput=Throughput(images_per_s=case.batch * measured / total_s,
+                              iterations_per_s=measured / total_s, batch=case.batch),
         memory=peak_memory(device),
     )
+
+
+class _RepeatedJobs(Sequence[ImageJob]):
+    """The images a case feeds, computed on demand: job k is case image ``(k // batch) % n``, so
+    batch i is ``batch`` copies of image ``i % n``, for as many batches as a profile may measure."""
+
+    def __init__(self, case: Case, batches: int) -> None:
+        self.case, self.batches = case, batches
+
+    def __len__(self) -> int:
+        return self.batches * self.case.batch
+
+    def __getitem__(self, job: int) -> ImageJob:
+        if not 0 <= job < len(self):
+            raise IndexError(job)
+        index = job // self.case.batch % len(self.case.images)
+        return ImageJob(index, self.case.images[index])
+
+
+def run_case(predictor: Predictor, case: Case, config: ProfileConfig, timer: StageTimer,
+             rendered: list[tuple[torch.Tensor, torch.Tensor]] | None) -> dict[int, Poses]:
+    """The case's batches through the runner's schedule, observed by ``timer``, until the measured
+    batches are enough (``measured_enough``); the first poses of each case image."""
+    schedule = config.runner_schedule(case.batch)
+    jobs = _RepeatedJobs(case, config.warmup + MAX_ITERATIONS)
+    predictions: dict[int, Poses] = {}
+    replacement = None if rendered is None else (lambda ids: _replacement(rendered[ids[0]]))
+    with tqdm(total=config.warmup + config.iters, desc=case.label(config.scales, config.flip), unit="batch",
+              leave=False) as progress:
+
+        def on_batch(batch: LoadedBatch) -> bool:
+            predictions.setdefault(batch.image_ids[0], batch.poses(1)[0][0])
+            progress.update()
+            return not measured_enough(timer.samples(END_TO_END), config)
+
+        loader = image_loader(jobs, Network.of(predictor), schedule)
+        run_schedule(predictor, loader, [None], schedule, on_batch, clock=timer, replacement=replacement)
+    return predictions
 
 
 def measured_enough(end_to_end_ms: Sequence[float], config: ProfileConfig) -> bool:
@@ -259,15 +324,6 @@ def _postprocess_source(rendered: bool, maps: str, weights: Weights) -> str:
     if maps == "broad":
         return f"network output, broad maps ({weights.label})"
     return "network output"
-
-
-def timed_iteration(timer: StageTimer, predictor: Predictor, paths: list[Path],
-                    rendered: tuple[torch.Tensor, torch.Tensor] | None) -> list[Poses]:
-    """Decode the files, then the pipeline with ``timer`` as its observer; the pipeline decodes
-    ``rendered`` maps in place of the network's when they are given."""
-    with timer.stage("decode"):
-        images = [read_image(path) for path in paths]
-    return predictor.predict_batch(images, observer=timer, replace_maps=_replacement(rendered))
 
 
 def _replacement(rendered: tuple[torch.Tensor, torch.Tensor] | None) -> MapsReplacement | None:
@@ -310,29 +366,28 @@ def time_evaluation(timer: StageTimer, case: Case, predictions: dict[int, Poses]
     return f"timed on {SAMPLE_GT.name} ({len(case.images)} images, {len(results)} detections)"
 
 
-def peak_memory(device: torch.device) -> dict:
+def peak_memory(device: torch.device) -> Memory:
     """Peak device memory of the measured iterations (CUDA) or the peak RSS of this process (CPU)."""
     if device.type == "cuda":
-        return {"kind": "cuda max_memory_allocated over the measured iterations",
-                "peak_bytes": int(torch.cuda.max_memory_allocated(device)),
-                "peak_reserved_bytes": int(torch.cuda.max_memory_reserved(device))}
+        return Memory("cuda max_memory_allocated over the run (warm-up included)",
+                      int(torch.cuda.max_memory_allocated(device)),
+                      int(torch.cuda.max_memory_reserved(device)))
     rss_unit = 1 if sys.platform == "darwin" else 1024  # ru_maxrss is in bytes on macOS, KiB on Linux
-    return {"kind": "peak resident set size of the whole process",
-            "peak_bytes": int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * rss_unit}
+    return Memory("peak resident set size of the whole process",
+                  int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * rss_unit)
 
 
-def write_trace(predictor: Predictor, case: Case, rendered: list | None, path: Path) -> None:
-    """A torch.profiler Chrome trace of a few iterations, stages labelled, written atomically."""
+def write_trace(predictor: Predictor, case: Case, config: ProfileConfig, rendered: list | None,
+                path: Path) -> None:
+    """A torch.profiler Chrome trace of a few batches, stages labelled, written atomically. The trace runs
+    the serial schedule: torch.profiler records the thread that starts it, and there every stage runs."""
     activities = [torch.profiler.ProfilerActivity.CPU]
     if predictor.device.type == "cuda":
         activities.append(torch.profiler.ProfilerActivity.CUDA)
     timer = StageTimer(device=predictor.device, annotate=True)
+    briefly = dataclasses.replace(config, iters=TRACE_ITERATIONS, warmup=0, min_time_s=0.0, schedule="serial")
     with torch.profiler.profile(activities=activities) as profiler:
-        for iteration in range(TRACE_ITERATIONS):
-            index = iteration % len(case.images)
-            with timer.iteration():
-                timed_iteration(timer, predictor, [case.images[index]] * case.batch,
-                                None if rendered is None else rendered[index])
+        run_case(predictor, case, briefly, timer, rendered)
     with tempfile.TemporaryDirectory(prefix="bench-trace-") as scratch:
         raw = Path(scratch) / "trace.json"
         profiler.export_chrome_trace(str(raw))

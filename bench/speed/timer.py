@@ -1,27 +1,25 @@
-"""Per-stage latency measurement with warm-up exclusion and correct CUDA synchronisation.
+"""Per-stage durations of the network batches of a running schedule, warm-up left out: the one clock.
 
-Usage::
+A ``StageTimer`` is the ``Clock`` of ``bench.accuracy.runner``: the schedule asks it for one observer
+per network batch (``batch(index)``), which the pipeline tells when each of the batch's stages starts
+and stops, in whichever thread runs it (the network half in the calling thread, the decoding half in
+the decoding thread), and which takes durations measured elsewhere (``record``: the read time from a
+worker process). ``finished(index)`` marks the batch done; ``end_to_end`` of a batch is the wall time
+from the previous batch's finish to its own, so with stages overlapping it is the time the schedule
+spends per batch (``images/s = batch / end_to_end``), and without overlap it is the batch's whole run.
+The first ``warmup`` batches are left out of every statistic. A stage timed outside the batches
+(``stage(name)``, e.g. evaluation) is recorded as separate from them.
 
-    timer = StageTimer(warmup=2, device="cuda")
-    for _ in range(2 + 10):
-        with timer.iteration():           # also times the whole iteration as ``end_to_end``
-            predictor.predict_batch(images, observer=timer)   # start(stage) / stop(stage) per stage
-            with timer.stage("evaluate"):                     # or a block of the caller's own
-                ...
-    stats = timer.stats()                 # stage -> StageStats (ms) with its samples, warm-up left out
-
-A ``StageTimer`` is a ``reference.stages.StageObserver``: the pipeline tells it when each of its stages
-starts and stops, so the stages timed are the ones that run.
-
-On CPU each stage is read from ``time.perf_counter_ns`` (or an injected clock). On CUDA a pair of
-CUDA events brackets each stage, and the device is synchronised once at the end of the iteration
-before the elapsed times are read, so asynchronous kernels are charged to the stage that queued them
-without adding a synchronisation point inside the iteration.
+On CPU each stage is read from ``time.perf_counter_ns`` (or an injected clock). On CUDA a pair of CUDA
+events brackets each stage of a batch, and the events are synchronised when the batch is finished, so
+asynchronous kernels are charged to the stage that queued them without a synchronisation point inside
+the batch.
 """
 
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
 from collections.abc import Callable, Iterator
 
@@ -36,149 +34,129 @@ class _CudaEventPair:
     def __init__(self) -> None:
         self.start = torch.cuda.Event(enable_timing=True)
         self.end = torch.cuda.Event(enable_timing=True)
+        self.start.record()
 
     def elapsed_ms(self) -> float:
+        self.end.synchronize()
         return float(self.start.elapsed_time(self.end))
 
 
+class _BatchStages:
+    """The observer of one network batch: its stages' marks while they run, its finished CUDA stages."""
+
+    def __init__(self, timer: StageTimer, index: int) -> None:
+        self.timer = timer
+        self.index = index
+        self.running: dict[str, tuple[_CudaEventPair | int, contextlib.AbstractContextManager]] = {}
+        self.pending: list[tuple[str, _CudaEventPair]] = []
+
+    def start(self, stage: str) -> None:
+        if stage in self.running:
+            raise RuntimeError(f"stage {stage!r} of batch {self.index} is already being timed")
+        annotation = self.timer.annotation(stage)
+        annotation.__enter__()
+        mark = _CudaEventPair() if self.timer.uses_cuda_events else self.timer.clock()
+        self.running[stage] = (mark, annotation)
+
+    def stop(self, stage: str) -> None:
+        if stage not in self.running:
+            raise RuntimeError(f"stage {stage!r} of batch {self.index} was not started")
+        mark, annotation = self.running.pop(stage)
+        if isinstance(mark, _CudaEventPair):
+            mark.end.record()
+            self.pending.append((stage, mark))
+        else:
+            self.record(stage, (self.timer.clock() - mark) / 1e6)
+        annotation.__exit__(None, None, None)
+
+    def record(self, stage: str, elapsed_ms: float) -> None:
+        self.timer.add(stage, self.index, float(elapsed_ms))
+
+
 class StageTimer:
-    """Collects durations of named stages over iterations; the first ``warmup`` iterations are dropped.
+    """Collects durations of named stages per network batch; the first ``warmup`` batches are dropped.
 
     Args:
-        warmup: number of leading iterations whose measurements are discarded.
+        warmup: number of leading batches (by index) whose measurements are discarded.
         device: "cpu" or a CUDA device ("cuda", "cuda:1", torch.device); selects the clock.
-        clock: nanosecond clock for CPU timing (default ``time.perf_counter_ns``); inject a fake one
-            in tests.
+        clock: nanosecond clock for CPU timing and ``end_to_end`` (default ``time.perf_counter_ns``);
+            inject a fake one in tests.
         annotate: also label each stage with ``torch.profiler.record_function`` (for traces).
     """
 
-    def __init__(
-        self,
-        warmup: int = 0,
-        device: str | torch.device = "cpu",
-        clock: Callable[[], int] = time.perf_counter_ns,
-        annotate: bool = False,
-    ) -> None:
+    def __init__(self, warmup: int = 0, device: str | torch.device = "cpu",
+                 clock: Callable[[], int] = time.perf_counter_ns, annotate: bool = False) -> None:
         if warmup < 0:
             raise ValueError(f"warmup must be >= 0, got {warmup}")
         self.warmup = warmup
         self.device = torch.device(device)
         self.clock = clock
         self.annotate = annotate
-        self.iterations_started = 0
-        self._measuring_override: bool | None = None
-        self._samples: dict[str, list[float]] = {}
-        self._outside_iteration: set[str] = set()
-        self._pending: list[tuple[str, _CudaEventPair]] | None = None
-        self._open: dict[str, tuple[_CudaEventPair | int, contextlib.AbstractContextManager]] = {}
+        self._lock = threading.Lock()
+        self._samples: dict[str, dict[int, float]] = {}
+        self._separate: dict[str, list[float]] = {}
+        self._batches: dict[int, _BatchStages] = {}
+        self._last_finish: int | None = None
 
     @property
     def uses_cuda_events(self) -> bool:
         return self.device.type == "cuda"
 
-    @property
-    def measuring(self) -> bool:
-        """Whether stages are recorded now: set explicitly, or else once ``warmup`` iterations are done
-        (for the current iteration, or between iterations for the next one)."""
-        if self._measuring_override is not None:
-            return self._measuring_override
-        current = self.iterations_started - 1 if self._pending is not None else self.iterations_started
-        return current >= self.warmup
+    def batch(self, index: int) -> _BatchStages:
+        """The observer of network batch ``index`` (created on first use)."""
+        with self._lock:
+            if self._last_finish is None:  # the schedule's clock starts with its first batch
+                self._last_finish = self.clock()
+            return self._batches.setdefault(index, _BatchStages(self, index))
 
-    @measuring.setter
-    def measuring(self, value: bool) -> None:
-        """Switch recording on or off by hand, overriding the warm-up count."""
-        self._measuring_override = bool(value)
+    def finished(self, index: int) -> None:
+        """Batch ``index`` is done: its CUDA stages are read, and its ``end_to_end`` is the time since
+        the previous batch finished."""
+        stages = self.batch(index)
+        for stage, events in stages.pending:
+            stages.record(stage, events.elapsed_ms())
+        stages.pending.clear()
+        now = self.clock()
+        with self._lock:
+            elapsed_ms, self._last_finish = (now - self._last_finish) / 1e6, now
+            del self._batches[index]
+        self.add(END_TO_END, index, elapsed_ms)
 
-    @contextlib.contextmanager
-    def iteration(self) -> Iterator[None]:
-        """One iteration; its stages are kept only once the warm-up is over. Times ``end_to_end``."""
-        if self._pending is not None:
-            raise RuntimeError("StageTimer.iteration() cannot be nested")
-        self.iterations_started += 1
-        self._pending = []
-        recorded = self.measuring
-        try:
-            with self.stage(END_TO_END):
-                yield
-        finally:
-            pending, self._pending = self._pending, None
-        if self.uses_cuda_events and pending:
-            torch.cuda.synchronize(self.device)
-            if recorded:
-                for name, events in pending:
-                    self._add(name, events.elapsed_ms())
-
-    def start(self, name: str) -> None:
-        """Start timing stage ``name`` (inside or outside an iteration); ``stop(name)`` ends it."""
-        if name in self._open:
-            raise RuntimeError(f"stage {name!r} is already being timed")
-        if self._pending is None:
-            self._outside_iteration.add(name)
-        annotation = self._annotation(name)
-        annotation.__enter__()
-        if self.uses_cuda_events:
-            mark: _CudaEventPair | int = _CudaEventPair()
-            mark.start.record()
-        else:
-            mark = self.clock()
-        self._open[name] = (mark, annotation)
-
-    def stop(self, name: str) -> None:
-        """Stop timing stage ``name`` and keep its duration (unless in warm-up)."""
-        if name not in self._open:
-            raise RuntimeError(f"stage {name!r} was not started")
-        mark, annotation = self._open.pop(name)
-        if isinstance(mark, _CudaEventPair):
-            mark.end.record()
-            if self._pending is not None:
-                self._pending.append((name, mark))
-            else:
-                mark.end.synchronize()
-                if self.measuring:
-                    self._add(name, mark.elapsed_ms())
-        else:
-            elapsed_ms = (self.clock() - mark) / 1e6
-            if self.measuring:
-                self._add(name, elapsed_ms)
-        annotation.__exit__(None, None, None)
+    def add(self, stage: str, index: int, elapsed_ms: float) -> None:
+        """Keep ``elapsed_ms`` of ``stage`` for batch ``index`` (added up if the stage ran twice)."""
+        with self._lock:
+            durations = self._samples.setdefault(stage, {})
+            durations[index] = durations.get(index, 0.0) + elapsed_ms
 
     @contextlib.contextmanager
     def stage(self, name: str) -> Iterator[None]:
-        """Time the enclosed block as stage ``name``; a block that raises is not recorded."""
-        self.start(name)
-        try:
+        """Time the enclosed block as a stage outside the batches; a block that raises is not recorded."""
+        with self.annotation(name):
+            if self.uses_cuda_events:
+                torch.cuda.synchronize(self.device)
+            start = self.clock()
             yield
-        except BaseException:
-            self._discard(name)
-            raise
-        self.stop(name)
-
-    def record(self, name: str, elapsed_ms: float) -> None:
-        """Add a duration measured elsewhere (kept only outside warm-up)."""
-        if self._pending is None:
-            self._outside_iteration.add(name)
-        if self.measuring:
-            self._add(name, float(elapsed_ms))
+            if self.uses_cuda_events:
+                torch.cuda.synchronize(self.device)
+            self._separate.setdefault(name, []).append((self.clock() - start) / 1e6)
 
     def samples(self, name: str) -> list[float]:
-        """Recorded durations of ``name`` in milliseconds, in measurement order."""
-        return list(self._samples.get(name, []))
+        """Recorded durations of ``name`` in milliseconds: per measured batch in batch order, or per
+        call of a separate stage."""
+        if name in self._separate:
+            return list(self._separate[name])
+        with self._lock:
+            durations = dict(self._samples.get(name, {}))
+        return [ms for index, ms in sorted(durations.items()) if index >= self.warmup]
 
     def stats(self) -> dict[str, StageStats]:
-        """Statistics and raw samples per stage, in the order the stages were first recorded."""
-        return {
-            name: StageStats.from_samples(values, in_iteration=name not in self._outside_iteration)
-            for name, values in self._samples.items()
-        }
+        """Statistics and raw samples per stage, in the order the stages were first recorded; stages
+        of the batches first (``in_iteration``), then the separate ones."""
+        stats = {name: StageStats.from_samples(self.samples(name)) for name in list(self._samples)
+                 if self.samples(name)}
+        stats.update({name: StageStats.from_samples(values, in_iteration=False)
+                      for name, values in self._separate.items()})
+        return stats
 
-    def _discard(self, name: str) -> None:
-        """Forget the running stage ``name`` without recording it."""
-        _, annotation = self._open.pop(name)
-        annotation.__exit__(None, None, None)
-
-    def _add(self, name: str, elapsed_ms: float) -> None:
-        self._samples.setdefault(name, []).append(elapsed_ms)
-
-    def _annotation(self, name: str) -> contextlib.AbstractContextManager:
+    def annotation(self, name: str) -> contextlib.AbstractContextManager:
         return torch.profiler.record_function(name) if self.annotate else contextlib.nullcontext()

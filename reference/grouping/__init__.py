@@ -32,7 +32,7 @@ values are exactly equal come in ``torch.topk`` order, which may differ between 
 """
 
 from reference.grouping.config import HIGHERHRNET_CROWDPOSE_JOINT_ORDER, GroupingConfig
-from reference.grouping.decode import (
+from reference.grouping.group import (
     adjust_people,
     group_batch,
     group_keypoints,
