@@ -10,15 +10,19 @@ from collections.abc import Sequence
 from bench.commands import COMMANDS
 from bench.errors import BenchError
 
+DESCRIPTION = ("The benchmark and reproducibility harness of HigherHRNet-W32 + AE on CrowdPose. "
+               "`python -m bench COMMAND --help` shows a command's options.")
+
 
 def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
-    """The parser, with the full options of the command that ``argv`` names (all commands when it names
-    none); the other commands are listed by name and help only, so their modules are not imported."""
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    """The parser, with the full options of the command that ``argv`` names; the other commands are
+    listed by name and help only, so their modules (and what they import) are not loaded: the list of
+    commands is instant, and a command's help loads that command alone."""
+    parser = argparse.ArgumentParser(prog="python -m bench", description=DESCRIPTION)
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     chosen = next((arg for arg in (sys.argv[1:] if argv is None else argv) if not arg.startswith("-")), None)
     for name, summary in COMMANDS.items():
-        if chosen in (name, None) or chosen not in COMMANDS:
+        if chosen == name:
             importlib.import_module(f"bench.commands.{name.replace('-', '_')}").register(subparsers)
         else:
             subparsers.add_parser(name, help=summary)

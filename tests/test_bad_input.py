@@ -1,5 +1,5 @@
-"""Bad input exits with status 2 and a message naming the flag or file, before any work: nothing is
-predicted and no report is written."""
+"""Bad input exits with status 2 and a message naming the flag, the config key or the file, before any
+work: nothing is predicted and no report is written."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from bench.__main__ import main
-from bench.accuracy import reproduce
+from bench.accuracy import predict
 from bench.data.sample import SAMPLE_DIR, SAMPLE_GT
 
 
@@ -19,12 +19,21 @@ def no_work(monkeypatch):
     """Fail the test if anything gets predicted."""
     def refuse(*args, **kwargs):
         raise AssertionError("work started before the bad input was refused")
-    monkeypatch.setattr(reproduce, "predict_images", refuse)
+    monkeypatch.setattr(predict, "predict_images", refuse)
 
 
-def reproduce_args(tmp_path, *extra: str) -> list[str]:
-    return ["reproduce", "--ann-file", str(SAMPLE_GT), "--img-dir", str(SAMPLE_DIR), "--no-sample",
-            "--out", str(tmp_path / "out"), "--cache-dir", str(tmp_path / "cache"), *extra]
+def config(tmp_path, text: str = "") -> str:
+    """A --config file: no smoke run, the cache in ``tmp_path`` unless ``text`` (more [reproduce] lines)
+    names one."""
+    cache = "" if text.startswith("cache_dir =") else f'cache_dir = "{tmp_path / "cache"}"\n'
+    path = tmp_path / "config.toml"
+    path.write_text(f"[reproduce]\nsample = false\n{cache}{text}")
+    return str(path)
+
+
+def reproduce_args(tmp_path, *extra: str, settings: str = "") -> list[str]:
+    return ["reproduce", "--ann-file", str(SAMPLE_GT), "--img-dir", str(SAMPLE_DIR),
+            "--out", str(tmp_path / "out"), "--config", config(tmp_path, settings), *extra]
 
 
 def a_file(tmp_path):
@@ -33,23 +42,29 @@ def a_file(tmp_path):
     return path
 
 
-@pytest.mark.parametrize(("flags", "message"), [
-    (lambda tmp: ["--out", str(a_file(tmp))], "--out {tmp}/a-file is a file, not a folder"),
-    (lambda tmp: ["--out", str(a_file(tmp) / "sub")], "--out {tmp}/a-file/sub cannot be created or written"),
-    (lambda tmp: ["--cache-dir", str(a_file(tmp))], "--cache-dir {tmp}/a-file is a file"),
-    (lambda tmp: ["--checkpoint-cache-dir", str(a_file(tmp))],
-     "--checkpoint-cache-dir {tmp}/a-file is a file"),
-    (lambda tmp: ["--device", "nosuch"], "--device 'nosuch' is not a device name"),
-    (lambda tmp: ["--backend", "nosuch"], "unknown evaluation backend 'nosuch'"),
-    (lambda tmp: ["--checkpoint", str(tmp / "missing.pth")], "missing.pth' is neither an http(s) URL nor"),
-    (lambda tmp: ["--data-root", str(tmp / "nowhere")], "CrowdPose root {tmp}/nowhere (from --data-root)"),
-    (lambda tmp: ["--img-dir", str(tmp / "no-images")], "image folder {tmp}/no-images (from --img-dir) does "
-                                                        "not exist"),
-    (lambda tmp: ["--bootstrap-resamples", "-1"], "bootstrap resamples must be >= 0, got -1"),
-    (lambda tmp: ["--bootstrap-seed", "-3"], "bootstrap seed must be >= 0, got -3"),
+@pytest.mark.parametrize(("flags", "settings", "message"), [
+    (lambda tmp: ["--out", str(a_file(tmp))], "", "--out {tmp}/a-file is a file, not a folder"),
+    (lambda tmp: ["--out", str(a_file(tmp) / "sub")], "",
+     "--out {tmp}/a-file/sub cannot be created or written"),
+    (lambda tmp: [], 'cache_dir = "{a_file}"', "cache_dir {tmp}/a-file is a file"),
+    (lambda tmp: [], 'checkpoint_cache_dir = "{a_file}"', "checkpoint_cache_dir {tmp}/a-file is a file"),
+    (lambda tmp: ["--device", "nosuch"], "", "--device 'nosuch' is not a device name"),
+    (lambda tmp: ["--checkpoint", str(tmp / "missing.pth")], "",
+     "missing.pth' is neither an http(s) URL nor"),
+    (lambda tmp: ["--data-root", str(tmp / "nowhere")], "",
+     "CrowdPose root {tmp}/nowhere (from --data-root)"),
+    (lambda tmp: ["--img-dir", str(tmp / "no-images")], "",
+     "image folder {tmp}/no-images (from --img-dir) does not exist"),
+    (lambda tmp: [], "[reproduce.bootstrap]\nresamples = -1\n", "bootstrap resamples must be >= 0, got -1"),
+    (lambda tmp: [], "[reproduce.bootstrap]\nseed = -3\n", "bootstrap seed must be >= 0, got -3"),
+    (lambda tmp: [], "[reproduce.limits]\nmax_aspect_ratio = 0.5\n",
+     "max_aspect_ratio must be a finite number >= 1"),
 ])
-def test_reproduce_refuses_bad_input_with_exit_2_before_any_work(tmp_path, capsys, no_work, flags, message):
-    args = reproduce_args(tmp_path, *flags(tmp_path))
+def test_reproduce_refuses_bad_input_with_exit_2_before_any_work(tmp_path, capsys, no_work, flags, settings,
+                                                                message):
+    if "{a_file}" in settings:
+        settings = settings.format(a_file=a_file(tmp_path))
+    args = reproduce_args(tmp_path, *flags(tmp_path), settings=settings)
     if "--data-root" in args:
         for flag in ("--ann-file", "--img-dir"):
             del args[args.index(flag):args.index(flag) + 2]
@@ -103,7 +118,7 @@ def test_compare_and_profile_out_pointing_at_a_file_is_bad_input(tmp_path, capsy
     target = a_file(tmp_path)
     assert main(["compare", str(tmp_path), "--out", str(target)]) == 2
     assert f"--out {target} is a file, not a folder" in capsys.readouterr().err
-    assert main(["profile", "--out", str(target), "--iters", "1", "--warmup", "0"]) == 2
+    assert main(["profile", "--out", str(target)]) == 2
     assert f"--out {target} is a file, not a folder" in capsys.readouterr().err
 
 
@@ -119,17 +134,22 @@ def test_an_image_over_the_input_limits_in_the_annotations_stops_the_run_at_the_
     err = capsys.readouterr().err
     assert f"image id {gt['images'][0]['id']} ({gt['images'][0]['file_name']}): a 4000x10 image needs a " \
            "409600x1024 network input: its aspect ratio 400.0 is over the limit 8" in err
-    assert main([*args, "--max-aspect-ratio", "0.5"]) == 2
-    assert "max_aspect_ratio must be a finite number >= 1" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(("flags", "message"), [
     (lambda tmp: [str(tmp / "missing.json"), str(SAMPLE_GT)], "diff input {tmp}/missing.json does not exist"),
     (lambda tmp: [str(SAMPLE_GT), str(SAMPLE_GT)], "not a bench report"),
-    (lambda tmp: [str(SAMPLE_GT), str(SAMPLE_GT), "--bootstrap-resamples", "-1"], "bootstrap resamples"),
     (lambda tmp: [str(SAMPLE_GT), str(SAMPLE_GT), "--out", str(a_file(tmp))], "--out {tmp}/a-file is a file"),
 ])
 def test_diff_refuses_bad_input_with_exit_2(tmp_path, capsys, flags, message):
     assert main(["diff", "--out", str(tmp_path / "out"), *flags(tmp_path)]) == 2
     assert message.format(tmp=tmp_path) in capsys.readouterr().err
     assert not (tmp_path / "out" / "diff.md").exists()
+
+
+def test_diff_refuses_bad_bootstrap_settings_naming_the_config_file(tmp_path, capsys):
+    path = tmp_path / "config.toml"
+    path.write_text("[diff.bootstrap]\nresamples = -1\n")
+    assert main(["diff", str(SAMPLE_GT), str(SAMPLE_GT), "--out", str(tmp_path / "out"),
+                 "--config", str(path)]) == 2
+    assert f"{path}: [diff]: bootstrap resamples must be >= 0" in capsys.readouterr().err

@@ -6,8 +6,13 @@ import argparse
 from pathlib import Path
 
 from bench.commands import COMMANDS
+from bench.commands.config_file import config_argument, read_config
 from bench.devicecheck.check import run_device_check
 from bench.devicecheck.settings import CASES_FILE, DEVICES, DeviceCheckConfig
+
+CONFIG_KEYS = {"tests": str, "cases": str}
+"""The [device-check] table of a --config file: the tests folder whose gpu-marked tests run (default:
+this checkout's), and a case-matrix file laid out as bench/devicecheck/cases.toml (default: that one)."""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -28,17 +33,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="folder for every report and the summary (default: %(default)s)")
     parser.add_argument("--checkpoint", metavar="PATH",
                         help="real weights, a local file (default: synthetic weights, nothing downloaded)")
-    parser.add_argument("--tests", type=Path, default=defaults.tests_dir, metavar="DIR",
-                        help="the tests folder whose gpu-marked tests run (default: this checkout's)")
-    parser.add_argument("--cases", type=Path, default=CASES_FILE, metavar="CASES.toml",
-                        help=f"case matrices laid out as bench/devicecheck/{CASES_FILE.name} "
-                             "(default: that one)")
+    config_argument(parser)
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    table, _ = read_config(args.config, "device-check", CONFIG_KEYS)
     config = DeviceCheckConfig(device=args.device, quick=args.quick, out=args.out, checkpoint=args.checkpoint,
-                               tests_dir=args.tests, cases_file=args.cases)
+                               tests_dir=Path(table.get("tests", DeviceCheckConfig.tests_dir)),
+                               cases_file=Path(table.get("cases", CASES_FILE)))
     result = run_device_check(config)
     print(result.text)
     return result.exit_code

@@ -8,8 +8,12 @@ from pathlib import Path
 
 from bench.accuracy.diff import DiffConfig, diff_markdown, run_diff, write_diff
 from bench.commands import COMMANDS
+from bench.commands.config_file import config_argument, read_config
 from bench.errors import BenchError
 from bench.evaluation.bootstrap import BootstrapSettings
+
+CONFIG_KEYS = {"bootstrap": {"resamples": int, "seed": int}}
+"""The [diff] table of a --config file: the paired bootstrap's resamples and seed."""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -25,18 +29,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="CrowdPose annotation file; needed for results files, overrides a report's")
     parser.add_argument("--row", help="report row to compare (default: the first row with predictions)")
     parser.add_argument("--out", type=Path, required=True, metavar="DIR", help="folder for the files")
-    parser.add_argument("--bootstrap-resamples", type=int, default=BootstrapSettings().resamples,
-                        help="paired-bootstrap resamples (default: %(default)s)")
-    parser.add_argument("--bootstrap-seed", type=int, default=BootstrapSettings().seed,
-                        help="seed of the bootstrap draws (default: %(default)s)")
+    config_argument(parser)
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    table, _ = read_config(args.config, "diff", CONFIG_KEYS)
     try:
-        bootstrap = BootstrapSettings(resamples=args.bootstrap_resamples, seed=args.bootstrap_seed)
+        bootstrap = BootstrapSettings(**table.get("bootstrap", {}))
     except ValueError as error:
-        raise BenchError(f"--bootstrap-resamples / --bootstrap-seed: {error}") from None
+        raise BenchError(f"{args.config}: [diff]: {error}") from None
     config = DiffConfig(a=args.a, b=args.b, out_dir=args.out, gt=args.gt, row=args.row, bootstrap=bootstrap)
     diff = run_diff(config)
     print(diff_markdown(diff))

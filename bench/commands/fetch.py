@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +17,6 @@ class FetchConfig:
 
     checkpoint: str | None
     cache_dir: Path | None
-    progress: bool
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -26,17 +26,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "sha256, and print its path and sha256. A local path is verified only.")
     parser.add_argument("checkpoint", nargs="?", metavar="URL",
                         help="checkpoint URL or local path (default: the published HigherHRNet-W32 "
-                             "CrowdPose checkpoint from bench/checkpoints.toml)")
+                             "CrowdPose checkpoint of bench/published.toml)")
     parser.add_argument("--cache-dir", type=Path,
                         help="download folder (default: torch hub's checkpoints folder)")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    config = FetchConfig(args.checkpoint, args.cache_dir, not args.no_progress)
+    config = FetchConfig(args.checkpoint, args.cache_dir)
     resolved = resolve_checkpoint(config.checkpoint or default_checkpoint().url, config.cache_dir,
-                                  config.progress)
+                                  progress=sys.stderr.isatty())
     print(resolved.path)
     print(f"sha256 {resolved.sha256}")
     entry = registry_entry(resolved.path.name)

@@ -8,18 +8,23 @@ from pathlib import Path
 
 from bench.commands import COMMANDS
 from bench.commands.arguments import parse_scales
+from bench.commands.config_file import config_argument, read_config
 from bench.errors import BenchError
 from bench.reports.stats import END_TO_END
 from bench.speed.profile import (
     DEFAULT_SIZES,
     INPUT_KINDS,
-    MAP_KINDS,
     MAX_ITERATIONS,
     MAX_MIN_TIME_S,
+    SCHEDULES,
     ProfileConfig,
     run_profile,
 )
 from reference.pipeline import PRECISIONS
+
+CONFIG_KEYS = {"iters": int, "warmup": int, "maps": str, "cudnn_benchmark": bool, "flip": bool,
+               "input_size": int, "workers": int}
+"""The [profile] table of a --config file (see the README): settings few runs change."""
 
 
 def parse_sizes(text: str) -> tuple[tuple[int, int], ...]:
@@ -34,7 +39,7 @@ def parse_sizes(text: str) -> tuple[tuple[int, int], ...]:
 
 
 def parse_batches(text: str) -> tuple[int, ...]:
-    """``"2,4"`` -> (2, 4); ``--batch 1 2,4`` gives one tuple per word."""
+    """``"2,4"`` -> (2, 4); ``--batch-size 1 2,4`` gives one tuple per word."""
     parts = [part.strip() for part in text.split(",")]
     if not all(part.isdigit() and int(part) > 0 for part in parts):
         raise argparse.ArgumentTypeError(f"expected positive integers, got {text!r}")
@@ -45,76 +50,55 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "profile",
         help=COMMANDS["profile"],
-        description="Time every pipeline stage (decode, preprocess, host-to-device copy, forward per "
+        description="Time every pipeline stage (image reading, preprocess, host-to-device copy, forward per "
                     "scale, aggregation, NMS/top-k, matching, adjust, refine, mapping back, end to end; "
-                    "evaluation separately) after warm-up iterations, and write one report per input "
-                    "size and batch size. Without --checkpoint the network has deterministic synthetic "
-                    "weights and the grouping stages run on realistic rendered maps.",
+                    "evaluation separately) on the schedule `bench reproduce` runs, after warm-up batches, "
+                    "and write one report per input size and batch size. Without --checkpoint the network "
+                    "has deterministic synthetic weights and the grouping stages run on realistic rendered "
+                    "maps.",
     )
     parser.add_argument("--device", default="auto",
                         help="auto (CUDA when available, else CPU), cpu, cuda or cuda:N "
                              "(default: %(default)s)")
     parser.add_argument("--scales", type=parse_scales, default=(1.0,), metavar="S[,S...]",
                         help="test scales of one run, e.g. 1 or 2,1 (default: 1)")
-    parser.add_argument("--batch", nargs="+", type=parse_batches, default=[(1,)], metavar="B",
-                        help="batch sizes to profile, e.g. --batch 1 4 (default: 1)")
-    parser.add_argument("--iters", type=int, default=3,
-                        help=f"fewest measured iterations per case, at most {MAX_ITERATIONS} "
-                             "(default: %(default)s)")
+    parser.add_argument("--batch-size", nargs="+", type=parse_batches, default=[(1,)], metavar="B",
+                        help="batch sizes to profile, e.g. --batch-size 1 4 (default: 1)")
     parser.add_argument("--min-time", type=float, default=0.0, metavar="SECONDS",
-                        help="least measured time per case: iterations continue until --iters were made "
-                             f"and their end-to-end times add up to SECONDS (at most {MAX_MIN_TIME_S:g}; "
-                             f"stops at {MAX_ITERATIONS} iterations) (default: %(default)s)")
-    parser.add_argument("--warmup", type=int, default=1, help="warm-up iterations (default: %(default)s)")
+                        help="least measured time per case: batches continue until the config's iters (3) "
+                             f"were made and their end-to-end times add up to SECONDS (at most "
+                             f"{MAX_MIN_TIME_S:g}; stops at {MAX_ITERATIONS} batches) (default: %(default)s)")
+    parser.add_argument("--schedule", choices=SCHEDULES, default="overlapped",
+                        help="overlapped: as `bench reproduce` runs (images read ahead in workers, decoding "
+                             "beside the next forward); serial: one stage at a time (default: %(default)s)")
     parser.add_argument("--inputs", choices=INPUT_KINDS, default="sample",
                         help="sample: the bundled CrowdPose images at natural size; synthetic: a sample "
                              "image resized to each of --sizes (default: %(default)s)")
     parser.add_argument("--sizes", type=parse_sizes, metavar="WxH[,WxH...]",
                         help="image sizes for --inputs synthetic (default: 512x512)")
     parser.add_argument("--checkpoint", metavar="PATH|URL", help="real weights (default: synthetic weights)")
-    parser.add_argument("--maps", choices=MAP_KINDS, default="rendered",
-                        help="without --checkpoint, what grouping decodes: rendered peaky maps in place of "
-                             "the network's, or broad: the network's own maps with the fan-in weights (seed "
-                             "5), where many joints are missing and refine does real work "
-                             "(default: %(default)s)")
     parser.add_argument("--precision", choices=PRECISIONS, default="float32",
                         help="network precision; float32 keeps TF32 off (default: %(default)s)")
-    parser.add_argument("--cudnn-benchmark", action=argparse.BooleanOptionalAction, default=False,
-                        help="let cuDNN pick algorithms by benchmarking (default: off)")
-    parser.add_argument("--flip", action=argparse.BooleanOptionalAction, default=True,
-                        help="flip test (default: on)")
-    parser.add_argument("--input-size", type=int, default=512, help="network input size (default: 512)")
     parser.add_argument("--trace", type=Path, metavar="OUT.json",
-                        help="also write a torch.profiler Chrome trace of a few iterations of the first case")
+                        help="also write a torch.profiler Chrome trace of a few batches of the first case")
     parser.add_argument("--out", type=Path, default=Path("results"), metavar="DIR",
                         help="folder for the reports (default: %(default)s)")
+    config_argument(parser)
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     if args.sizes is not None and args.inputs != "synthetic":
         raise BenchError("--sizes applies only to --inputs synthetic (sample images keep their natural size)")
+    table, config_file = read_config(args.config, "profile", CONFIG_KEYS)
     config = ProfileConfig(
-        device=args.device,
-        scales=args.scales,
-        batch_sizes=tuple(size for sizes in args.batch for size in sizes),
-        iters=args.iters,
-        warmup=args.warmup,
-        min_time_s=args.min_time,
-        inputs=args.inputs,
-        sizes=args.sizes or DEFAULT_SIZES,
-        checkpoint=args.checkpoint,
-        precision=args.precision,
-        cudnn_benchmark=args.cudnn_benchmark,
-        flip=args.flip,
-        input_size=args.input_size,
-        trace=args.trace,
-        out_dir=args.out,
-        maps=args.maps,
-    )
+        device=args.device, scales=args.scales,
+        batch_sizes=tuple(size for sizes in args.batch_size for size in sizes), min_time_s=args.min_time,
+        inputs=args.inputs, sizes=args.sizes or DEFAULT_SIZES, checkpoint=args.checkpoint,
+        precision=args.precision, trace=args.trace, out_dir=args.out, schedule=args.schedule,
+        config_file=config_file, **table)
     for report, written in run_profile(config):
         end_to_end = report.timings[END_TO_END]
         print(f"{report.config.label}: end to end p50 {end_to_end.p50_ms:.1f} ms over {end_to_end.count} "
-              "iterations, "
-              f"{report.throughput['images_per_s']:.2f} images/s -> {written['json']}", file=sys.stderr)
+              f"batches, {report.throughput.images_per_s:.2f} images/s -> {written['json']}", file=sys.stderr)
     return 0
