@@ -21,9 +21,11 @@ def install(session: nox.Session, extras: str = "") -> None:
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """Unit and integration tests (offline; bundled sample and generated data). Posargs go to pytest."""
-    install(session, "test")
-    session.run("pytest", *session.posargs)
+    """Unit and integration tests (offline; bundled sample and generated data), with the evaluator
+    oracles installed, one pytest worker per core (test files kept whole on a worker, so module
+    fixtures are built once) and one thread per worker. Posargs go to pytest (`-- -n 0`: serial)."""
+    install(session, "test,oracles")
+    session.run("pytest", "-n", "auto", "--dist", "loadfile", *session.posargs, env={"OMP_NUM_THREADS": "1"})
 
 
 @nox.session
