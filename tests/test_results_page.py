@@ -87,7 +87,7 @@ def test_a_slower_stage_is_shown_as_the_verdict_of_its_pair(tmp_path, environmen
 
 def test_ap_rows_carry_their_bootstrap_intervals(page, browser):
     loaded, _ = load_reports(report_paths([RESULTS]))
-    with_intervals = sum(1 for item in loaded for row in item.report.rows if row.ci95)
+    with_intervals = sum(1 for item in loaded for row in item.report.rows if row.result.ci95)
     browser.get(page.as_uri())
     shown = [cell for cell in column(browser, "accuracy", "AP") if "[" in cell]
     assert with_intervals > 0 and len(shown) == with_intervals

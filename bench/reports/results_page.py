@@ -95,7 +95,7 @@ def throughput_pivot(systems: pd.DataFrame) -> pd.DataFrame:
 
 def accuracy_table(reports: Sequence[tuple[str, Report]]) -> pd.DataFrame:
     """One row per reproduce row: status and each AP metric with its 95% bootstrap interval if the
-    report has one (``row.ci95``)."""
+    report has one (``row.result.ci95``)."""
     records = []
     for name, report in reports:
         for row in report.rows:
