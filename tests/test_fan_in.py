@@ -6,12 +6,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from munkres import Munkres
 
+import reference.grouping.match as match
 from bench.speed.network_maps import network_maps
 from bench.testing.synthetic_weights import LOW_OUTPUT, deterministic_state_dict, fan_in_state_dict
 from bench.weights import SYNTHETIC_FILLS
 from reference.crowdpose import NUM_JOINTS
 from reference.grouping import group_keypoints
+from reference.grouping.hungarian import munkres_assignment
 from reference.model import higher_hrnet_w32
 
 # the float64 sum over the 1810 filled tensors, keys in sorted() order
@@ -45,12 +48,21 @@ def test_fan_in_fill_scales_by_fan_in_and_shrinks_the_tag_channels(model):
 
 
 @pytest.mark.slow
-def test_fast_grouping_equals_the_literal_port_on_fan_in_maps():
-    """Seed 3: 30 people on sample image 106848, many of their joints found by refine (one image is
-    enough: the other's seed-5 maps are the match stage's case in test_hungarian)."""
+def test_fast_grouping_equals_the_literal_port_on_fan_in_maps(monkeypatch):
+    """Seed 3: 30 people on sample image 106848, many of their joints found by refine, and tied joints
+    in the match stage, each settled by the vectorized port exactly as munkres 1.1.4 settles it."""
     heatmaps, tags = network_maps(106848, "fan-in", 3)
+    solved: list[tuple[np.ndarray, list[tuple[int, int]]]] = []
+
+    def recording(cost: np.ndarray) -> list[tuple[int, int]]:
+        solved.append((cost.copy(), munkres_assignment(cost)))
+        return solved[-1][1]
+
+    monkeypatch.setattr(match, "munkres_assignment", recording)
     fast = group_keypoints(heatmaps, tags)
     literal = group_keypoints(heatmaps, tags, matcher="munkres")
-    assert len(fast[0]) == 30
+    assert len(fast[0]) == 30 and len(solved) >= 5
     np.testing.assert_array_equal(fast[0], literal[0])
     np.testing.assert_array_equal(fast[1], literal[1])
+    for cost, pairs in solved:
+        assert pairs == [(int(row), int(col)) for row, col in Munkres().compute(cost.copy())]

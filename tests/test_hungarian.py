@@ -19,7 +19,6 @@ from munkres import Munkres
 
 import reference.grouping.hungarian as hungarian
 import reference.grouping.match as match
-from reference.grouping import GroupingConfig, match_candidates, nms_topk
 from reference.grouping.hungarian import munkres_assignment
 from reference.grouping.match import PADDING_COST, solve_with_scipy
 
@@ -151,27 +150,3 @@ def test_the_fast_matcher_no_longer_calls_the_munkres_package(monkeypatch):
 
     monkeypatch.setattr(match, "Munkres", refuse)
     assert match.solve_fast(TIED_COST.copy(), np.ones((3, 2), dtype=bool)) == [(0, 2), (1, 1), (2, 0)]
-
-
-@pytest.mark.slow
-def test_on_the_broad_maps_the_fast_match_stage_equals_the_literal_one(monkeypatch):
-    """Seed 5 on image 103319 (59 people): the port settles most joints' ties, each as munkres does."""
-    torch = pytest.importorskip("torch")
-    from bench.speed.network_maps import network_maps
-
-    heatmaps, tags = network_maps()
-    candidates = nms_topk(torch.from_numpy(heatmaps)[None], torch.from_numpy(tags)[None])
-    arguments = (candidates.values[0], candidates.locations[0], candidates.tags[0])
-    literal = match_candidates(*arguments, GroupingConfig(matcher="munkres"))
-    solved: list[tuple[np.ndarray, list[tuple[int, int]]]] = []
-
-    def recording(cost: np.ndarray) -> list[tuple[int, int]]:
-        solved.append((cost.copy(), munkres_assignment(cost)))
-        return solved[-1][1]
-
-    monkeypatch.setattr(match, "munkres_assignment", recording)
-    fast = match_candidates(*arguments, GroupingConfig(matcher="scipy"))
-    assert len(fast) == 59 and len(solved) >= 5
-    np.testing.assert_array_equal(fast, literal)
-    for cost, pairs in solved:
-        assert pairs == [(int(row), int(col)) for row, col in Munkres().compute(cost.copy())]
