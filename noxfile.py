@@ -14,24 +14,38 @@ nox.options.reuse_venv = "yes"
 CONSTRAINTS = ("-c", "constraints.txt")
 
 
-def install(session: nox.Session, extras: str = "") -> None:
-    """Install this project (editable) with the pinned versions; torch comes from pip, not uv."""
-    session.install(*CONSTRAINTS, "-e", f".[{extras}]" if extras else ".")
+WRITE_IMPORTED_BYTECODE = (
+    "import sys; sys.dont_write_bytecode = False; import pytest; "
+    "raise SystemExit(pytest.main(['--collect-only', '-q', '-p', 'no:cacheprovider']))")
+"""Collect the tests with bytecode writing on (whatever PYTHONDONTWRITEBYTECODE says): every module the
+tests import is compiled once, before the workers start."""
+
+
+def install(session: nox.Session, extras: str = "", compile_all: bool = True) -> None:
+    """Install this project (editable) with the pinned versions; torch comes from pip, not uv.
+    ``compile_all=False`` skips pip's byte-compilation of every installed file (11,666 files, about 75 s
+    on 2 cores, most of them never imported)."""
+    session.install(*CONSTRAINTS, *([] if compile_all else ["--no-compile"]), "-e",
+                    f".[{extras}]" if extras else ".")
 
 
 @nox.session
 def tests(session: nox.Session) -> None:
     """Unit and integration tests (offline; bundled sample and generated data), with the evaluator
     oracles installed, one pytest worker per core (test files kept whole on a worker, so module
-    fixtures are built once) and one thread per worker. Posargs go to pytest (`-- -n 0`: serial)."""
-    install(session, "test,oracles")
+    fixtures are built once) and one thread per worker. Posargs go to pytest (`-- -n 0`: serial).
+
+    Bytecode is written only for the modules the tests import (a collection run), not for every file
+    of every package: on a fresh 2-core machine that takes 22 s where pip's compilation takes 75 s."""
+    install(session, "test,oracles", compile_all=False)
+    session.run("python", "-c", WRITE_IMPORTED_BYTECODE, silent=True)
     session.run("pytest", "-n", "auto", "--dist", "loadfile", *session.posargs, env={"OMP_NUM_THREADS": "1"})
 
 
 @nox.session
 def lint(session: nox.Session) -> None:
     """ruff over the whole tree, and the architecture contracts of pyproject.toml (import-linter)."""
-    session.install(*CONSTRAINTS, "ruff", "import-linter")
+    session.install(*CONSTRAINTS, "--no-compile", "ruff", "import-linter")
     session.run("ruff", "check", ".")
     session.run("lint-imports")
 
