@@ -35,7 +35,7 @@ VARIANTS = (
     {"scales": (1,)},
     {"scales": (2, 1), "flip": False},
     {"scales": (1,), "stage_aggregation": "2020"},
-    {"scales": (2, 1), "matcher": "munkres", "group_limit": "2020"},
+    {"scales": (2, 1), "matcher": "munkres", "group_limit": "2020", "max_num_people": 6},
     {"scales": (2, 1), "refine": False, "adjust": False},
     {"scales": (1,), "flip": False, "max_num_people": 3, "tag_threshold": 0.5},
 )
