@@ -3,10 +3,10 @@ under `torchrun` with 2 processes (same metrics as one process?).
 
 Every run is a child `python -m bench reproduce` with the same arguments (``reproduce_arguments``), so
 the single-process runs and the torchrun run differ only in the launcher. The sample is given as the
-dataset (``--ann-file``/``--img-dir``, ``--no-sample``), so each row runs on it exactly once; the
-weights are a local checkpoint file (real ones if given, else the calibrated synthetic weights written
-to a scratch file), so nothing is downloaded; each run has its own prediction cache, so none reads
-another's predictions.
+dataset (``--ann-file``/``--img-dir``, and ``sample = false`` in its config file), so each row runs on
+it exactly once; the weights are a local checkpoint file (real ones if given, else the calibrated
+synthetic weights written to a scratch file), so nothing is downloaded; each run has its own prediction
+cache, so none reads another's predictions.
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ def prepare_weights(plan: ReproducePlan) -> StepOutcome:
 
 def reproduce_arguments(plan: ReproducePlan, device: str, run_name: str) -> list[str]:
     """`bench reproduce` arguments of one run on ``device``, its prediction cache named by ``run_name``
-    (in the config file this writes: no decoding workers, no smoke run, the matrix's input size, and one
+    (in the config file this writes: no image-reading workers, no smoke run, the matrix's input size, and one
     CPU thread per process, so that two torchrun ranks share two cores without oversubscribing them and
     every run computes with the same thread count)."""
     scales = [arg for row in plan.matrix.reproduce_scales

@@ -20,8 +20,6 @@ from dataclasses import dataclass, field
 # oracles now, not run by any command).
 PACKAGES = ("numpy", "scipy", "opencv-python-headless", "opencv-python", "pandas", "matplotlib", "munkres",
             "tqdm")
-FINGERPRINT_SECTIONS = ("hardware", "software", "numerics")
-"""The sections of the environment that enter the fingerprint id."""
 
 
 @dataclass(frozen=True)
