@@ -49,5 +49,5 @@ def test_a_bad_file_is_refused_naming_the_file_the_table_and_the_key(tmp_path, t
 
 
 def test_a_missing_file_is_named(tmp_path):
-    with pytest.raises(BenchError, match="config file not found"):
+    with pytest.raises(BenchError, match="config file .*none.toml does not exist"):
         read_config(tmp_path / "none.toml", "reproduce", SCHEMA)

@@ -186,7 +186,7 @@ def test_read_image_gives_rgb_like_mmpose(tmp_path):
 
 
 def test_read_image_errors_name_the_file(tmp_path):
-    with pytest.raises(BenchError, match="cannot read image .*missing.jpg"):
+    with pytest.raises(BenchError, match="image .*missing.jpg does not exist"):
         read_image(tmp_path / "missing.jpg")
     (tmp_path / "bad.jpg").write_bytes(b"\xff\xd8 truncated")
     with pytest.raises(BenchError, match="cannot read image .*bad.jpg"):

@@ -147,7 +147,7 @@ def test_non_report_files_are_named(tmp_path, content, message):
 
 
 def test_missing_report_file(tmp_path):
-    with pytest.raises(BenchError, match="not found"):
+    with pytest.raises(BenchError, match="report .*absent.json does not exist"):
         load_report(tmp_path / "absent.json")
 
 

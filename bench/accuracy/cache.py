@@ -27,6 +27,8 @@ from typing import Any
 
 import reference
 from bench import atomic
+from bench.errors import BenchError
+from bench.reading import read_bytes, sha256_of
 from bench.sources import source_digest
 
 
@@ -90,8 +92,8 @@ def image_digests(paths: Mapping[int, Path]) -> dict[int, str]:
     left out, and their decoding names them later)."""
     def digest(path: Path) -> str | None:
         try:
-            return hashlib.sha256(path.read_bytes()).hexdigest()
-        except OSError:
+            return sha256_of(path, "image")
+        except BenchError:
             return None
 
     with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
@@ -132,7 +134,7 @@ def _locked(path: Path):
 def _complete_lines(path: Path, truncate: bool) -> list[str]:
     """Lines of ``path`` up to its last newline. With ``truncate`` (only for this process's own shard:
     another writer may be mid-append to its own) a partial trailing line is cut off in place."""
-    data = path.read_bytes()
+    data = read_bytes(path, "prediction cache shard")
     end = data.rfind(b"\n") + 1
     if truncate and end != len(data):
         with open(path, "r+b") as handle:

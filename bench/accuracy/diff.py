@@ -10,7 +10,6 @@ or different annotations are refused (BenchError, exit status 2) before anything
 
 from __future__ import annotations
 
-import hashlib
 import io
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +18,6 @@ from typing import Any
 import pandas as pd
 
 from bench import atomic
-from bench.data.ground_truth import read_json
 from bench.errors import BenchError
 from bench.evaluation import OFFICIAL_PROTOCOL, evaluate
 from bench.evaluation.bootstrap import (
@@ -30,6 +28,7 @@ from bench.evaluation.bootstrap import (
     paired_deltas,
 )
 from bench.evaluation.image_diff import image_differences
+from bench.reading import read_json, sha256_of
 from bench.reports.markdown import markdown_table
 from bench.reports.plots import mean_oks_png
 from bench.reports.rows import RowResult
@@ -78,7 +77,7 @@ class Diff:
 
 
 def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    return sha256_of(path, "diff input")
 
 
 def _restricted(gt: dict[str, Any], image_ids: tuple[int, ...] | None) -> dict[str, Any]:

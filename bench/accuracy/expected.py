@@ -3,16 +3,16 @@ metrics against them."""
 
 from __future__ import annotations
 
-import hashlib
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.checkpoint.registry import PUBLISHED_DATA, RegistryEntry, parse_entries, read_toml
+from bench.checkpoint.registry import PUBLISHED_DATA, RegistryEntry, parse_entries
 from bench.errors import BenchError
 from bench.evaluation import METRIC_NAMES
+from bench.reading import read_toml, sha256_of
 from bench.reports.rows import Check
 
 DEFAULT_EXPECTED = PUBLISHED_DATA
@@ -72,7 +72,7 @@ def load_expected(path: str | Path = DEFAULT_EXPECTED) -> ExpectedTable:
             tolerance_reason=str(table["tolerance_reason"]),
             rows=tuple(_parse_row(row, default, per_metric) for row in table["rows"]),
             path=str(path),
-            sha256=hashlib.sha256(path.read_bytes()).hexdigest(),
+            sha256=sha256_of(path, "expected-metrics table"),
             bundled=path.resolve() == Path(DEFAULT_EXPECTED).resolve(),
             annotations_sha256=str(table.get("annotations_sha256", "")) or None,
             images_digest=str(table.get("images_digest", "")) or None,

@@ -10,7 +10,6 @@ run", with what is missing and how to supply it (``Plan.problems``).
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -35,6 +34,7 @@ from bench.data.dataset import (
 from bench.data.sample import SAMPLE_DIR, SAMPLE_GT
 from bench.errors import BenchError
 from bench.evaluation import OFFICIAL_PROTOCOL
+from bench.reading import sha256_of
 from bench.reports.rows import Subset
 from bench.weights import Weights
 from reference.pipeline import InputLimits, PipelineConfig, input_limit_problem, pipeline_config
@@ -134,7 +134,7 @@ def data_run(specs: Sequence[RowSpec], weights: Weights, dataset: CrowdPoseDatas
              table: ExpectedTable) -> DataRun:
     """Rows on a data set: its content fingerprinted, the float32 references of speed variants."""
     paths = {record["id"]: dataset.image_path(record) for record in dataset.images}
-    digests = DataDigests(hashlib.sha256(dataset.ann_file.read_bytes()).hexdigest(), image_digests(paths))
+    digests = DataDigests(sha256_of(dataset.ann_file, "annotation file"), image_digests(paths))
     smoke = any(spec.role == "smoke" for spec in specs)
     references = tuple(float32_reference(spec.config) if spec.role == "published" and is_variant(spec.config)
                        else None for spec in specs)

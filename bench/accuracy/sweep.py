@@ -17,15 +17,14 @@ variant and the option. ``semantics.toml`` in this package is the bundled sweep.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.checkpoint.registry import read_toml
 from bench.errors import BenchError
 from bench.evaluation import OFFICIAL_PROTOCOL, PROTOCOLS
+from bench.reading import read_toml, sha256_of
 from reference.pipeline import NETWORK_SETTINGS, PipelineConfig, pipeline_config, shared_forward
 
 BUNDLED_SWEEP = Path(__file__).with_name("semantics.toml")
@@ -72,7 +71,7 @@ def load_sweep(path: str | Path, precision: str = "float32",
     repeated = sorted({name for name in names if names.count(name) > 1})
     if repeated:
         raise BenchError(f"{path}: variant names must be unique, repeated: {repeated}")
-    sweep = Sweep(str(path), hashlib.sha256(path.read_bytes()).hexdigest(), variants)
+    sweep = Sweep(str(path), sha256_of(path, "sweep file"), variants)
     variant_configs(sweep, precision, base_options or {})
     return sweep
 

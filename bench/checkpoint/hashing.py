@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-import hashlib
-import os
 import re
 
 from bench.errors import BenchError
+from bench.reading import sha256_of
 
 HASH_IN_NAME = re.compile(r"-(?P<hash>[0-9a-f]{8,64})(?:_\d+)?\.[A-Za-z0-9]+$")
 """``name-<hex>.pth`` (torch hub) or ``name-<hex>_<date>.pth`` (mmpose); at least 8 hex digits."""
 
 FULL_SHA256 = re.compile(r"[0-9a-f]{64}")
 
-
-def sha256_of(path: str | os.PathLike) -> str:
-    """Hex sha256 of a file, read in chunks (checkpoints are ~100 MB)."""
-    with open(path, "rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
+__all__ = ["check_full_sha256", "hash_prefix_in_name", "hash_problem", "sha256_of"]
 
 
 def hash_prefix_in_name(file_name: str) -> str | None:

@@ -7,12 +7,14 @@ import pickle
 import re
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any, BinaryIO
 
 import numpy as np
 import torch
 from torch import nn
 
 from bench.errors import BenchError
+from bench.reading import open_regular
 
 try:
     from numpy._core import multiarray as numpy_multiarray  # numpy >= 2
@@ -53,16 +55,21 @@ def load_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     Reads with ``torch.load(weights_only=True)``: no code in the file runs.
     """
     path = Path(path)
-    if not path.is_file():
-        raise BenchError(f"checkpoint {path} does not exist or is not a file")
-    with path.open("rb") as handle:
+    with open_regular(path, "checkpoint") as handle:
         start = handle.read(4)
-    if not start.startswith(CHECKPOINT_MAGIC):
-        raise BenchError(f"checkpoint {path} is not a PyTorch checkpoint: it starts with {start!r}, not "
-                         "a zip archive (torch.save) or a pickle")
+        if not start.startswith(CHECKPOINT_MAGIC):
+            raise BenchError(f"checkpoint {path} is not a PyTorch checkpoint: it starts with {start!r}, not "
+                             "a zip archive (torch.save) or a pickle")
+        handle.seek(0)
+        content = _load(handle, path)
+    return check_finite(strip_parallel_prefix(unwrap(content, path), path), path)
+
+
+def _load(handle: BinaryIO, path: Path) -> Any:
+    """What ``torch.load`` reads from ``handle``, weights only; BenchError when it cannot."""
     try:
         with torch.serialization.safe_globals(list(NUMPY_VALUE_GLOBALS)):
-            content = torch.load(path, map_location="cpu", weights_only=True)
+            return torch.load(handle, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
         refused = REFUSED_OBJECT.search(str(error))
         if refused is None:
@@ -72,7 +79,6 @@ def load_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
                          "alone") from error
     except Exception as error:  # torch.load raises many types (KeyError, EOFError, RuntimeError, ...)
         raise unreadable(path, error) from error
-    return check_finite(strip_parallel_prefix(unwrap(content, path), path), path)
 
 
 def check_finite(state_dict: dict[str, torch.Tensor], path: Path) -> dict[str, torch.Tensor]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
@@ -12,6 +11,7 @@ from urllib.parse import unquote, urlsplit
 
 from bench.checkpoint.hashing import check_full_sha256, hash_prefix_in_name
 from bench.errors import BenchError
+from bench.reading import read_toml
 
 PUBLISHED_DATA = Path(__file__).parents[1] / "published.toml"
 """The package's published data: the checkpoint registry and the expected-metrics table."""
@@ -48,18 +48,6 @@ def file_name_of(url: str) -> str:
     if not name:
         raise BenchError(f"cannot tell a file name from the URL {url!r}: it must end in the file name")
     return name
-
-
-def read_toml(path: Path, what: str) -> dict[str, Any]:
-    """The parsed TOML file ``path``; a BenchError naming ``what`` and the file if it cannot be read."""
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise BenchError(f"{what} not found: {path}") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise BenchError(f"cannot read the {what} {path}: {error}") from None
-    except tomllib.TOMLDecodeError as error:
-        raise BenchError(f"{path}: the {what} is not valid TOML: {error}") from None
 
 
 def parse_entries(data: Mapping[str, Any], path: Path) -> dict[str, RegistryEntry]:

@@ -9,13 +9,12 @@ verbatim in the run's report, with the file's path and sha256.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from bench.checkpoint.registry import read_toml
 from bench.errors import BenchError
+from bench.reading import read_toml, sha256_of
 from bench.reports.records import ConfigFile
 
 Schema = Mapping[str, "type | tuple[type, ...] | Schema"]
@@ -35,7 +34,7 @@ def read_config(path: Path | None, command: str, schema: Schema) -> tuple[dict[s
                          "[diff] and [device-check]")
     table = data.get(command, {})
     _check(table, schema, f"{path}: [{command}]")
-    return table, ConfigFile(str(path), hashlib.sha256(Path(path).read_bytes()).hexdigest(), dict(table))
+    return table, ConfigFile(str(path), sha256_of(path, "config file"), dict(table))
 
 
 def _check(table: Any, schema: Schema, where: str) -> None:

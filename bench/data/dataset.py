@@ -31,11 +31,11 @@ from bench.data.ground_truth import (
     ground_truth_problems,
     image_index_problem,
     is_int,
-    read_json,
     structure_problem,
 )
 from bench.data.images import image_problem
 from bench.errors import BenchError
+from bench.reading import read_json
 
 ROOT_ENV_VAR = "CROWDPOSE_ROOT"
 ANNOTATION_FILE_NAMES = ("crowdpose_test.json", "mmpose_crowdpose_test.json")  # in order of preference

@@ -6,19 +6,16 @@ a message a user can act on instead of a deep traceback or a silently wrong numb
 
 from __future__ import annotations
 
-import json
 import math
-import os
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from numbers import Integral, Real
-from pathlib import Path, PurePath, PureWindowsPath
+from pathlib import PurePath, PureWindowsPath
 from typing import Any
 
 import numpy as np
 
-from bench.errors import BenchError
 from reference.crowdpose import NUM_JOINTS
 
 NUM_KEYPOINT_VALUES = NUM_JOINTS * 3
@@ -64,28 +61,6 @@ def format_problems(header: str, problems: Sequence[str]) -> str:
     if len(problems) > MAX_LISTED_PROBLEMS:
         lines.append(f"  ... and {len(problems) - MAX_LISTED_PROBLEMS} more")
     return "\n".join(lines)
-
-
-def read_json(path: str | os.PathLike, what: str) -> Any:
-    """Parse the JSON file ``path`` (``what`` names it in errors, e.g. "ground-truth file").
-
-    Raises BenchError when the file is missing, unreadable or not valid JSON (with line and column).
-    """
-    path = Path(path)
-    try:
-        with path.open("rb") as handle:
-            return json.load(handle)
-    except FileNotFoundError:
-        raise BenchError(f"{what} {path} does not exist") from None
-    except IsADirectoryError:
-        raise BenchError(f"{what} {path} is a directory, expected a JSON file") from None
-    except json.JSONDecodeError as error:
-        raise BenchError(f"{what} {path} is not valid JSON: {error.msg} at line {error.lineno} "
-                         f"column {error.colno} (char {error.pos})") from None
-    except UnicodeDecodeError as error:
-        raise BenchError(f"{what} {path} is not UTF-8 text (byte {error.start}); expected JSON") from None
-    except OSError as error:
-        raise BenchError(f"cannot read {what} {path}: {error.strerror}") from None
 
 
 def structure_problem(gt: Any, source: str) -> str | None:

@@ -10,16 +10,17 @@ import cv2
 import numpy as np
 
 from bench.errors import BenchError
+from bench.reading import read_bytes
 
 
 def image_problem(path: Path) -> str | None:
     """Why the image file at ``path`` cannot be used, or None; decodes at 1/8 scale to stay quick."""
-    try:
-        data = np.fromfile(path, dtype=np.uint8)
-    except FileNotFoundError:
+    if not os.path.lexists(path):
         return "missing"
-    except OSError as error:
-        return f"unreadable ({error.strerror})"
+    try:
+        data = np.frombuffer(read_bytes(path, "image"), dtype=np.uint8)
+    except BenchError as error:
+        return str(error)
     if data.size == 0:
         return "empty file"
     try:
@@ -33,10 +34,7 @@ def image_problem(path: Path) -> str | None:
 
 def read_image(path: str | os.PathLike) -> np.ndarray:
     """Read an image file to RGB uint8 [H, W, 3] like mmpose's LoadImageFromFile (imdecode, BGR->RGB)."""
-    try:
-        data = np.fromfile(path, dtype=np.uint8)
-    except OSError as error:
-        raise BenchError(f"cannot read image {path}: {error.strerror or error}") from None
+    data = np.frombuffer(read_bytes(path, "image"), dtype=np.uint8)
     image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
     if image is None:
         raise BenchError(f"cannot read image {path}: not an image file OpenCV can decode")

@@ -24,6 +24,7 @@ from bench.devicecheck.outcome import StepOutcome
 from bench.devicecheck.poses import pose_differences
 from bench.devicecheck.processes import run_bounded, tail
 from bench.devicecheck.settings import CaseMatrix, PoseTolerance
+from bench.reading import read_json
 from bench.reports.rows import RowResult
 from bench.reports.schema import load_report
 from bench.testing.synthetic_weights import calibrated_state_dict, save_mmpose_checkpoint
@@ -159,4 +160,4 @@ def _paired_rows(first: StepOutcome, second: StepOutcome) -> list[tuple[RowResul
 
 
 def _detections(row: RowResult) -> list[dict]:
-    return json.loads(Path(row.behaviour.results_json).read_text())
+    return read_json(row.behaviour.results_json, "results file")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,6 +10,7 @@ import torch
 
 from bench import atomic
 from bench.errors import BenchError
+from bench.reading import read_toml
 from reference.pipeline import PRECISIONS
 
 CASES_FILE = Path(__file__).with_name("cases.toml")
@@ -155,10 +155,7 @@ def load_pose_tolerance(path: Path) -> PoseTolerance:
 
 
 def _table(path: Path, name: str) -> dict[str, Any]:
-    try:
-        document = tomllib.loads(path.read_text())
-    except (OSError, tomllib.TOMLDecodeError) as error:
-        raise BenchError(f"{path}: cannot read the device-check cases: {error}") from None
+    document = read_toml(path, "device-check cases")
     if not isinstance(document.get(name), dict):
         raise BenchError(f"{path}: no [{name}] table")
     return document[name]

@@ -23,10 +23,10 @@ from bench.data.ground_truth import (
     is_number,
     keypoint_length_problem,
     numeric_rows,
-    read_json,
 )
 from bench.errors import BenchError
 from bench.evaluation.protocol import MAX_DETECTIONS
+from bench.reading import read_json
 
 GroundTruthInput = str | os.PathLike | Mapping[str, Any]
 ResultsInput = str | os.PathLike | Sequence[Mapping[str, Any]]

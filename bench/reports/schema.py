@@ -12,13 +12,13 @@ compared on any machine. Reports of older schema versions are upgraded on readin
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from bench.errors import BenchError
+from bench.reading import read_json
 from bench.reports.environment import Environment
 from bench.reports.records import RECORD_TYPES, ProfileRecord, ReproduceRecord
 from bench.reports.rows import Row
@@ -29,6 +29,9 @@ from bench.reports.upgrade import UPGRADE_STEPS
 SCHEMA_VERSION = 4
 KINDS = tuple(RECORD_TYPES)
 REQUIRED_FIELDS = ("schema_version", "kind", "created", "command", "environment", "config")
+
+MAX_REPORT_BYTES = 256 * 1024**2
+"""Largest report file read (a reproduce report is tens of KB, a long profile a few MB)."""
 
 
 @dataclass(frozen=True)
@@ -141,14 +144,5 @@ def report_from_dict(
 def load_report(path: str | Path) -> Report:
     """Read and validate the report at ``path`` (clear BenchError if it is not a usable report)."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError as error:
-        raise BenchError(f"report not found: {path}") from error
-    except (OSError, UnicodeDecodeError) as error:
-        raise BenchError(f"{path}: cannot read report: {error}") from error
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise BenchError(f"{path}: not valid JSON ({error})") from error
+    data = read_json(path, "report", MAX_REPORT_BYTES)
     return report_from_dict(data, str(path))
