@@ -106,10 +106,7 @@ def load_run(path: Path, gt_path: Path | None, row_name: str | None) -> RunInput
     if isinstance(data, dict):
         report = report_from_dict(data, str(path))
         row = _report_row(report, path, row_name)
-        results = Path(row.behaviour.results_json)
-        if not results.is_file():
-            raise BenchError(f"{path}: row {row.name!r} records results {results}, which does not exist; "
-                             "rerun reproduce or pass the results file with --gt")
+        results = recorded_results(row, path)
         annotations = gt_path or Path(row.subset.dataset)
         gt = _restricted(read_json(annotations, "ground-truth file"), row.behaviour.image_ids)
         return RunInput(f"{path.name}: {row.name}", gt, str(results), row.evaluator.protocol,
@@ -119,6 +116,21 @@ def load_run(path: Path, gt_path: Path | None, row_name: str | None) -> RunInput
                          "predicted on)")
     return RunInput(path.name, read_json(gt_path, "ground-truth file"), str(path), OFFICIAL_PROTOCOL,
                     _sha256(gt_path))
+
+
+def recorded_results(row: RowResult, report_path: Path) -> Path:
+    """The results JSON a report's row recorded, once its bytes are shown to be the ones the row was
+    scored on (the recorded sha256): a report never speaks for predictions it did not make."""
+    results = Path(row.behaviour.results_json)
+    if not results.is_file():
+        raise BenchError(f"{report_path}: row {row.name!r} records results {results}, which does not exist; "
+                         "rerun reproduce or pass the results file with --gt")
+    recorded = row.behaviour.results_sha256
+    if recorded is not None and sha256_of(results, "results file") != recorded:
+        raise BenchError(f"{report_path}: row {row.name!r} records results {results} with sha256 "
+                         f"{recorded[:12]}..., but that file now holds other bytes: these are not the "
+                         "predictions the report scored")
+    return results
 
 
 def check_comparable(a: RunInput, b: RunInput) -> None:

@@ -13,6 +13,8 @@ torchrun the images are sharded over ranks and rank 0 scores, judges and writes.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +30,7 @@ from bench.accuracy.score import not_run, score_rows
 from bench.accuracy.settings import ReproduceConfig
 from bench.accuracy.write import reproduce_report, write
 from bench.devices import resolve_device
+from bench.errors import DiskFull, is_disk_full
 from bench.reports.machine import this_environment
 from bench.reports.rows import Row
 from bench.reports.schema import ForwardThroughput, Report
@@ -55,25 +58,46 @@ def run_reproduction(config: ReproduceConfig, model: nn.Module | None = None) ->
     if topology.distributed and device.type == "cuda":
         device = torch.device("cuda", topology.local_rank)
     try:
-        plan = make_plan(config, table, topology, model)
-        site = Site(device, topology, this_environment().fingerprint_id)
-        if plan.run is not None:
-            rows, forwards = run_rows(plan.run, config, site, table)
-        else:
-            rows, forwards = [Row(result, verdict(result, table)) for result in not_run(plan)], []
-        # rank 0 holds the verdicts (the other ranks hold none), so it decides for all
-        skipped = any(row.verdict.status == "skipped" for row in rows)
-        if distributed.broadcast_from_main(config.sample and skipped, topology):
-            smoke_rows, smoke_forwards = run_rows(smoke_run(plan), config, site, table)
-            rows, forwards = rows + smoke_rows, forwards + smoke_forwards
-        if not topology.is_main:
-            return ReproductionResult(None, {}, "", distributed.broadcast_from_main(0, topology))
-        report = reproduce_report(config, plan, device, rows, forwards)
-        paths, summary = write(report, config.out)
-        return ReproductionResult(report, paths, summary,
-                                  distributed.broadcast_from_main(exit_code(rows, config.strict), topology))
+        with disk_full_explained(config):
+            return _run(config, table, device, topology, model)
     finally:
         distributed.shutdown(topology)
+
+
+def _run(config: ReproduceConfig, table: ExpectedTable, device: torch.device,
+         topology: distributed.Topology, model: nn.Module | None) -> ReproductionResult:
+    """The five steps (see the module docstring); the smoke rows when a published row is skipped."""
+    plan = make_plan(config, table, topology, model)
+    site = Site(device, topology, this_environment().fingerprint_id)
+    if plan.run is not None:
+        rows, forwards = run_rows(plan.run, config, site, table)
+    else:
+        rows, forwards = [Row(result, verdict(result, table)) for result in not_run(plan)], []
+    # rank 0 holds the verdicts (the other ranks hold none), so it decides for all
+    skipped = any(row.verdict.status == "skipped" for row in rows)
+    if distributed.broadcast_from_main(config.sample and skipped, topology):
+        smoke_rows, smoke_forwards = run_rows(smoke_run(plan), config, site, table)
+        rows, forwards = rows + smoke_rows, forwards + smoke_forwards
+    if not topology.is_main:
+        return ReproductionResult(None, {}, "", distributed.broadcast_from_main(0, topology))
+    report = reproduce_report(config, plan, device, rows, forwards)
+    paths, summary = write(report, config.out)
+    return ReproductionResult(report, paths, summary,
+                              distributed.broadcast_from_main(exit_code(rows, config.strict), topology))
+
+
+@contextmanager
+def disk_full_explained(config: ReproduceConfig) -> Iterator[None]:
+    """Turn the disk filling up into a DiskFull that says what was kept and how to resume."""
+    try:
+        yield
+    except OSError as error:
+        if not is_disk_full(error):
+            raise
+        raise DiskFull(f"the disk is full (writing {error.filename or 'a file'}). Kept: every image "
+                       f"predicted so far, in the prediction cache {config.cache_dir}; no partial report was "
+                       f"left in {config.out} (reports are written whole or not at all). Free some space and "
+                       "rerun the same command: it resumes from the cache") from None
 
 
 def run_rows(run: DataRun, config: ReproduceConfig, site: Site,

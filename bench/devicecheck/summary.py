@@ -15,7 +15,7 @@ from bench.devicecheck.outcome import StepOutcome
 from bench.reports.environment import Environment
 from bench.reports.markdown import markdown_table
 from bench.reports.typed import to_data
-from bench.reports.writing import claim_stem, device_label, runtime_label, slug, time_label
+from bench.reports.writing import device_label, runtime_label, slug, time_label
 
 SPEED_COLUMNS = {"case": "case", "precision": "precision", "images_per_s": "images/s",
                  "network_ms": "network ms/batch", "postprocess_ms": "post-processing ms/batch",
@@ -80,9 +80,10 @@ def write_summary(record: Mapping[str, Any], out: Path) -> dict[str, Path]:
     """Write the summary as ``device-check-<hardware>-<runtime>-<quick|full>-<time>.json`` and ``.md``."""
     parts = ["device-check", record["hardware"], record["runtime"], _matrix(record),
              time_label(record["created"])]
-    stem = claim_stem(out, "-".join(slug(part) for part in parts))
-    return {"json": atomic.write_json(out / f"{stem}.json", record),
-            "md": atomic.write_text(out / f"{stem}.md", render_markdown(record))}
+    stem = "-".join(slug(part) for part in parts)
+    json_path = atomic.write_new(out, stem, ".json", atomic.json_bytes(record))
+    return {"json": json_path,
+            "md": atomic.write_text(json_path.with_suffix(".md"), render_markdown(record))}
 
 
 def _matrix(record: Mapping[str, Any]) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import sys
 from collections.abc import Sequence
@@ -11,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 from bench import atomic
-from bench.errors import BenchError
 from bench.reports import markdown, plots
 from bench.reports.environment import Environment
 from bench.reports.machine import this_environment
@@ -79,11 +77,15 @@ def write_report(report: Report, out_dir: str | Path, stem: str | None = None) -
     ``metrics_png`` or, for a sweep, ``variants_png``) where the report has data for it. Without a
     given ``stem`` the name comes from ``report_stem`` and is claimed exclusively (``-2``, ``-3``, ...
     are appended while it is taken), so two runs finishing in the same second never overwrite each
-    other's report.
+    other's report; the JSON appears whole or not at all.
     """
     out_dir = Path(out_dir)
-    stem = stem or claim_stem(out_dir, report_stem(report))
-    json_path = atomic.write_json(out_dir / f"{stem}.json", report.to_dict())
+    encoded = atomic.json_bytes(report.to_dict())
+    if stem is None:
+        json_path = atomic.write_new(out_dir, report_stem(report), ".json", encoded)
+        stem = json_path.name.removesuffix(".json")
+    else:
+        json_path = atomic.write_bytes(out_dir / f"{stem}.json", encoded)
     stored = load_report(json_path)
     written = {"json": json_path}
     for role, data in plots.render_plots(stored).items():
@@ -91,21 +93,6 @@ def write_report(report: Report, out_dir: str | Path, stem: str | None = None) -
     images = {role: path.name for role, path in written.items() if role.endswith("_png")}
     written["md"] = atomic.write_text(out_dir / f"{stem}.md", markdown.render_markdown(stored, images))
     return written
-
-
-
-def claim_stem(out_dir: Path, stem: str) -> str:
-    """``stem``, or the first free ``stem-N``, reserved by creating its JSON file exclusively (the
-    report then replaces that empty file atomically)."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for attempt in range(1, 1000):
-        candidate = stem if attempt == 1 else f"{stem}-{attempt}"
-        try:
-            os.close(os.open(out_dir / f"{candidate}.json", os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
-        except FileExistsError:
-            continue
-        return candidate
-    raise BenchError(f"{out_dir}: 999 reports named {stem}* already exist")
 
 
 def slug(text: str) -> str:
