@@ -141,6 +141,14 @@ def test_gpu_tests_step_fails_with_pytest_summary(tmp_path: Path):
     assert outcome.detail.startswith("1 failed, 1 deselected") and "exit status 1" in outcome.error
 
 
+def test_gpu_tests_that_all_skip_make_a_skipped_step_not_a_passed_one(tmp_path: Path):
+    (tmp_path / "conftest.py").write_text("")
+    (tmp_path / "test_skips.py").write_text(
+        "import pytest\n\n@pytest.mark.gpu\ndef test_needs_cuda():\n    pytest.skip('no CUDA')\n")
+    outcome = run_gpu_tests(tmp_path, timeout_s=120)
+    assert outcome.status == "skipped" and "1 skipped" in outcome.detail
+
+
 def test_pytest_summary_reads_the_counts_line():
     output = "....\n==== 3 passed, 1 skipped, 566 deselected in 6.32s ====\n"
     assert pytest_summary(output) == "3 passed, 1 skipped, 566 deselected in 6.32s"
