@@ -76,6 +76,17 @@ def test_identical_runs_differ_by_zero(runs, capsys, tmp_path):
         line = next(line for line in markdown.splitlines() if line.startswith(f"| {metric} |"))
         assert line.split("|")[4:6] == [" +0.0000 ", " [+0.0000, +0.0000] "]
     assert (pd.read_csv(tmp_path / "images.csv")["moved"] == 0).all()
+    assert "No image moved" in markdown and "moved most" not in markdown
+
+
+def test_files_of_one_name_are_told_apart_by_their_paths(runs, capsys, tmp_path):
+    paths, _, folder = runs
+    other = folder / "copy" / "a.json"
+    other.parent.mkdir(exist_ok=True)
+    other.write_bytes(paths["a"].read_bytes())
+    code, markdown, _ = diff({**paths, "copy": other}, "a", "copy", tmp_path, capsys)
+    assert code == 0
+    assert f"- A: {paths['a']} " in markdown and f"- B: {other} " in markdown
 
 
 def test_a_results_file_needs_the_ground_truth(runs, capsys, tmp_path):

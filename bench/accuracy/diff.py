@@ -10,6 +10,7 @@ or different annotations are refused (BenchError, exit status 2) before anything
 
 from __future__ import annotations
 
+import dataclasses
 import io
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -148,6 +149,9 @@ def run_diff(config: DiffConfig) -> Diff:
     """Load and check both runs, match every image once per run, bootstrap the paired AP deltas."""
     atomic.check_writable_folder(config.out_dir, "--out")
     a, b = (load_run(path, config.gt, config.row) for path in (config.a, config.b))
+    if a.label == b.label:  # files of one name in two folders: name them by the paths given
+        a, b = (dataclasses.replace(run, label=str(path) + run.label.removeprefix(path.name))
+                for run, path in ((a, config.a), (b, config.b)))
     check_comparable(a, b)
     scored_a, scored_b = (evaluate(run.gt, run.results, run.protocol) for run in (a, b))
     samples = bootstrap_distributions([scored_a.matches, scored_b.matches], config.bootstrap)
@@ -184,7 +188,7 @@ def diff_markdown(diff: Diff) -> str:
     totals = {"images": len(images), "images that moved": int((images["moved"] > 0).sum()),
               "detections scored A / B": both("detections"),
               "people matched (OKS >= 0.5) A / B": both("matched")}
-    top = images.head(TOP_IMAGES)
+    top = images[images["moved"] > 0].head(TOP_IMAGES)
     sections = [
         "# Diff of two runs on the same images",
         f"- A: {diff.a.label} (results {diff.a.results}, {diff.a.protocol} protocol)\n"
@@ -198,9 +202,10 @@ def diff_markdown(diff: Diff) -> str:
         markdown_table(pd.DataFrame({"field": list(totals), "value": list(totals.values())})),
         "moved = |matched B - matched A| + |mean OKS B - mean OKS A| (matched: people matched at OKS >= "
         "0.5 as the evaluator matches; mean OKS over them, 0 for an image without matches).",
-        f"### The {len(top)} images that moved most",
-        markdown_table(top[["image_id", "crowd_index", "detections_a", "detections_b", "matched_a",
-                            "matched_b", "mean_oks_a", "mean_oks_b", "moved"]]),
+        *([f"### The {len(top)} images that moved most",
+           markdown_table(top[["image_id", "crowd_index", "detections_a", "detections_b", "matched_a",
+                               "matched_b", "mean_oks_a", "mean_oks_b", "moved"]])] if len(top) else
+          ["No image moved: every image has the same matches and the same mean OKS in A and B."]),
     ]
     return "\n\n".join(sections) + "\n"
 
