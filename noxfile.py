@@ -1,8 +1,12 @@
-"""Sessions: `nox -l` lists them. Every session installs the pinned versions in constraints.txt."""
+"""Sessions: `nox -l` lists them. Every session installs the pinned versions in constraints.txt; the
+sessions that run the network share one environment (``SHARED_ENV``)."""
 
 from __future__ import annotations
 
+import hashlib
 import platform
+import sys
+import tomllib
 from pathlib import Path
 
 import nox
@@ -13,6 +17,11 @@ nox.options.reuse_venv = "yes"
 
 CONSTRAINTS = ("-c", "constraints.txt")
 
+SHARED_ENV = Path(".nox/shared")
+"""The one environment (torch, the project editable, the test extras and the evaluator oracles) that
+every session running the network shares: it is built once (about 1.5 GB), not once per session."""
+
+SHARED_EXTRAS = "test,oracles"
 
 WRITE_IMPORTED_BYTECODE = (
     "import sys; sys.dont_write_bytecode = False; import pytest; "
@@ -21,25 +30,38 @@ WRITE_IMPORTED_BYTECODE = (
 tests import is compiled once, before the workers start."""
 
 
-def install(session: nox.Session, extras: str = "", compile_all: bool = True) -> None:
-    """Install this project (editable) with the pinned versions; torch comes from pip, not uv.
-    ``compile_all=False`` skips pip's byte-compilation of every installed file (11,666 files, about 75 s
-    on 2 cores, most of them never imported)."""
-    session.install(*CONSTRAINTS, *([] if compile_all else ["--no-compile"]), "-e",
-                    f".[{extras}]" if extras else ".")
+def shared_python(session: nox.Session) -> str:
+    """The Python of the shared environment, created and brought up to date with the pinned versions
+    when ``constraints.txt`` or ``pyproject.toml`` changed since it was last installed (pip's
+    progress shown). Installed without pip's byte-compilation of every file (11,666 files, about 75 s
+    on 2 cores, most never imported): modules are compiled as they are imported."""
+    python = SHARED_ENV / "bin" / "python"
+    stamp = SHARED_ENV / "installed.sha256"
+    inputs = b"".join(Path(name).read_bytes() for name in ("constraints.txt", "pyproject.toml"))
+    wanted = hashlib.sha256(inputs + SHARED_EXTRAS.encode()).hexdigest()
+    if not python.exists():
+        session.run(sys.executable, "-m", "venv", str(SHARED_ENV), external=True)
+    if not stamp.exists() or stamp.read_text() != wanted:
+        session.log(f"installing the shared environment {SHARED_ENV} (torch: a few minutes the first time)")
+        session.run(str(python), "-m", "pip", "install", "--no-compile", "--progress-bar", "on", *CONSTRAINTS,
+                    "-e", f".[{SHARED_EXTRAS}]", external=True, silent=False)
+        stamp.write_text(wanted)
+    return str(python)
 
 
-@nox.session
+@nox.session(python=False)
 def tests(session: nox.Session) -> None:
-    """Unit and integration tests (offline; bundled sample and generated data), with the evaluator
-    oracles installed, one pytest worker per core (test files kept whole on a worker, so module
-    fixtures are built once) and one thread per worker. Posargs go to pytest (`-- -n 0`: serial).
+    """Unit and integration tests, offline, one worker per core (posargs go to pytest; `-- -n 0`: serial).
+
+    On the bundled sample and generated data, with the evaluator oracles installed; test files are kept
+    whole on a worker (module fixtures are built once), with one thread per worker.
 
     Bytecode is written only for the modules the tests import (a collection run), not for every file
     of every package: on a fresh 2-core machine that takes 22 s where pip's compilation takes 75 s."""
-    install(session, "test,oracles", compile_all=False)
-    session.run("python", "-c", WRITE_IMPORTED_BYTECODE, silent=True)
-    session.run("pytest", "-n", "auto", "--dist", "loadfile", *session.posargs, env={"OMP_NUM_THREADS": "1"})
+    python = shared_python(session)
+    session.run(python, "-c", WRITE_IMPORTED_BYTECODE, silent=True, external=True)
+    session.run(python, "-m", "pytest", "-n", "auto", "--dist", "loadfile", *session.posargs,
+                env={"OMP_NUM_THREADS": "1"}, external=True)
 
 
 @nox.session
@@ -50,72 +72,77 @@ def lint(session: nox.Session) -> None:
     session.run("lint-imports")
 
 
-@nox.session(default=False)
+@nox.session(python=False, default=False)
 def reproduce(session: nox.Session) -> None:
     """Main job: rerun the published CrowdPose rows, write a report, then gate it with the suites.
 
     Posargs go to `python -m bench reproduce` (e.g. `-- --data-root D --checkpoint PATH --strict`).
     """
-    install(session, "test")
+    python = shared_python(session)
     out = Path(_option(session.posargs, "--out", "results"))
     before = set(out.glob("reproduce-*.json"))
-    session.run("python", "-m", "bench", "reproduce", *session.posargs, success_codes=[0, 1])
+    session.run(python, "-m", "bench", "reproduce", *session.posargs, success_codes=[0, 1], external=True)
     written = sorted(set(out.glob("reproduce-*.json")) - before, key=lambda path: path.stat().st_mtime)
     if not written:
         session.error(f"bench reproduce wrote no report into {out}")
     gate = ["--gate"] if "--strict" in session.posargs else []
-    session.run("pytest", "suites", f"--report={written[-1]}", "--junitxml=build/junit-reproduce.xml",
-                "-p", "no:cacheprovider", "-q", *gate)
+    session.run(python, "-m", "pytest", "suites", f"--report={written[-1]}",
+                "--junitxml=build/junit-reproduce.xml", "-p", "no:cacheprovider", "-q", *gate, external=True)
 
 
-@nox.session(default=False)
+@nox.session(python=False, default=False)
 def sweep(session: nox.Session) -> None:
-    """The bundled post-processing sweep (bench/accuracy/semantics.toml): one forward, every variant
-    decoded from it, one report row each. Posargs go to `bench reproduce` (e.g. `-- --data-root D`)."""
-    install(session)
-    session.run("python", "-m", "bench", "reproduce", "--sweep", "bench/accuracy/semantics.toml",
-                *session.posargs)
+    """The bundled post-processing sweep: one forward, every variant decoded from it, a row each.
+
+    The sweep is bench/accuracy/semantics.toml; posargs go to `bench reproduce` (e.g. `-- --data-root D`)."""
+    sweep_file = "bench/accuracy/semantics.toml"
+    session.run(shared_python(session), "-m", "bench", "reproduce", "--sweep", sweep_file, *session.posargs,
+                external=True)
 
 
-@nox.session(default=False)
+@nox.session(python=False, default=False)
 def suites(session: nox.Session) -> None:
-    """The reproduction suites alone (rerun from scratch; posargs go to pytest, e.g. --data-root D --gate)."""
-    install(session, "test")
-    session.run("pytest", "suites", "--junitxml=build/junit-suites.xml", *session.posargs)
+    """The reproduction suites alone, rerun from scratch (posargs go to pytest: `-- --data-root D --gate`)."""
+    session.run(shared_python(session), "-m", "pytest", "suites", "--junitxml=build/junit-suites.xml",
+                *session.posargs, external=True)
 
 
-@nox.session(default=False)
+@nox.session(python=False, default=False)
 def profile(session: nox.Session) -> None:
     """Per-stage latency profile on this machine (posargs go to `bench profile`)."""
-    install(session)
-    session.run("python", "-m", "bench", "profile", *session.posargs)
+    session.run(shared_python(session), "-m", "bench", "profile", *session.posargs, external=True)
 
 
-@nox.session(default=False)
+@nox.session(python=False, default=False)
 def device(session: nox.Session) -> None:
-    """`bench device-check` on a CUDA machine (about 6 minutes): gpu tests, profile matrix, poses against
-    the CPU, torchrun. torch is the pinned version from pip, whose Linux wheel is the CUDA build (another
-    CUDA build: set PIP_EXTRA_INDEX_URL). Posargs go to device-check (e.g. `-- --quick --out DIR`)."""
-    install(session, "test")
-    session.run("python", "-m", "bench", "device-check", *session.posargs)
+    """`bench device-check` on a CUDA machine, about 6 minutes (posargs: `-- --quick --out DIR`).
+
+    Runs the gpu tests, the profile matrix, the poses against the CPU and torchrun. torch is the pinned
+    version from pip, whose Linux wheel is the CUDA build (another CUDA build: set PIP_EXTRA_INDEX_URL)."""
+    session.run(shared_python(session), "-m", "bench", "device-check", *session.posargs, external=True)
 
 
 @nox.session(default=False)
 def compare(session: nox.Session) -> None:
-    """Cross-hardware tables and the results page from the committed reports in results/ (posargs go
-    to `bench compare`; without them: `results --out results/compare --html results/index.html`)."""
-    install(session)
+    """Cross-hardware tables and the results page from the reports in results/, without torch.
+
+    Posargs go to `bench compare`; without them: `results --out results/compare --html results/index.html`.
+    compare reads reports only, so its environment has the project's dependencies except torch (seconds
+    to install, not minutes)."""
+    project = tomllib.loads(Path("pyproject.toml").read_text())["project"]
+    light = [dependency for dependency in project["dependencies"] if not dependency.startswith("torch")]
+    session.install(*CONSTRAINTS, "--no-compile", *light)
+    session.install(*CONSTRAINTS, "--no-compile", "--no-deps", "-e", ".")
     default = ["results", "--out", "results/compare", "--html", "results/index.html"]
     session.run("python", "-m", "bench", "compare", *(session.posargs or default), success_codes=[0, 1])
 
 
-@nox.session(default=False)
+@nox.session(python=False, default=False)
 def benchmark(session: nox.Session) -> None:
     """pytest-benchmark suites, stored per machine under .benchmarks/<machine>."""
-    install(session, "test")
     storage = f"file://.benchmarks/{platform.node() or 'machine'}"
-    session.run("pytest", "benchmarks", f"--benchmark-storage={storage}", "--benchmark-autosave",
-                *session.posargs)
+    session.run(shared_python(session), "-m", "pytest", "benchmarks", f"--benchmark-storage={storage}",
+                "--benchmark-autosave", *session.posargs, external=True)
 
 
 def _option(args: list[str], name: str, default: str) -> str:
