@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 RANGE_REQUEST = re.compile(r"bytes=(\d+)-")
@@ -13,17 +14,23 @@ class LoopbackServer:
     """Serves ``files`` (name -> bytes) at ``url(name)`` until :meth:`stop` (or the ``with`` block ends).
 
     Test knobs: ``honour_range`` False answers every request with the whole file (200);
-    ``cut_after`` = N sends the full headers but only N body bytes, then drops the connection (once).
-    ``requests`` records each request's headers.
+    ``cut_after`` = N sends the full headers but only N body bytes, then drops the connection (once);
+    ``send_only`` = N sends only N body bytes with a Content-Length of N, a clean end short of the file
+    (and of a 206's Content-Range); ``etag`` is sent as the ETag of every response; ``trickle_s`` sends
+    the body one byte at a time, this many seconds apart. ``requests`` records each request's headers.
     """
 
     def __init__(self, files: dict[str, bytes]) -> None:
         self.files = files
         self.honour_range = True
         self.cut_after: int | None = None
+        self.send_only: int | None = None
+        self.etag: str | None = None
+        self.trickle_s: float | None = None
         self.requests: list[dict[str, str]] = []
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02},
+                                        daemon=True)  # stop() then returns within 20 ms
         self._thread.start()
 
     def url(self, name: str) -> str:
@@ -53,13 +60,31 @@ def _handler_for(server: LoopbackServer) -> type[BaseHTTPRequestHandler]:
             start = self._range_start(len(body))
             if start is None:
                 return
-            payload = body[start:]
+            payload = body[start:][:server.send_only]
             self.send_header("Content-Length", str(len(payload)))
             self.end_headers()
             if server.cut_after is not None:
                 payload, server.cut_after = payload[:server.cut_after], None
                 self.close_connection = True
-            self.wfile.write(payload)
+            self._write(payload)
+
+        def send_response(self, code: int, message: str | None = None) -> None:
+            super().send_response(code, message)
+            if server.etag is not None:
+                self.send_header("ETag", server.etag)
+
+        def _write(self, payload: bytes) -> None:
+            """Send ``payload`` at once, or a byte every ``trickle_s`` until the client hangs up."""
+            delay = server.trickle_s
+            if delay is None:
+                self.wfile.write(payload)
+                return
+            for index in range(len(payload)):
+                try:
+                    self.wfile.write(payload[index:index + 1])
+                except OSError:
+                    return
+                time.sleep(delay)
 
         def _range_start(self, size: int) -> int | None:
             """Send the status line (200, 206 or a complete 416); the body's start, None after a 416."""

@@ -56,6 +56,11 @@ def server(payload: tuple[str, bytes]) -> LoopbackServer:
         yield running
 
 
+def files_in(folder: Path) -> list[Path]:
+    """Every file under ``folder``, at any depth (the cache keys each URL's files by a subfolder)."""
+    return sorted(path for path in folder.rglob("*") if path.is_file())
+
+
 def closed_port_url(name: str) -> str:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -67,9 +72,9 @@ def test_fetch_downloads_into_cache_and_reuses_it_offline(server, payload, tmp_p
     name, data = payload
     cache = tmp_path / "cache"
     path = fetch(server.url(name), cache_dir=cache, progress=True)
-    assert path == cache / name
+    assert path.name == name and path.is_relative_to(cache)
     assert path.read_bytes() == data
-    assert list(cache.iterdir()) == [path]
+    assert files_in(cache) == [path]
     server.stop()
     assert fetch(server.url(name), cache_dir=cache, progress=False) == path
     assert len(server.requests) == 1
@@ -81,9 +86,9 @@ def test_fetch_resumes_an_interrupted_download_with_a_range_request(server, payl
     server.cut_after = cut
     with pytest.raises(BenchError, match=f"stopped after {cut} of {len(data)} bytes.*run the same command"):
         fetch(server.url(name), cache_dir=tmp_path, progress=False)
-    part = tmp_path / f"{name}.part"
+    (part,) = tmp_path.rglob(f"{name}.part")
     assert part.stat().st_size == cut
-    assert not (tmp_path / name).exists()
+    assert not list(tmp_path.rglob(name))
 
     path = fetch(server.url(name), cache_dir=tmp_path, progress=False)
     assert path.read_bytes() == data
@@ -93,25 +98,36 @@ def test_fetch_resumes_an_interrupted_download_with_a_range_request(server, payl
 
 def test_fetch_restarts_when_the_server_ignores_range(server, payload, tmp_path):
     name, data = payload
+    server.cut_after = 100
+    with pytest.raises(BenchError, match="stopped after 100"):
+        fetch(server.url(name), cache_dir=tmp_path, progress=False)
     server.honour_range = False
-    (tmp_path / f"{name}.part").write_bytes(b"x" * 100)
     path = fetch(server.url(name), cache_dir=tmp_path, progress=False)
     assert path.read_bytes() == data
-    assert server.requests[0]["Range"] == "bytes=100-"
+    assert server.requests[1]["Range"] == "bytes=100-"
+
+
+def interrupted_part(server: LoopbackServer, name: str, cache: Path) -> Path:
+    """The ``.part`` file (with its record) that a download cut after 100 bytes leaves in ``cache``."""
+    server.cut_after = 100
+    with pytest.raises(BenchError, match="stopped after 100"):
+        fetch(server.url(name), cache_dir=cache, progress=False)
+    (part,) = cache.rglob(f"{name}.part")
+    return part
 
 
 def test_fetch_finishes_a_complete_part_file_on_416(server, payload, tmp_path):
     name, data = payload
-    (tmp_path / f"{name}.part").write_bytes(data)
+    interrupted_part(server, name, tmp_path).write_bytes(data)
     assert fetch(server.url(name), cache_dir=tmp_path, progress=False).read_bytes() == data
-    assert [request["Range"] for request in server.requests] == [f"bytes={len(data)}-"]
+    assert [request.get("Range") for request in server.requests] == [None, f"bytes={len(data)}-"]
 
 
 def test_fetch_restarts_after_416_for_an_oversized_part_file(server, payload, tmp_path):
     name, data = payload
-    (tmp_path / f"{name}.part").write_bytes(data + b"junk")
+    interrupted_part(server, name, tmp_path).write_bytes(data + b"junk")
     assert fetch(server.url(name), cache_dir=tmp_path, progress=False).read_bytes() == data
-    assert "Range" not in server.requests[1]
+    assert server.requests[1]["Range"] == f"bytes={len(data) + 4}-" and "Range" not in server.requests[2]
 
 
 def test_fetch_rejects_a_file_whose_hash_differs_from_its_name(payload, tmp_path):
@@ -121,7 +137,7 @@ def test_fetch_rejects_a_file_whose_hash_differs_from_its_name(payload, tmp_path
     with LoopbackServer({wrong_name: data}) as running, pytest.raises(BenchError) as caught:
         fetch(running.url(wrong_name), cache_dir=cache, progress=False)
     assert "deadbeef" in str(caught.value) and hashlib.sha256(data).hexdigest() in str(caught.value)
-    assert list(cache.iterdir()) == []
+    assert files_in(cache) == []
 
 
 def test_fetch_checks_a_pinned_full_sha256(server, payload, tmp_path):
@@ -136,10 +152,11 @@ def test_fetch_checks_a_pinned_full_sha256(server, payload, tmp_path):
 
 def test_fetch_replaces_a_corrupt_cached_file(server, payload, tmp_path):
     name, data = payload
-    (tmp_path / name).write_bytes(data[: len(data) // 2])
+    cached = fetch(server.url(name), cache_dir=tmp_path, progress=False)
+    cached.write_bytes(data[: len(data) // 2])
     with pytest.warns(UserWarning, match="failed verification"):
         path = fetch(server.url(name), cache_dir=tmp_path, progress=False)
-    assert path.read_bytes() == data
+    assert path == cached and path.read_bytes() == data
 
 
 def test_fetch_without_network_says_what_to_do(payload, tmp_path):
@@ -149,7 +166,7 @@ def test_fetch_without_network_says_what_to_do(payload, tmp_path):
         fetch(url, cache_dir=tmp_path, progress=False)
     message = str(caught.value)
     assert f"could not download {url}" in message
-    assert "--checkpoint PATH" in message and str(tmp_path / name) in message
+    assert "--checkpoint PATH" in message and f"place it at {tmp_path}" in message and name in message
 
 
 def test_fetch_reports_http_errors(server, tmp_path):
@@ -319,5 +336,5 @@ def test_fetch_command_prints_path_and_sha256(server, payload, tmp_path, capsys)
     fetch_command.register(parser.add_subparsers())
     args = parser.parse_args(["fetch", server.url(name), "--cache-dir", str(tmp_path)])
     assert args.run(args) == 0
-    assert capsys.readouterr().out.splitlines() == [str(tmp_path / name),
-                                                    f"sha256 {hashlib.sha256(data).hexdigest()}"]
+    (path,) = tmp_path.rglob(name)
+    assert capsys.readouterr().out.splitlines() == [str(path), f"sha256 {hashlib.sha256(data).hexdigest()}"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -17,6 +17,8 @@ PUBLISHED_DATA = Path(__file__).parents[1] / "published.toml"
 """The package's published data: the checkpoint registry and the expected-metrics table."""
 
 ENTRY_FIELDS = ("url", "sha256_prefix", "sha256")
+MAX_NAME_BYTES = 240
+"""Longest file name taken from a URL: its ``.part.json`` companion must fit in 255 bytes."""
 
 
 @dataclass(frozen=True)
@@ -43,11 +45,21 @@ class RegistryEntry:
 
 
 def file_name_of(url: str) -> str:
-    """The file name a URL downloads to (its last path segment, percent-decoded)."""
-    name = PurePosixPath(unquote(urlsplit(url).path)).name
-    if not name:
-        raise BenchError(f"cannot tell a file name from the URL {url!r}: it must end in the file name")
+    """The file name a URL downloads to: its last path segment, percent-decoded. BenchError when that is
+    no safe file name (see :func:`is_safe_file_name`): it would name the cache folder, its parent or a
+    path elsewhere."""
+    name = unquote(urlsplit(url).path.rpartition("/")[2])
+    if not is_safe_file_name(name):
+        raise BenchError(f"cannot tell a file name from the URL {url!r}: its last path segment decodes to "
+                         f"{name!r}, which is not a usable file name; the URL must end in the file name")
     return name
+
+
+def is_safe_file_name(name: str) -> bool:
+    """Whether ``name`` names a file inside a folder: not empty, ``.`` or ``..``, without ``/`` or NUL,
+    and short enough for its ``.part.json`` companion to fit common file systems' 255-byte limit."""
+    return (name not in ("", ".", "..") and "/" not in name and "\0" not in name
+            and len(name.encode()) <= MAX_NAME_BYTES)
 
 
 def parse_entries(data: Mapping[str, Any], path: Path) -> dict[str, RegistryEntry]:

@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.checkpoint.download import fetch_verified
+from bench.checkpoint.download import DEADLINE_S, fetch_verified
 from bench.checkpoint.hashing import hash_problem, sha256_of
 from bench.checkpoint.registry import registry_entry
 from bench.errors import BenchError
@@ -21,15 +21,15 @@ class ResolvedCheckpoint:
     source: str
 
 
-def resolve_checkpoint(spec: str, cache_dir: str | os.PathLike | None = None,
-                       progress: bool = True) -> ResolvedCheckpoint:
+def resolve_checkpoint(spec: str, cache_dir: str | os.PathLike | None = None, progress: bool = True,
+                       deadline: float = DEADLINE_S) -> ResolvedCheckpoint:
     """Download (``http(s)://`` URL, cached) or locate (any other value: a path) a checkpoint and verify it.
 
-    A local file works offline; its sha256 is checked against the hash prefix in its name and the
-    registry pin for its name, when those exist.
+    A download may take ``deadline`` seconds in all. A local file works offline; its sha256 is checked
+    against the hash prefix in its name and the registry pin for its name, when those exist.
     """
     if "://" in spec:
-        path, digest = fetch_verified(spec, cache_dir, progress)
+        path, digest = fetch_verified(spec, cache_dir, progress, deadline=deadline)
         return ResolvedCheckpoint(path, digest, spec)
     path = Path(spec).expanduser()
     if not path.is_file():
