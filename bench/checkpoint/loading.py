@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
 import os
 import pickle
 import re
+import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -44,8 +46,24 @@ REFUSED_OBJECT = re.compile(r"Unsupported global: GLOBAL \S+|Can only build [^\n
 """How torch's weights-only unpickler names the object it refused."""
 
 MAX_LISTED_KEYS = 10
-CHECKPOINT_MAGIC = (b"PK\x03\x04", b"\x80")
+ZIP_MAGIC = b"PK\x03\x04"
+CHECKPOINT_MAGIC = (ZIP_MAGIC, b"\x80")
 """How a torch.save file starts: a zip archive (the default since torch 1.6) or a pickle (protocol 2+)."""
+
+MAX_CHECKPOINT_BYTES = 1024**3
+"""Most bytes a checkpoint may take, both as a file and unpacked (the sizes its zip entries declare, which
+``torch.load`` allocates before reading them): the published HigherHRNet-W32 checkpoint has ~115 MB."""
+
+MAX_COMPRESSION_RATIO = 10
+"""Most a zip checkpoint may unpack to, as a multiple of its packed entries: ``torch.save`` stores them
+uncompressed (ratio 1) and trained weights deflate by ~1.1, while a zip bomb's zeros deflate by ~1000."""
+
+MAX_ABS_WEIGHT = 1e5
+"""Largest magnitude accepted in a floating checkpoint tensor. Trained weights and biases are O(1) and
+BatchNorm running variances (the largest entries) O(10..1000); the synthetic fills of
+``bench.testing.synthetic_weights`` stay under 2. Larger values, such as a corrupted exponent, overflow to
+NaN or infinity deep in the network or in grouping, after the expensive work. Integer tensors
+(``num_batches_tracked``) are counters and not checked."""
 
 
 def load_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
@@ -55,14 +73,37 @@ def load_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     Reads with ``torch.load(weights_only=True)``: no code in the file runs.
     """
     path = Path(path)
-    with open_regular(path, "checkpoint") as handle:
+    with open_regular(path, "checkpoint", MAX_CHECKPOINT_BYTES) as handle:
         start = handle.read(4)
         if not start.startswith(CHECKPOINT_MAGIC):
             raise BenchError(f"checkpoint {path} is not a PyTorch checkpoint: it starts with {start!r}, not "
                              "a zip archive (torch.save) or a pickle")
+        if start.startswith(ZIP_MAGIC):
+            check_unpacked_size(handle, path)
         handle.seek(0)
         content = _load(handle, path)
-    return check_finite(strip_parallel_prefix(unwrap(content, path), path), path)
+    return check_values(strip_parallel_prefix(unwrap(content, path), path), path)
+
+
+def check_unpacked_size(handle: BinaryIO, path: Path) -> None:
+    """BenchError when the zip checkpoint ``handle`` declares more than :data:`MAX_CHECKPOINT_BYTES`
+    unpacked, or more than :data:`MAX_COMPRESSION_RATIO` times its packed size: ``torch.load`` allocates
+    and fills each entry's declared size, so a few MB of deflated zeros would otherwise take gigabytes.
+    Reads the zip's central directory only (as ``torch.load`` does, it trusts the sizes declared there)."""
+    try:
+        with zipfile.ZipFile(handle) as archive:
+            entries = archive.infolist()
+    except Exception as error:  # zipfile raises BadZipFile, but also OSError, EOFError, ValueError, ...
+        raise unreadable(path, error) from error
+    unpacked = sum(entry.file_size for entry in entries)
+    packed = sum(entry.compress_size for entry in entries)
+    if unpacked > MAX_CHECKPOINT_BYTES:
+        raise BenchError(f"checkpoint {path} unpacks to {unpacked:,} bytes, more than the limit of "
+                         f"{MAX_CHECKPOINT_BYTES:,} bytes")
+    if unpacked > MAX_COMPRESSION_RATIO * packed:
+        raise BenchError(f"checkpoint {path} unpacks {packed:,} bytes to {unpacked:,}, more than "
+                         f"{MAX_COMPRESSION_RATIO} times as many; torch.save does not compress, so this is "
+                         "a zip bomb or not a checkpoint")
 
 
 def _load(handle: BinaryIO, path: Path) -> Any:
@@ -81,15 +122,25 @@ def _load(handle: BinaryIO, path: Path) -> Any:
         raise unreadable(path, error) from error
 
 
-def check_finite(state_dict: dict[str, torch.Tensor], path: Path) -> dict[str, torch.Tensor]:
-    """``state_dict`` unchanged; BenchError naming the tensors that hold NaN or infinite values, which
-    would otherwise surface as a failure deep inside grouping."""
-    bad = [f"{key} ({int((~torch.isfinite(value)).sum())} of {value.numel()})"
-           for key, value in state_dict.items()
-           if value.is_floating_point() and not bool(torch.isfinite(value).all())]
-    if bad:
-        raise BenchError(f"checkpoint {path} holds NaN or infinite values in {len(bad)} tensor(s): "
-                         f"{abbreviate(bad)}")
+def check_values(state_dict: dict[str, torch.Tensor], path: Path) -> dict[str, torch.Tensor]:
+    """``state_dict`` unchanged; BenchError naming the tensors saved without values (from the meta device)
+    and the floating tensors that hold NaN or infinite values or values beyond :data:`MAX_ABS_WEIGHT`,
+    which would otherwise surface as a failure deep inside grouping, after the network's work."""
+    peaks = {key: float(value.detach().abs().max()) for key, value in state_dict.items()
+             if value.is_floating_point() and value.numel() and not value.is_meta}  # NaN propagates
+    problems = {
+        "tensors without values (saved from the meta device)":
+            [key for key, value in state_dict.items() if value.is_meta],
+        "NaN or infinite values": [f"{key} ({int((~torch.isfinite(state_dict[key])).sum())} of "
+                                   f"{state_dict[key].numel()})" for key, peak in peaks.items()
+                                   if not math.isfinite(peak)],
+        f"values beyond ±{MAX_ABS_WEIGHT:g}, far above any trained weight,":
+            [f"{key} (up to {peak:.3g})" for key, peak in peaks.items() if MAX_ABS_WEIGHT < peak < math.inf],
+    }
+    for problem, tensors in problems.items():
+        if tensors:
+            raise BenchError(f"checkpoint {path} holds {problem} in {len(tensors)} tensor(s): "
+                             f"{abbreviate(tensors)}")
     return state_dict
 
 
