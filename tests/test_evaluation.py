@@ -402,3 +402,14 @@ def test_cli_scores_with_the_xtcocotools_protocol(tmp_path, capsys):
     assert "xtcocotools protocol, not the official one" in capsys.readouterr().out
     record = json.loads((tmp_path / "out.json").read_text())
     assert record["protocol"] == "xtcocotools" and record["metrics"]["AP"] == PERFECT
+
+
+def test_a_split_without_ground_truth_prints_n_a_with_its_meaning_once(tmp_path, capsys):
+    gt_ann = person(1, 7)
+    gt, results = tmp_path / "gt.json", tmp_path / "results.json"
+    gt.write_text(json.dumps(ground_truth([gt_ann], {7: 0.5})))
+    results.write_text(json.dumps([detection(gt_ann, shift=0.0)]))
+    assert main(["evaluate", str(gt), str(results)]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"AP_easy\s+n/a", out) and "-1.0000" not in out
+    assert out.count(protocol.NO_GROUND_TRUTH_NOTE) == 1

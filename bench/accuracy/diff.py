@@ -20,7 +20,7 @@ import pandas as pd
 
 from bench import atomic
 from bench.errors import BenchError
-from bench.evaluation import OFFICIAL_PROTOCOL, evaluate
+from bench.evaluation import OFFICIAL_PROTOCOL, evaluate, metric_text, no_ground_truth_note
 from bench.evaluation.bootstrap import (
     INTERVAL_METRICS,
     BootstrapSettings,
@@ -160,10 +160,6 @@ def run_diff(config: DiffConfig) -> Diff:
                 image_differences(scored_a.matches, scored_b.matches), config.bootstrap)
 
 
-def _value(value: float | None) -> str:
-    return "-" if value is None or value == -1 else f"{value:.4f}"
-
-
 def _signed(value: float | None) -> str:
     return "-" if value is None else f"{value:+.4f}"
 
@@ -176,7 +172,8 @@ def diff_markdown(diff: Diff) -> str:
     """The diff as Markdown: inputs, AP deltas with intervals, per-image totals, the images that moved."""
     confidence = f"{100 * diff.bootstrap.confidence:g}%"
     settings = diff.bootstrap.to_dict()
-    metric_rows = [{"metric": name, "A": _value(diff.metrics_a[name]), "B": _value(diff.metrics_b[name]),
+    metric_rows = [{"metric": name, "A": metric_text(diff.metrics_a[name]),
+                    "B": metric_text(diff.metrics_b[name]),
                     "B - A": _signed(diff.deltas[name].delta),
                     f"{confidence} interval": _bounds(diff.deltas[name].ci95)}
                    for name in INTERVAL_METRICS]
@@ -198,6 +195,7 @@ def diff_markdown(diff: Diff) -> str:
         f"{settings['seed']}, {settings['method']}). The interval is test-set sampling noise of the "
         "difference, not a gate.",
         markdown_table(pd.DataFrame.from_records(metric_rows)),
+        *no_ground_truth_note([*diff.metrics_a.values(), *diff.metrics_b.values()]),
         "## Per image",
         markdown_table(pd.DataFrame({"field": list(totals), "value": list(totals.values())})),
         "moved = |matched B - matched A| + |mean OKS B - mean OKS A| (matched: people matched at OKS >= "

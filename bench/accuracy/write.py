@@ -14,7 +14,7 @@ import torch
 from bench.accuracy.expected import ExpectedTable
 from bench.accuracy.plan import Plan
 from bench.accuracy.settings import ReproduceConfig
-from bench.evaluation import AP_NAMES
+from bench.evaluation import AP_NAMES, metric_text, no_ground_truth_note
 from bench.reports.records import ReproduceRecord
 from bench.reports.rows import Row
 from bench.reports.schema import ForwardThroughput, Report, Throughput
@@ -47,10 +47,11 @@ def summarize(report: Report, paths: Mapping[str, Path]) -> str:
     to supply it, and where the report went."""
     table = pd.DataFrame([
         {"row": row.result.name, "status": row.verdict.status,
-         **{name: _fmt((row.result.metrics or {}).get(name)) for name in AP_NAMES}}
+         **{name: metric_text((row.result.metrics or {}).get(name)) for name in AP_NAMES}}
         for row in report.rows
     ])
-    lines = [table.to_string(index=False), ""]
+    metrics = [value for row in report.rows for value in (row.result.metrics or {}).values()]
+    lines = [table.to_string(index=False), *no_ground_truth_note(metrics), ""]
     lines += [f"{row.result.name}: {row.verdict.status}: {row.verdict.reason}" for row in report.rows
               if row.verdict.reason]
     if report.errors:
@@ -58,7 +59,3 @@ def summarize(report: Report, paths: Mapping[str, Path]) -> str:
         lines += [f"- {problem}" for problem in report.errors]
     lines += [""] + [f"report: {path}" for role, path in paths.items() if role in ("json", "md")]
     return "\n".join(lines)
-
-
-def _fmt(value: float | None) -> str:
-    return "-" if value is None else f"{value:.4f}"

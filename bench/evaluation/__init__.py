@@ -16,7 +16,8 @@ from bench.evaluation.api import (
     implementation_version,
 )
 from bench.evaluation.inputs import InputReport
-from bench.evaluation.protocol import AP_NAMES, METRIC_NAMES
+from bench.evaluation.protocol import AP_NAMES, METRIC_NAMES, metric_text, no_ground_truth_note
 
 __all__ = ["AP_NAMES", "IMPLEMENTATION", "METRIC_NAMES", "OFFICIAL_PROTOCOL", "PROTOCOLS", "Evaluation",
-           "InputReport", "check_protocol", "evaluate", "implementation_version"]
+           "InputReport", "check_protocol", "evaluate", "implementation_version", "metric_text",
+           "no_ground_truth_note"]

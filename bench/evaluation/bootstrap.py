@@ -21,6 +21,7 @@ Shape letters: S resamples, R runs, M metrics, I images.
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -36,6 +37,25 @@ _INTERVAL_POSITIONS = [protocol.METRIC_NAMES.index(name) for name in INTERVAL_ME
 METHOD = "percentile"
 RESAMPLED = ("images, with replacement, as many as the run has; an image drawn k times counts k times "
              "(its detections, GT and crowd index); the same draws for every metric and every run")
+MAX_RESAMPLES = 100_000
+"""Most bootstrap resamples: intervals settle long before (the default is 1,000), and every resample
+re-accumulates every run, so 10^12 would run for ever (or fail allocating its samples)."""
+LARGEST_INTEGER = 2**63 - 1
+"""The largest integer a TOML file holds (signed 64 bits): the bound of an integer setting that has no
+smaller natural one (the bootstrap seed, image ids)."""
+
+
+def integer_problem(name: str, value: object, low: int, high: int) -> str | None:
+    """Why ``value`` is not an integer in [``low``, ``high``], or None: the one check of every bounded
+    integer setting, in any layer (a bool is not an integer). The message names the setting, the value
+    and the bound it breaks."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        return f"{name} must be an integer, got {value!r}"
+    if value < low:
+        return f"{name} must be >= {low}, got {value}"
+    if value > high:
+        return f"{name} {value} is above the limit of {high}"
+    return None
 
 
 @dataclass(frozen=True)
@@ -47,12 +67,15 @@ class BootstrapSettings:
     confidence: float = 0.95
 
     def __post_init__(self) -> None:
-        if self.resamples < 0:
-            raise ValueError(f"bootstrap resamples must be >= 0, got {self.resamples}")
-        if self.seed < 0:
-            raise ValueError(f"bootstrap seed must be >= 0, got {self.seed}")
-        if not 0.0 < self.confidence < 1.0:
-            raise ValueError(f"bootstrap confidence must be in (0, 1), got {self.confidence}")
+        """ValueError naming the setting, when the settings are made: never after the predictions."""
+        problem = (integer_problem("bootstrap resamples", self.resamples, 0, MAX_RESAMPLES)
+                   or integer_problem("bootstrap seed", self.seed, 0, LARGEST_INTEGER))
+        if problem:
+            raise ValueError(problem)
+        confidence = self.confidence
+        if isinstance(confidence, bool) or not isinstance(confidence, numbers.Real) \
+                or not 0.0 < confidence < 1.0:
+            raise ValueError(f"bootstrap confidence must be a number in (0, 1), got {confidence!r}")
 
     def to_dict(self) -> dict[str, Any]:
         """The settings as a report records them, with the method and what is resampled."""

@@ -15,6 +15,7 @@ from bench.evaluation.api import (
     evaluate,
     implementation_version,
 )
+from bench.evaluation.protocol import metric_text, no_ground_truth_note
 
 
 @dataclass(frozen=True)
@@ -39,11 +40,12 @@ def evaluate_files(config: EvaluateConfig) -> Evaluation:
 
 def format_result(result: Evaluation) -> str:
     """The nine metrics as a two-column table, then the protocol, the implementation and the inputs."""
-    table = pd.Series(result.metrics, name="value").rename_axis("metric").to_frame()
+    table = pd.Series({name: metric_text(value) for name, value in result.metrics.items()}, name="value")
     kind = "the official CrowdPose protocol" if result.official else f"the {result.protocol} protocol, " \
                                                                      "not the official one"
     return "\n".join([
-        table.to_string(float_format=lambda value: f"{value:.4f}"),
+        table.rename_axis("metric").to_frame().to_string(),
+        *no_ground_truth_note(result.metrics.values()),
         f"{kind}, scored by {IMPLEMENTATION} {implementation_version()} in {result.seconds:.2f} s",
         f"inputs: {result.inputs.summary()}",
     ])

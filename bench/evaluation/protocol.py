@@ -29,6 +29,25 @@ METRIC_NAMES = SUMMARY_NAMES + SPLIT_NAMES
 AP_NAMES = ("AP", "AP50", "AP75") + SPLIT_NAMES
 """The average precisions: the published table's metrics, and the ones with bootstrap intervals."""
 
+NO_GROUND_TRUTH = -1.0
+"""The value the protocol gives a metric with nothing to score (no non-ignored GT in the split)."""
+
+NO_GROUND_TRUTH_NOTE = "n/a: no ground truth to score in that split (the official protocol's -1)"
+"""How every output explains ``n/a``, once, where it shows one."""
+
+
+def metric_text(value: float | None, digits: int = 4) -> str:
+    """A metric as every table prints it: ``n/a`` for :data:`NO_GROUND_TRUTH`, ``-`` where nothing was
+    measured (None), else the value with ``digits`` decimals."""
+    if value is None:
+        return "-"
+    return "n/a" if value == NO_GROUND_TRUTH else f"{value:.{digits}f}"
+
+
+def no_ground_truth_note(values) -> list[str]:
+    """``[NO_GROUND_TRUTH_NOTE]`` when any of ``values`` is :data:`NO_GROUND_TRUTH`, else ``[]``."""
+    return [NO_GROUND_TRUTH_NOTE] if any(value == NO_GROUND_TRUTH for value in values) else []
+
 
 def iou_thresholds() -> np.ndarray:
     """The 10 OKS thresholds .50:.05:.95, computed as the COCO API does (linspace, not arange)."""
