@@ -32,6 +32,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from bench.data.images import read_image
 from bench.errors import BenchError
+from bench.limits import integer_problem
 from reference.pipeline import (
     ForwardOutputs,
     InputLimits,
@@ -44,6 +45,11 @@ from reference.pipeline import (
 
 READ_IMAGE = "read_image"
 """The stage that reads and decodes an image file (in a worker process when there are workers)."""
+MAX_BATCH_SIZE = 256
+"""Most images per loaded batch (``--batch-size``): far above what fills a GPU at the published input
+size, below what exhausts memory reading them ahead."""
+MAX_WORKERS = 64
+"""Most image-reading worker processes (``workers``): each is a process with its own memory."""
 
 
 @dataclass(frozen=True)
@@ -66,6 +72,14 @@ class Schedule:
     batch_size: int = 1
     workers: int = 2
     overlap: bool = True
+
+    def __post_init__(self) -> None:
+        """BenchError naming the setting (``--batch-size``, ``workers``), its value and its limit: a
+        run's config makes its schedules when it is made, so this refuses them before any work."""
+        problem = (integer_problem("--batch-size", self.batch_size, 1, MAX_BATCH_SIZE)
+                   or integer_problem("workers", self.workers, 0, MAX_WORKERS))
+        if problem:
+            raise BenchError(problem)
 
     @property
     def name(self) -> str:

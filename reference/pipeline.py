@@ -37,7 +37,7 @@ import torch
 from torch import nn
 
 from reference.aggregate import STAGE_AGGREGATIONS, ScaleOutputs, aggregate_outputs
-from reference.crowdpose import FLIP_INDEX
+from reference.crowdpose import FLIP_INDEX, NUM_JOINTS
 from reference.grouping import GroupingConfig, group_batch
 from reference.preprocess import (
     DEFAULT_LIMITS,
@@ -66,6 +66,23 @@ from reference.transforms import to_image_coords
 
 PRECISIONS = ("float32", "tf32", "bfloat16", "float16")
 _AUTOCAST_DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16}
+MAX_INPUT_SIZE = 4096
+"""Largest ``input_size`` (the short side of the scale-1 network input, in pixels): 8x the published
+512, and above the short side of any CrowdPose image."""
+MIN_SCALE = 0.5
+"""Smallest test scale (HigherHRNet's own smallest). The maps are aggregated at the scale-1 size,
+1 / (smallest scale) times the smallest input per side: a scale of 0.001 alone asks for maps a million
+times the input's pixels."""
+MAX_SCALE = 4.0
+"""Largest test scale: twice HigherHRNet's largest (2); the input limits bound the pixels it asks for."""
+MAX_NUM_SCALES = 8
+"""Most test scales of one run: each one is a network pass per image."""
+MAX_NUM_PEOPLE = 1000
+"""Largest ``max_num_people`` (candidates per joint, people per image): 33x mmpose's 30. The grouping's
+memory grows with it (100,000 took 21.6 GB)."""
+MAX_NMS_KERNEL = 31
+"""Largest ``nms_kernel`` (the odd side of the NMS window on the maps, mmpose: 5): the window mask grows
+with its square (99,999 took 10.7 GB), and 31 already spans a person's whole joint neighbourhood."""
 
 Poses = tuple[np.ndarray, np.ndarray]
 """(keypoints [N, K, 3] float64: x, y in image pixels and the heatmap value; scores [N] float64)."""
@@ -91,6 +108,9 @@ class PipelineConfig:
         object.__setattr__(self, "scales", tuple(self.scales))
         if len(self.scales) > 1 and 1 not in self.scales:
             raise ValueError(f"scales {self.scales} must include 1: the tags come from the scale-1 pass")
+        outside = [scale for scale in self.scales if not MIN_SCALE <= scale <= MAX_SCALE]
+        if outside:
+            raise ValueError(f"scale {outside[0]:g} is outside the limits [{MIN_SCALE:g}, {MAX_SCALE:g}]")
         if self.stage_aggregation not in STAGE_AGGREGATIONS:
             raise ValueError(
                 f"stage_aggregation must be one of {STAGE_AGGREGATIONS}, got {self.stage_aggregation!r}"
@@ -99,9 +119,25 @@ class PipelineConfig:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
         if not isinstance(self.grouping, GroupingConfig):
             raise TypeError(f"grouping must be a GroupingConfig, got {type(self.grouping).__name__}")
+        self._check_limits()
         for name in ("flip", "channels_last", "compile"):
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"{name} must be a bool, got {getattr(self, name)!r}")
+
+    def _check_limits(self) -> None:
+        """ValueError naming the setting, its value and its limit, where the work a setting asks for is
+        out of bounds, or ``joint_order`` does not order the 14 CrowdPose joints (the grouping would
+        only find out after the network ran)."""
+        for name, value, limit in (("input_size", self.input_size, MAX_INPUT_SIZE),
+                                   ("the number of scales", len(self.scales), MAX_NUM_SCALES),
+                                   ("max_num_people", self.grouping.max_num_people, MAX_NUM_PEOPLE),
+                                   ("nms_kernel", self.grouping.nms_kernel, MAX_NMS_KERNEL)):
+            if value > limit:
+                raise ValueError(f"{name} {value} is above the limit of {limit}")
+        order = self.grouping.joint_order
+        if order is not None and len(order) != NUM_JOINTS:
+            raise ValueError(f"joint_order has {len(order)} joints; it must be a permutation of the "
+                             f"{NUM_JOINTS} CrowdPose joints 0..{NUM_JOINTS - 1}")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready settings (nested grouping settings included) for reports."""

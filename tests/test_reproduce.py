@@ -125,7 +125,7 @@ def test_a_run_matches_its_custom_table_with_everything_recorded(first_run):
     assert (result.evaluator.protocol, result.evaluator.implementation) == ("crowdpose", "bench.evaluation")
     assert result.behaviour.pipeline["stage_aggregation"] == "mmpose-0.29"
     assert report.config.weights.kind == "checkpoint" and report.config.weights.published is False
-    assert report.config.weights.sha256 == sha256_of(next((work / "ckpt").glob("*.pth")))
+    assert report.config.weights.sha256 == sha256_of(next((work / "ckpt").rglob("*.pth")))
     assert report.config.settings["batch_size"] == 1  # the settings, recorded verbatim
     assert report.config.config_file.table["workers"] == 0 and report.config.expected_table == str(table)
     results_file = Path(result.behaviour.results_json)
@@ -235,12 +235,12 @@ def test_the_ground_truth_as_predictions_scores_one(sample_dir):
     ([], {"pipeline": {"precision": "bfloat16"}}, "must not set ['precision']"),
     ([], {"pipeline": {"matcher": "bogus"}}, "matcher"),
     ([], {"workers": "two"}, "[reproduce]: workers must be int, got 'two'"),
-    ([], {"threads": 0}, "threads must be an integer in [1, 1024], got 0"),
+    ([], {"threads": 0}, "threads must be >= 1, got 0"),
     ([], {"image_ids": [5]}, "unknown image id 5"),
     ([], {"colour": 1}, "unknown key(s) ['colour']"),
     ([], {"bootstrap": {"resamples": -1}}, "bootstrap resamples must be >= 0, got -1"),
-    (["--batch-size", "0"], {}, "batch_size must be an integer in [1, 256], got 0"),
-    (["--limit", "0"], {}, "limit must be at least 1"),
+    (["--batch-size", "0"], {}, "--batch-size must be >= 1, got 0"),
+    (["--limit", "0"], {}, "--limit must be >= 1, got 0"),
 ])
 def test_bad_settings_are_input_errors_before_any_work(first_run, tmp_path, flags, table, message, capsys):
     _, report, args, _ = first_run

@@ -87,6 +87,23 @@ class PredictionCache:
             os.fsync(handle.fileno())
 
 
+def check_writable(root: Path, flag: str) -> None:
+    """Prove, before any work, that the cache under ``root`` can be written: the folder, and each cache
+    folder and shard already in it, which a run may resume from (it locks every shard it reads by opening
+    it for appending, and writes its results file into its folder). Otherwise a run whose every image is
+    cached would fail only at the end. BenchError naming ``flag`` and the path."""
+    atomic.check_writable_folder(root, flag)
+    for folder in sorted(manifest.parent for manifest in root.glob("*/key.json")):
+        atomic.check_writable_folder(folder, flag)
+        for shard in sorted(folder.glob("predictions-*.jsonl")):
+            try:
+                with open(shard, "a", encoding="utf-8"):
+                    pass
+            except OSError as error:
+                raise BenchError(f"{flag}: the prediction cache shard {shard} cannot be written: "
+                                 f"{error.strerror or error}") from None
+
+
 def image_digests(paths: Mapping[int, Path]) -> dict[int, str]:
     """sha256 of each image file's bytes, by image id (read in a few threads; unreadable files are
     left out, and their decoding names them later)."""

@@ -17,7 +17,7 @@ from torch import nn
 
 from bench import atomic
 from bench.accuracy import distributed
-from bench.accuracy.cache import image_digests
+from bench.accuracy.cache import check_writable, image_digests
 from bench.accuracy.expected import ExpectedRow, ExpectedTable
 from bench.accuracy.runner import plan_forwards
 from bench.accuracy.settings import ReproduceConfig
@@ -97,7 +97,7 @@ def make_plan(config: ReproduceConfig, table: ExpectedTable, topology: distribut
               model: nn.Module | None = None) -> Plan:
     """The plan of ``config``'s rows (``model``, if given, replaces the checkpoint: "provided" weights)."""
     atomic.check_writable_folder(config.out, "--out")
-    atomic.check_writable_folder(config.prediction_cache_root, "cache_dir")
+    check_writable(config.prediction_cache_root, "cache_dir")
     if config.checkpoint_cache_dir is not None:
         atomic.check_writable_folder(config.checkpoint_cache_dir, "checkpoint_cache_dir")
     specs = row_specs(config, table)

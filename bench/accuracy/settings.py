@@ -7,7 +7,7 @@ would trip over later.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,13 +17,14 @@ from bench.accuracy.sweep import Sweep
 from bench.data.dataset import DataConfig
 from bench.errors import BenchError
 from bench.evaluation.bootstrap import BootstrapSettings
+from bench.limits import LARGEST_INTEGER, integer_problem
 from bench.reports.records import ConfigFile
+from bench.reports.writing import check_label
+from bench.schedule import Schedule
 from reference.pipeline import InputLimits, pipeline_config
 
-MAX_BATCH_SIZE = 256
-MAX_WORKERS = 64
-MAX_THREADS = 1024
-"""Upper bounds of the counts: far above any machine's need, below what would exhaust memory or crash."""
+MAX_THREADS = 256
+"""Most CPU threads per process (``threads``): above any machine's cores; 100,000 crashed OpenMP."""
 
 
 @dataclass(frozen=True)
@@ -61,14 +62,10 @@ class ReproduceConfig:
     config_file: ConfigFile | None = None
 
     def __post_init__(self) -> None:
-        for name, value, low, high in (("batch_size", self.batch_size, 1, MAX_BATCH_SIZE),
-                                       ("workers", self.workers, 0, MAX_WORKERS),
-                                       ("threads", self.threads, 1, MAX_THREADS)):
-            if value is not None and not (isinstance(value, int) and not isinstance(value, bool)
-                                          and low <= value <= high):
-                raise BenchError(f"{name} must be an integer in [{low}, {high}], got {value!r}")
-        if self.data.limit is not None and self.data.limit < 1:
-            raise BenchError(f"limit must be at least 1, got {self.data.limit}")
+        Schedule(self.batch_size, self.workers)  # checks --batch-size and workers against their limits
+        problem = next(filter(None, self._integer_problems()), None)
+        if problem:
+            raise BenchError(problem)
         own = sorted({"scales", "flip", "precision"} & set(self.pipeline_options))
         if own:
             raise BenchError(f"pipeline options must not set {own}: scales and flip come from the published "
@@ -77,9 +74,37 @@ class ReproduceConfig:
             pipeline_config((1,), True, precision=self.precision, **self.pipeline_options)
         except (TypeError, ValueError) as error:
             raise BenchError(f"pipeline options: {error}") from None
+        for scales in self.scales or ():  # as every pipeline checks its scales (profile --scales too)
+            try:
+                pipeline_config(scales)
+            except (TypeError, ValueError) as error:
+                raise BenchError(f"--scales {','.join(f'{scale:g}' for scale in scales)}: {error}") from None
         if self.sweep is not None and self.scales is not None:
             raise BenchError("scales picks published rows and a sweep replaces them by its variants; "
                              "give one")
+        check_label(self.label, "--sweep file name" if self.sweep else "--scales")
+
+    def _integer_problems(self) -> Iterator[str | None]:
+        """The problem of each integer setting but the schedule's, or None where it is fine."""
+        if self.threads is not None:
+            yield integer_problem("threads", self.threads, 1, MAX_THREADS)
+        if self.data.limit is not None:
+            yield integer_problem("--limit", self.data.limit, 1, LARGEST_INTEGER)
+        for image_id in self.data.image_ids or ():
+            yield integer_problem("image_ids entry", image_id, 0, LARGEST_INTEGER)
+
+    @property
+    def label(self) -> str:
+        """The report's label (its part of the report's file names): the sweep file's name, else the
+        picked scales ("" for all published rows)."""
+        if self.sweep is not None:
+            return "sweep-" + Path(self.sweep.path).stem
+        return "-".join("s" + "+".join(f"{s:g}" for s in scales) for scales in (self.scales or ()))
+
+    @property
+    def schedule(self) -> Schedule:
+        """How the images flow through the pipeline: ``batch_size`` images per batch, ``workers`` readers."""
+        return Schedule(self.batch_size, self.workers)
 
     @property
     def prediction_cache_root(self) -> Path:

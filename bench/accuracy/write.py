@@ -25,10 +25,7 @@ def reproduce_report(config: ReproduceConfig, plan: Plan, device: torch.device, 
                      forwards: Sequence[ForwardThroughput]) -> Report:
     """The report of a run: its settings verbatim, the weights and table, every row, the forwards."""
     table: ExpectedTable = plan.table
-    label = "-".join("s" + "+".join(f"{s:g}" for s in scales) for scales in (config.scales or ()))
-    if config.sweep is not None:
-        label = "sweep-" + Path(config.sweep.path).stem
-    record = ReproduceRecord(label=label, device=str(device), precision=config.precision,
+    record = ReproduceRecord(label=config.label, device=str(device), precision=config.precision,
                              weights=plan.weights.to_record(), expected_table=table.path,
                              expected_table_sha256=table.sha256, settings=dataclasses.asdict(config),
                              config_file=config.config_file)

@@ -32,7 +32,7 @@ def parse_sizes(text: str) -> tuple[tuple[int, int], ...]:
     sizes = []
     for part in text.split(","):
         width, _, height = part.strip().lower().partition("x")
-        if not (width.isdigit() and height.isdigit()):
+        if not (width.isdecimal() and height.isdecimal()):
             raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT sizes such as 512x768, got {part!r}")
         sizes.append((int(width), int(height)))
     return tuple(sizes)
@@ -41,7 +41,7 @@ def parse_sizes(text: str) -> tuple[tuple[int, int], ...]:
 def parse_batches(text: str) -> tuple[int, ...]:
     """``"2,4"`` -> (2, 4); ``--batch-size 1 2,4`` gives one tuple per word."""
     parts = [part.strip() for part in text.split(",")]
-    if not all(part.isdigit() and int(part) > 0 for part in parts):
+    if not all(part.isdecimal() and int(part) > 0 for part in parts):
         raise argparse.ArgumentTypeError(f"expected positive integers, got {text!r}")
     return tuple(int(part) for part in parts)
 

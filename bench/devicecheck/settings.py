@@ -11,7 +11,8 @@ import torch
 from bench import atomic
 from bench.errors import BenchError
 from bench.reading import read_toml
-from reference.pipeline import PRECISIONS
+from bench.speed.profile import ProfileConfig
+from reference.pipeline import PRECISIONS, pipeline_config
 
 CASES_FILE = Path(__file__).with_name("cases.toml")
 DEVICES = ("cuda", "cpu")
@@ -73,6 +74,18 @@ class CaseMatrix:
     two_scale_batches: tuple[int, ...] = ()
     goals: tuple[Goal, ...] = ()
 
+    def profile_configs(self, **settings: Any) -> list[ProfileConfig]:
+        """The profiles of the matrix (``settings``: device, precision, checkpoint, out_dir): every batch
+        on the sample and the synthetic sizes at scale 1, the two-scale batches at scales [2, 1]."""
+        common = {"iters": self.iters, "warmup": self.warmup, "input_size": self.profile_input_size,
+                  **settings}
+        configs = [ProfileConfig(inputs="sample", batch_sizes=self.batches, **common),
+                   ProfileConfig(inputs="synthetic", sizes=self.sizes, batch_sizes=self.batches, **common)]
+        if self.two_scale_batches:
+            configs.append(ProfileConfig(inputs="synthetic", sizes=self.sizes, scales=(2.0, 1.0),
+                                         batch_sizes=self.two_scale_batches, **common))
+        return configs
+
 
 @dataclass(frozen=True)
 class PoseTolerance:
@@ -115,17 +128,17 @@ def load_matrix(path: Path, quick: bool) -> CaseMatrix:
     """The ``[quick]`` or ``[full]`` table of the cases file, checked."""
     table = _table(path, "quick" if quick else "full")
     try:
-        matrix = CaseMatrix(
-            batches=tuple(int(batch) for batch in table["batches"]),
+        matrix = CaseMatrix(  # integers as written (a bool or 1.5 is no batch size): the profile checks them
+            batches=tuple(table["batches"]),
             precisions=tuple(str(name) for name in table["precisions"]),
             sizes=tuple(_size(text) for text in table["sizes"]),
-            iters=int(table["iters"]), warmup=int(table["warmup"]),
-            profile_input_size=int(table["profile_input_size"]),
-            reproduce_input_size=int(table["reproduce_input_size"]),
+            iters=table["iters"], warmup=table["warmup"],
+            profile_input_size=table["profile_input_size"],
+            reproduce_input_size=table["reproduce_input_size"],
             reproduce_scales=tuple(tuple(float(s) for s in scales) for scales in table["reproduce_scales"]),
             pytest_timeout_s=float(table["pytest_timeout_s"]),
             reproduce_timeout_s=float(table["reproduce_timeout_s"]),
-            two_scale_batches=tuple(int(batch) for batch in table.get("two_scale_batches", [])),
+            two_scale_batches=tuple(table.get("two_scale_batches", [])),
             goals=tuple(Goal(str(goal["label"]), str(goal["precision"]), float(goal["min_images_per_s"]),
                              None if goal.get("max_postprocess_vs_network") is None
                              else float(goal["max_postprocess_vs_network"]))
@@ -133,10 +146,26 @@ def load_matrix(path: Path, quick: bool) -> CaseMatrix:
     except (KeyError, TypeError, ValueError) as error:
         raise BenchError(f"{path} [{'quick' if quick else 'full'}]: missing or bad entry: {error}") from None
     unknown = sorted(set(matrix.precisions) - set(PRECISIONS))
-    if unknown or not matrix.batches or min(matrix.batches) < 1 or not matrix.reproduce_scales:
-        raise BenchError(f"{path}: precisions must be among {PRECISIONS} (unknown: {unknown}), batches "
-                         "positive, and reproduce_scales not empty")
+    if unknown or not matrix.reproduce_scales:
+        raise BenchError(f"{path}: precisions must be among {PRECISIONS} (unknown: {unknown}), and "
+                         "reproduce_scales not empty")
+    try:
+        _check_runs(matrix)
+    except BenchError as error:
+        raise BenchError(f"{path} [{'quick' if quick else 'full'}]: {error}") from None
     return matrix
+
+
+def _check_runs(matrix: CaseMatrix) -> None:
+    """The matrix's profiles and reproduce runs under the checks `bench profile` and `bench reproduce`
+    make (BenchError), so that a bad entry stops device-check before its first step, not after the gpu
+    tests ran."""
+    matrix.profile_configs()
+    for scales in matrix.reproduce_scales:
+        try:
+            pipeline_config(scales, input_size=matrix.reproduce_input_size)
+        except (TypeError, ValueError) as error:
+            raise BenchError(f"reproduce settings: {error}") from None
 
 
 def load_pose_tolerance(path: Path) -> PoseTolerance:

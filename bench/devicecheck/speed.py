@@ -12,7 +12,7 @@ from bench.devicecheck.settings import CaseMatrix, Goal
 from bench.reports.schema import Report
 from bench.reports.stats import END_TO_END
 from bench.schedule import READ_IMAGE
-from bench.speed.profile import ProfileConfig, run_profile
+from bench.speed.profile import run_profile
 from reference.pipeline import PREPROCESS, TO_DEVICE, forward_stage
 
 PREPARATION = (READ_IMAGE, PREPROCESS, TO_DEVICE)
@@ -22,13 +22,7 @@ def profile_precision(matrix: CaseMatrix, precision: str, device: str, out: Path
                       checkpoint: str | None) -> StepOutcome:
     """Profile every batch on the bundled sample and on the synthetic sizes at ``precision`` (scale 1),
     and the synthetic sizes at scales [2, 1] for the two-scale batches."""
-    common = dict(device=device, iters=matrix.iters, warmup=matrix.warmup, precision=precision,
-                  input_size=matrix.profile_input_size, checkpoint=checkpoint, out_dir=out)
-    configs = [ProfileConfig(inputs="sample", batch_sizes=matrix.batches, **common),
-               ProfileConfig(inputs="synthetic", sizes=matrix.sizes, batch_sizes=matrix.batches, **common)]
-    if matrix.two_scale_batches:
-        configs.append(ProfileConfig(inputs="synthetic", sizes=matrix.sizes, scales=(2.0, 1.0),
-                                     batch_sizes=matrix.two_scale_batches, **common))
+    configs = matrix.profile_configs(device=device, precision=precision, checkpoint=checkpoint, out_dir=out)
     written = [case for config in configs for case in run_profile(config)]
     rows = [speed_row(report, paths["json"]) for report, paths in written]
     return StepOutcome(f"profile {precision}", True, f"{len(rows)} cases profiled",

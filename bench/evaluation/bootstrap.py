@@ -31,6 +31,7 @@ import numpy as np
 from bench.evaluation import protocol
 from bench.evaluation.accumulate import prepare, weighted_metrics
 from bench.evaluation.matching import ImageMatches
+from bench.limits import LARGEST_INTEGER, integer_problem
 
 INTERVAL_METRICS = protocol.AP_NAMES
 _INTERVAL_POSITIONS = [protocol.METRIC_NAMES.index(name) for name in INTERVAL_METRICS]
@@ -40,24 +41,6 @@ RESAMPLED = ("images, with replacement, as many as the run has; an image drawn k
 MAX_RESAMPLES = 100_000
 """Most bootstrap resamples: intervals settle long before (the default is 1,000), and every resample
 re-accumulates every run, so 10^12 would run for ever (or fail allocating its samples)."""
-LARGEST_INTEGER = 2**63 - 1
-"""The largest integer a TOML file holds (signed 64 bits): the bound of an integer setting that has no
-smaller natural one (the bootstrap seed, image ids)."""
-
-
-def integer_problem(name: str, value: object, low: int, high: int) -> str | None:
-    """Why ``value`` is not an integer in [``low``, ``high``], or None: the one check of every bounded
-    integer setting, in any layer (a bool is not an integer). The message names the setting, the value
-    and the bound it breaks."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        return f"{name} must be an integer, got {value!r}"
-    if value < low:
-        return f"{name} must be >= {low}, got {value}"
-    if value > high:
-        return f"{name} {value} is above the limit of {high}"
-    return None
-
-
 @dataclass(frozen=True)
 class BootstrapSettings:
     """How intervals are drawn: ``resamples`` (0: none), the generator ``seed``, the ``confidence``."""

@@ -10,11 +10,22 @@ from pathlib import Path
 from typing import Any
 
 from bench import atomic
+from bench.errors import BenchError
 from bench.reports import markdown, plots
 from bench.reports.environment import Environment
 from bench.reports.machine import this_environment
 from bench.reports.records import RunRecord
 from bench.reports.schema import Report, load_report
+
+MAX_NAME_BYTES = 240
+"""Longest name of a file the bench writes, in bytes: file systems take 255, and an atomic write first
+writes a temporary file named ``.<name>.<8 random characters>.tmp``, 14 bytes longer."""
+MAX_LABEL_BYTES = 128
+"""Longest report label (``slug``-ed) in a report's file names: what its settings add to the name. The
+other parts (kind, device with a GPU name of up to 35 characters, precision, torch version and cores,
+time stamp, a ``-N`` suffix, ``-variants.png``) take at most the other 112 bytes of ``MAX_NAME_BYTES``.
+A profile's label (image size, batch, scales, flip, maps) stays under 112 bytes within its other limits;
+a reproduce label holds the sweep file's name or every ``--scales`` given, and is checked."""
 
 
 def new_report(
@@ -50,6 +61,19 @@ def report_stem(report: Report) -> str:
         time_label(report.created),
     ]
     return "-".join(slug(part) for part in parts if part)
+
+
+def check_name(name: str, flag: str, what: str = "the file name", limit: int = MAX_NAME_BYTES) -> None:
+    """BenchError, before any work, when ``name`` (``what`` the setting ``flag`` gives) is over ``limit``
+    bytes, so that a run never fails writing its last file."""
+    length = len(name.encode())
+    if length > limit:
+        raise BenchError(f"{flag}: {what} {name[:40]}... is {length} bytes, above the limit of {limit}")
+
+
+def check_label(label: str, source: str) -> None:
+    """``check_name`` for a report label, as it goes into the report's file names (``MAX_LABEL_BYTES``)."""
+    check_name(slug(label), source, "the report label", MAX_LABEL_BYTES)
 
 
 def device_label(device: str, environment: Environment) -> str:

@@ -35,7 +35,7 @@ import dataclasses
 import resource
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,23 +53,27 @@ from bench.devices import resolve_device
 from bench.errors import BenchError
 from bench.evaluation import evaluate
 from bench.evaluation.results import people_to_results
+from bench.limits import integer_problem
+from bench.reading import read_json
 from bench.reports.environment import Environment
 from bench.reports.machine import this_environment
 from bench.reports.records import ConfigFile, ProfileRecord
 from bench.reports.schema import Memory, Report, Throughput
 from bench.reports.stats import END_TO_END
-from bench.reports.writing import new_report, write_report
+from bench.reports.writing import check_name, new_report, write_report
 from bench.schedule import ImageJob, LoadedBatch, Network, Schedule, image_loader, run_schedule
 from bench.speed.network_maps import BROAD_FILL, BROAD_SEED
 from bench.speed.synthetic_maps import SyntheticMapsConfig, render_maps
 from bench.speed.timer import StageTimer
 from bench.weights import Weights
 from reference.pipeline import (
+    DEFAULT_LIMITS,
     MapsReplacement,
     NetworkMaps,
     PipelineConfig,
     Poses,
     Predictor,
+    input_limit_problem,
     pipeline_config,
 )
 
@@ -86,6 +90,10 @@ MAX_ITERATIONS = 10_000
 """Most measured iterations per case, whatever --min-time asks: keeps reports' samples a few MB."""
 MAX_MIN_TIME_S = 600.0
 """Longest --min-time per case (seconds)."""
+MAX_WARMUP = 1000
+"""Most warm-up batches per case (``warmup``): a few settle the caches and the allocator."""
+MAX_IMAGE_SIDE = 4096
+"""Longest side of a synthetic input image (``--sizes``), in pixels: above a 12-megapixel photo."""
 
 
 SCHEDULES = ("overlapped", "serial")
@@ -125,32 +133,55 @@ class ProfileConfig:
     config_file: ConfigFile | None = None
 
     def __post_init__(self) -> None:
-        problems = []
+        for checks in (self._problems, self._input_problems):  # the input limits need valid settings
+            problems = list(dict.fromkeys(filter(None, checks())))
+            if problems:
+                raise BenchError("; ".join(problems))
+
+    def _problems(self) -> Iterator[str | None]:
+        """Every problem of the settings (None where a check passed)."""
         if self.maps not in MAP_KINDS:
-            problems.append(f"maps must be one of {MAP_KINDS}, got {self.maps!r}")
+            yield f"maps must be one of {MAP_KINDS}, got {self.maps!r}"
         if self.maps != "rendered" and self.checkpoint is not None:
-            problems.append("broad maps apply only without a checkpoint (a checkpoint's maps are its own)")
+            yield "broad maps apply only without a checkpoint (a checkpoint's maps are its own)"
         if self.inputs not in INPUT_KINDS:
-            problems.append(f"--inputs must be one of {INPUT_KINDS}, got {self.inputs!r}")
+            yield f"--inputs must be one of {INPUT_KINDS}, got {self.inputs!r}"
         if self.schedule not in SCHEDULES:
-            problems.append(f"--schedule must be one of {SCHEDULES}, got {self.schedule!r}")
-        if not 1 <= self.iters <= MAX_ITERATIONS or self.warmup < 0:
-            problems.append(f"iters must be in [1, {MAX_ITERATIONS}] and warmup >= 0, got {self.iters} "
-                            f"and {self.warmup}")
+            yield f"--schedule must be one of {SCHEDULES}, got {self.schedule!r}"
+        yield integer_problem("iters", self.iters, 1, MAX_ITERATIONS)
+        yield integer_problem("warmup", self.warmup, 0, MAX_WARMUP)
         if not 0 <= self.min_time_s <= MAX_MIN_TIME_S:
-            problems.append(f"--min-time must be in [0, {MAX_MIN_TIME_S:g}] seconds, got {self.min_time_s}")
-        if not self.batch_sizes or min(self.batch_sizes) < 1:
-            problems.append(f"--batch-size must be >= 1, got {list(self.batch_sizes)}")
-        if not 0 <= self.workers <= 64:
-            problems.append(f"workers must be in [0, 64], got {self.workers}")
-        if not self.sizes or min(min(size) for size in self.sizes) < 1:
-            problems.append(f"--sizes must be positive WIDTHxHEIGHT, got {list(self.sizes)}")
+            yield f"--min-time must be in [0, {MAX_MIN_TIME_S:g}] seconds, got {self.min_time_s}"
+        if not self.batch_sizes or not self.sizes:
+            yield "--batch-size and --sizes need at least one value each"
+        for batch in self.batch_sizes:
+            try:
+                Schedule(batch, self.workers)  # the schedule's limits of --batch-size and workers
+            except BenchError as error:
+                yield str(error)
+        for width, height in self.sizes:
+            yield (integer_problem("--sizes width", width, 1, MAX_IMAGE_SIDE)
+                   or integer_problem("--sizes height", height, 1, MAX_IMAGE_SIDE))
         try:
             self.pipeline  # noqa: B018 (the network settings are checked by the pipeline's own rules)
         except (TypeError, ValueError) as error:
-            problems.append(f"pipeline settings: {error}")
-        if problems:
-            raise BenchError("; ".join(problems))
+            yield f"pipeline settings: {error}"
+
+    def _input_problems(self) -> Iterator[str | None]:
+        """Why an image a case feeds is over the input limits: found only on reading it otherwise, after
+        earlier cases ran and its maps were rendered."""
+        pipeline = self.pipeline
+        settings = f"input_size {pipeline.input_size}, --scales {','.join(f'{s:g}' for s in pipeline.scales)}"
+        for width, height in self._image_sizes():
+            problem = input_limit_problem(height, width, pipeline.input_size, pipeline.scales, DEFAULT_LIMITS)
+            yield problem and f"{settings}: {problem}"
+
+    def _image_sizes(self) -> Sequence[tuple[int, int]]:
+        """(width, height) of the images the cases feed: the synthetic sizes, or the sample's own."""
+        if self.inputs == "synthetic":
+            return self.sizes
+        images = read_json(SAMPLE_GT, "sample ground truth")["images"]
+        return [(image["width"], image["height"]) for image in images]
 
     @property
     def pipeline(self) -> PipelineConfig:
@@ -190,6 +221,9 @@ def run_profile(
     """
     device = resolve_device(config.device)
     atomic.check_writable_folder(config.out_dir, "--out")
+    if config.trace is not None:
+        atomic.check_writable_file(config.trace, "--trace")
+        check_name(config.trace.name, "--trace")
     saved_benchmark = torch.backends.cudnn.benchmark
     torch.backends.cudnn.benchmark = config.cudnn_benchmark
     try:
