@@ -76,6 +76,11 @@ def _umask() -> int:
     return mask
 
 
+MAX_NAME_BYTES = 240
+"""Longest name of a file the bench writes, in bytes: file systems take 255, and an atomic write first
+writes a temporary file named ``.<name>.<8 random characters>.tmp``, 14 bytes longer (a download's
+``.part.json`` companion, 10)."""
+
 MIN_FREE_BYTES = 64 * 1024**2
 """Free space an output folder must have before a run starts (creating an empty file succeeds on a full
 disk, so writability alone does not show it): a report is tens of KB, a row's results JSON a few MB

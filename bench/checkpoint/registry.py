@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from bench import atomic
 from bench.checkpoint.hashing import check_full_sha256, hash_prefix_in_name
 from bench.errors import BenchError
 from bench.reading import read_toml
@@ -17,9 +18,6 @@ PUBLISHED_DATA = Path(__file__).parents[1] / "published.toml"
 """The package's published data: the checkpoint registry and the expected-metrics table."""
 
 ENTRY_FIELDS = ("url", "sha256_prefix", "sha256")
-MAX_NAME_BYTES = 240
-"""Longest file name taken from a URL: its ``.part.json`` companion must fit in 255 bytes."""
-
 
 @dataclass(frozen=True)
 class RegistryEntry:
@@ -59,7 +57,7 @@ def is_safe_file_name(name: str) -> bool:
     """Whether ``name`` names a file inside a folder: not empty, ``.`` or ``..``, without ``/`` or NUL,
     and short enough for its ``.part.json`` companion to fit common file systems' 255-byte limit."""
     return (name not in ("", ".", "..") and "/" not in name and "\0" not in name
-            and len(name.encode()) <= MAX_NAME_BYTES)
+            and len(name.encode()) <= atomic.MAX_NAME_BYTES)
 
 
 def parse_entries(data: Mapping[str, Any], path: Path) -> dict[str, RegistryEntry]:

@@ -17,13 +17,11 @@ from bench.reports.machine import this_environment
 from bench.reports.records import RunRecord
 from bench.reports.schema import Report, load_report
 
-MAX_NAME_BYTES = 240
-"""Longest name of a file the bench writes, in bytes: file systems take 255, and an atomic write first
-writes a temporary file named ``.<name>.<8 random characters>.tmp``, 14 bytes longer."""
 MAX_LABEL_BYTES = 128
 """Longest report label (``slug``-ed) in a report's file names: what its settings add to the name. The
 other parts (kind, device with a GPU name of up to 35 characters, precision, torch version and cores,
-time stamp, a ``-N`` suffix, ``-variants.png``) take at most the other 112 bytes of ``MAX_NAME_BYTES``.
+time stamp, a ``-N`` suffix, ``-variants.png``) take at most the other 112 bytes of
+``atomic.MAX_NAME_BYTES``.
 A profile's label (image size, batch, scales, flip, maps) stays under 112 bytes within its other limits;
 a reproduce label holds the sweep file's name or every ``--scales`` given, and is checked."""
 
@@ -63,7 +61,8 @@ def report_stem(report: Report) -> str:
     return "-".join(slug(part) for part in parts if part)
 
 
-def check_name(name: str, flag: str, what: str = "the file name", limit: int = MAX_NAME_BYTES) -> None:
+def check_name(name: str, flag: str, what: str = "the file name",
+               limit: int = atomic.MAX_NAME_BYTES) -> None:
     """BenchError, before any work, when ``name`` (``what`` the setting ``flag`` gives) is over ``limit``
     bytes, so that a run never fails writing its last file."""
     length = len(name.encode())
