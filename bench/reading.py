@@ -110,6 +110,8 @@ def parse_json(data: bytes | str, source: str) -> Any:
         raise BenchError(f"{source} is not UTF-8 text (byte {error.start}); expected JSON") from None
     except RecursionError:
         raise BenchError(f"{source} nests deeper than {MAX_NESTING} levels") from None
+    except ValueError as error:  # e.g. an integer of more digits than Python converts
+        raise BenchError(f"{source} is not usable JSON: {error}") from None
     check_nesting(value, source)
     return value
 

@@ -142,6 +142,13 @@ def test_deep_nesting_is_refused_not_a_recursion_error(tmp_path, text, parser):
         parser(path, "input")
 
 
+def test_an_integer_too_long_to_convert_is_refused(tmp_path):
+    path = tmp_path / "long.json"
+    path.write_text("[" + "9" * 5000 + "]")
+    with pytest.raises(BenchError, match="not usable JSON"):
+        reading.read_json(path, "report")
+
+
 def test_deep_nesting_in_evaluate_and_config_is_exit_2(scored_files, tmp_path, capsys):
     deep = tmp_path / "deep.json"
     deep.write_text("[" * 100_000)
