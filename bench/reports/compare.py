@@ -8,6 +8,11 @@ same workload. The regression check only compares reports of the same machine (e
 the ``--baseline`` file), stage by stage on the raw samples (``bench.reports.speed_verdicts``: a
 rank test, a minimum change of the median and a block-bootstrap interval of it). A "slower" stage
 or end to end is a regression.
+
+Reports are ordered by their parsed ``created`` time (``Report.created_at``) and identified by their
+content (``Report.digest``): a report found twice (a copy or a link in a subfolder, a file given twice,
+the ``--baseline`` file also under a compared folder) is compared once, never against itself, and the
+other files holding it are named in the notes. A file that is not a valid report is named and skipped.
 """
 
 from __future__ import annotations
@@ -118,8 +123,9 @@ def compare(config: CompareConfig) -> Comparison:
         atomic.check_writable_file(config.html, "--html")
     loaded, skipped = load_reports(report_paths(config.paths))
     reference_file = _baseline_file(config.baseline)
-    if reference_file is not None and not any(_same_file(item, reference_file) for item in loaded):
-        loaded.insert(0, reference_file)
+    if reference_file is not None:
+        loaded, duplicates = distinct_reports([reference_file, *loaded])
+        skipped.extend(duplicates)
     if not loaded:
         raise BenchError("no readable report among the given paths:\n  " + "\n  ".join(skipped or ["(none)"]))
     baseline = _baseline_fingerprint(config.baseline, reference_file, loaded)
@@ -151,14 +157,29 @@ def report_paths(paths: Iterable[Path]) -> list[Path]:
 
 
 def load_reports(paths: Sequence[Path]) -> tuple[list[LoadedReport], list[str]]:
-    """Reports that load, and one message per file that does not (naming the file and why)."""
+    """Each distinct report once, and one message per file that does not load (naming the file and
+    why) or holds a report already loaded (``distinct_reports``)."""
     loaded, skipped = [], []
     for path in paths:
         try:
             loaded.append(LoadedReport(path, load_report(path)))
         except BenchError as error:
             skipped.append(str(error))
-    return loaded, skipped
+    distinct, duplicates = distinct_reports(loaded)
+    return distinct, skipped + duplicates
+
+
+def distinct_reports(items: Iterable[LoadedReport]) -> tuple[list[LoadedReport], list[str]]:
+    """The first file of each report (by ``Report.digest``), and a note for every later file holding
+    the same report: a report compared with its own copy would judge any slowdown "no change"."""
+    first: dict[str, LoadedReport] = {}
+    notes = []
+    for item in items:
+        kept = first.setdefault(item.report.digest, item)
+        if kept is not item:
+            notes.append(f"{item.path}: a duplicate of {kept.path} (the same report: a copy, a link or the "
+                         "same file twice); compared once")
+    return list(first.values()), notes
 
 
 def speed_table(loaded: Sequence[LoadedReport]) -> pd.DataFrame:
@@ -192,7 +213,7 @@ def speed_ratios(loaded: Sequence[LoadedReport], baseline_fingerprint: str,
     for (fingerprint, device, workload), item in newest.items():
         older = baseline.get(workload)
         on_baseline = fingerprint == baseline_fingerprint and baseline_device in (None, device)
-        if on_baseline and (older is None or item.report.created >= older.report.created):
+        if on_baseline and (older is None or item.report.created_at >= older.report.created_at):
             baseline[workload] = item
     records = []
     for (fingerprint, device, workload), item in newest.items():
@@ -237,9 +258,9 @@ def regression_checks(
             groups.setdefault(item.group, []).append(item)
     checks, notes = [], []
     for group, members in groups.items():
-        members = sorted(members, key=lambda item: item.report.created)
+        members = sorted(members, key=lambda item: item.report.created_at)
         if reference_file is not None and reference_file.group == group and len(members) > 1:
-            reference = next(item for item in members if _same_file(item, reference_file))
+            reference = next(item for item in members if item.report.digest == reference_file.report.digest)
             candidate = [item for item in members if item is not reference][-1]
         elif len(members) > 1:
             reference, candidate = members[-2], members[-1]
@@ -367,13 +388,9 @@ def _unchecked_note(item: LoadedReport, groups: dict[tuple[str, str, str], list[
 def _newest_per_group(items: Iterable[LoadedReport]) -> dict[tuple[str, str, str], LoadedReport]:
     newest: dict[tuple[str, str, str], LoadedReport] = {}
     for item in items:
-        if item.group not in newest or item.report.created >= newest[item.group].report.created:
+        if item.group not in newest or item.report.created_at >= newest[item.group].report.created_at:
             newest[item.group] = item
     return newest
-
-
-def _same_file(first: LoadedReport, second: LoadedReport) -> bool:
-    return first.path.resolve() == second.path.resolve()
 
 
 def _baseline_file(baseline: str | None) -> LoadedReport | None:

@@ -2,7 +2,10 @@
 
 Opening it needs no network: the tables are pandas Styler HTML, the per-stage charts are matplotlib
 SVG inlined in the page, and the only script (click a column header to sort its table) is inline.
-Everything on the page comes from the reports' data, as in `bench.reports.compare`.
+Everything on the page comes from the reports' data, as in `bench.reports.compare`, and a report may
+come from another machine: every text taken from one (labels, row and file names, machines, workloads)
+is HTML-escaped where it enters the page (table cells and headers, headings, captions; matplotlib
+escapes the text it writes into the SVG), so a report cannot put markup or script into the page.
 """
 
 from __future__ import annotations
@@ -135,16 +138,18 @@ def results_page(title: str, summary: str, systems: pd.DataFrame, verdicts: pd.D
 
 def _table(frame: pd.DataFrame, name: str) -> str:
     """A sortable table; pandas gives it the id ``T_<name>``."""
-    styler = frame.style.hide(axis="index").format(_cell, na_rep="-").set_table_attributes('class="sortable"')
+    styler = (frame.style.hide(axis="index").format(_cell, na_rep="-").format_index(_cell, axis=1)
+              .set_table_attributes('class="sortable"'))
     if "verdict" in frame.columns:
         styler = styler.map(lambda value: _VERDICT_COLOURS.get(value, ""), subset=["verdict"])
     return styler.to_html(table_uuid=name)
 
 
 def _cell(value: object) -> str:
+    """A table cell or header as HTML text: numbers to 4 digits, anything else escaped."""
     if isinstance(value, float):
         return "-" if math.isnan(value) else f"{value:.4g}"
-    return str(value)
+    return html.escape(str(value))
 
 
 def _with_interval(value: float | None, interval: Sequence[float] | None) -> str:

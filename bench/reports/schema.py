@@ -12,8 +12,12 @@ compared on any machine. Reports of older schema versions are upgraded on readin
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -67,9 +71,27 @@ class Memory:
     peak_reserved_bytes: int | None = None
 
 
+def parse_created(created: str) -> datetime:
+    """``created`` as a time; ValueError unless it is an ISO-8601 timestamp with a UTC offset.
+
+    A time without an offset is refused, not read as UTC: the bench always writes UTC with its offset
+    (``+00:00``), so a naive time was written elsewhere in an unknown zone, and reading it as UTC could
+    place the report hours away from its turn when reports are ordered (``bench compare`` checks the
+    newest against the one before it).
+    """
+    try:
+        moment = datetime.fromisoformat(created)
+    except ValueError:
+        raise ValueError(f"created {created!r:.60} is not an ISO-8601 timestamp") from None
+    if moment.utcoffset() is None:
+        raise ValueError(f"created {created!r:.60} has no UTC offset (such as +00:00): its time is unknown")
+    return moment
+
+
 @dataclass(frozen=True)
 class Report:
-    """One run's results. ``timings`` maps stage names to latency statistics and samples in milliseconds."""
+    """One run's results. ``timings`` maps stage names to latency statistics and samples in milliseconds;
+    ``created`` is an ISO-8601 timestamp with a UTC offset (``parse_created``)."""
 
     kind: str
     created: str
@@ -89,10 +111,23 @@ class Report:
         if not isinstance(self.config, RECORD_TYPES[self.kind]):
             raise TypeError(f"a {self.kind} report needs a {RECORD_TYPES[self.kind].__name__} config, "
                             f"got {type(self.config).__name__}")
+        parse_created(self.created)
 
     @property
     def fingerprint_id(self) -> str:
         return self.environment.fingerprint_id
+
+    @property
+    def created_at(self) -> datetime:
+        """When the run was made: what orders reports (never the text of ``created``)."""
+        return parse_created(self.created)
+
+    @functools.cached_property
+    def digest(self) -> str:
+        """sha256 of the report's data as canonical JSON: what identifies one run's report whatever file
+        holds it (a copy, a link, the file re-indented or upgraded from an older schema)."""
+        canonical = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()
 
     def to_dict(self) -> dict[str, Any]:
         return to_data(self)
@@ -100,6 +135,8 @@ class Report:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Report:
         """A report from a dict of the current schema; ValueError naming the entry that does not fit."""
+        if not isinstance(data, Mapping):
+            raise ValueError(f"report: expected an object, got {type(data).__name__}")
         if data.get("kind") not in RECORD_TYPES:
             raise ValueError(f"kind {data.get('kind')!r} is not one of {KINDS}")
         from_data(RECORD_TYPES[data["kind"]], data.get("config"), "config")  # its own type's message
@@ -128,7 +165,7 @@ def report_from_dict(
             )
         try:
             data = upgrade_steps[version](dict(data))
-        except (KeyError, TypeError, ValueError, AttributeError) as error:
+        except (KeyError, TypeError, ValueError, AttributeError, ArithmeticError) as error:
             raise BenchError(f"{source}: cannot upgrade this schema-{version} report: {error!r}") from error
         version += 1
         data["schema_version"] = version

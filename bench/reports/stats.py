@@ -5,13 +5,20 @@ samples rather than summaries. A percentile is reported only where the sample co
 (``PERCENTILE_MIN_SAMPLES``): the p99 of 3 samples is the maximum under another name, so it is null
 instead, and views say why (``percentile_cell``). The median (p50) is defined for any sample, so it is
 always reported; how far it can be trusted is what ``bench.reports.speed_verdicts`` judges.
+
+Every duration is checked where a ``StageStats`` is made (so also where a report is read): one NaN,
+infinite or negative sample would make the rank test and the medians say nothing ("no change" for a
+3x slowdown), so such statistics are refused rather than compared.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
+
+from bench.reports.typed import from_data
 
 END_TO_END = "end_to_end"
 """The stage that spans a whole measured iteration."""
@@ -51,6 +58,13 @@ class StageStats:
     samples_ms: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
+        if self.count < 1:
+            raise ValueError(f"count must be at least 1, got {self.count}")
+        durations = [(name, getattr(self, name)) for name in STAT_FIELDS[1:]]
+        durations += [(f"samples_ms[{index}]", value) for index, value in enumerate(self.samples_ms or ())]
+        for name, value in durations:
+            if value is not None and not (math.isfinite(value) and value >= 0):
+                raise ValueError(f"{name} is {value!r}: durations must be finite and at least 0 ms")
         for name in PERCENTILES:
             supported = self.count >= PERCENTILE_MIN_SAMPLES[name]
             if supported != (getattr(self, name) is not None):
@@ -90,14 +104,5 @@ class StageStats:
 
     @classmethod
     def from_dict(cls, data: dict) -> StageStats:
-        missing = [name for name in STAT_FIELDS if name not in data]
-        if missing:
-            raise ValueError(f"stage statistics lack {', '.join(missing)}")
-        samples = data.get("samples_ms")
-        return cls(
-            count=int(data["count"]),
-            **{name: None if name in PERCENTILES and data[name] is None else float(data[name])
-               for name in STAT_FIELDS[1:]},
-            in_iteration=bool(data.get("in_iteration", True)),
-            samples_ms=None if samples is None else tuple(float(value) for value in samples),
-        )
+        """Statistics from their JSON data, typed like every report record (``bench.reports.typed``)."""
+        return from_data(cls, data, "stage")

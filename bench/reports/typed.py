@@ -3,8 +3,10 @@
 ``from_data(Record, data)`` builds ``Record`` from a parsed JSON object field by field, following the
 hints: nested records, ``X | None``, ``tuple[T, ...]`` (from lists), ``dict[str, T]``, and the plain
 types (an int is accepted where a float is due, never a bool where a number is). A missing field
-without a default, an unknown field or a value of another type raises ``ValueError`` naming the path
-of the entry (``rows[0].result.subset.full``). ``to_data`` is the inverse: tuples become lists.
+without a default, an unknown field, a value of another type or a record's own check failing raises
+``ValueError`` naming the path of the entry and what was found (``report.timings.forward.samples_ms[3]:
+expected a number, got 'abc'``), so a hand-edited or hostile file is refused with a message, never a
+``TypeError`` from deep inside a reader. ``to_data`` is the inverse: tuples become lists.
 """
 
 from __future__ import annotations
@@ -17,6 +19,10 @@ import typing
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+
+EXPECTED = {float: "a number", int: "an integer", str: "a string", bool: "bool (true or false)",
+            type(None): "null"}
+"""How a message names each plain type, in JSON's words."""
 
 
 def to_data(record: Any) -> Any:
@@ -68,7 +74,9 @@ def _convert(hint: Any, value: Any, path: str) -> Any:
                 return _convert(option, value, path)
             except ValueError as error:
                 problems.append(str(error))
-        raise ValueError(problems[0] if len(problems) == 1 else f"{path}: {value!r} fits none of its types")
+        if len(problems) == 1:
+            raise ValueError(problems[0])
+        raise ValueError(f"{path}: {value!r:.60} fits none of its types")
     if origin is tuple:
         if not isinstance(value, list | tuple):
             raise ValueError(f"{path}: expected a list, got {type(value).__name__}")
@@ -91,12 +99,20 @@ def _plain(hint: Any, value: Any, path: str) -> Any:
     if hint is Any:
         return value
     if hint is float and isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
+        return _float(value, path)
     if hint is int and isinstance(value, int) and not isinstance(value, bool):
         return value
     if hint in (str, bool) and type(value) is hint:
         return value
     if hint is type(None) and value is None:
         return None
-    name = getattr(hint, "__name__", str(hint))
-    raise ValueError(f"{path}: expected {name}, got {type(value).__name__} {value!r:.60}")
+    expected = EXPECTED.get(hint, getattr(hint, "__name__", str(hint)))
+    raise ValueError(f"{path}: expected {expected}, got {value!r:.60}")
+
+
+def _float(value: int | float, path: str) -> float:
+    """``value`` as a float; an integer beyond the float range (JSON has no bound) is refused."""
+    try:
+        return float(value)
+    except OverflowError:
+        raise ValueError(f"{path}: the integer {value!r:.20}... is beyond the range of a number") from None
