@@ -12,11 +12,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from bench import atomic
 from bench.reports.environment import Environment
 from bench.reports.records import ProfileRecord, ReproduceRecord, WeightsRecord
 from bench.reports.schema import Throughput
 from bench.reports.stats import END_TO_END, StageStats
-from bench.reports.writing import new_report, write_report
+from bench.reports.writing import new_report
 from bench.testing.synthetic_data import DetectionSpec, GroundTruthSpec
 from reference.crowdpose import NUM_JOINTS
 
@@ -95,7 +96,8 @@ def write_profile(folder: Path, environment: Environment, fingerprint: str, day:
                   label: str = "synthetic-512x512-b1-s1-flip", device: str = "cpu",
                   samples: int = SAMPLES) -> Path:
     """A profile report made on 2025-01-``day`` whose stages took ``samples`` durations scattered
-    around the given medians (ms), drawn with a generator seeded by the day."""
+    around the given medians (ms), drawn with a generator seeded by the day; its JSON only (rendering
+    its Markdown and plots would take half a second)."""
     created = f"2025-01-{day:02d}T00:00:00+00:00"
     noise = np.exp(np.random.default_rng(day).normal(0.0, SPREAD, size=samples))
     medians = {**p50s, END_TO_END: sum(p50s.values())}
@@ -106,4 +108,4 @@ def write_profile(folder: Path, environment: Environment, fingerprint: str, day:
                         timings=timings, throughput=Throughput(images_per_s=1000.0 / sum(p50s.values())))
     report = dataclasses.replace(report, created=created)
     stem = f"{fingerprint}-{device}-{label}-{created[:10]}"
-    return write_report(report, folder, stem=stem)["json"]
+    return atomic.write_json(folder / f"{stem}.json", report.to_dict())

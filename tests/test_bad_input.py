@@ -74,11 +74,10 @@ def test_reproduce_refuses_bad_input_with_exit_2_before_any_work(tmp_path, capsy
 
 
 def test_a_checkpoint_with_nan_weights_is_bad_input_naming_the_file(tmp_path, capsys, no_work):
-    from bench.testing.synthetic_weights import calibrated_state_dict, save_mmpose_checkpoint
+    from bench.testing.synthetic_weights import save_mmpose_checkpoint
 
-    state = calibrated_state_dict()
-    name = "keypoint_head.final_layers.0.weight"
-    state[name] = torch.full_like(state[name], float("nan"))
+    name = "keypoint_head.final_layers.0.weight"  # values are checked before keys and shapes
+    state = {name: torch.full((14, 32, 1, 1), float("nan"))}
     path = tmp_path / "nan.pth"
     save_mmpose_checkpoint(state, path, meta={})
     assert main(reproduce_args(tmp_path, "--checkpoint", str(path))) == 2
