@@ -11,6 +11,8 @@ from __future__ import annotations
 import pytest
 
 REPORTS = pytest.StashKey[dict]()
+CHECKED = pytest.StashKey[object]()
+"""The report the suites checked (given or rerun), for the terminal summary."""
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -46,6 +48,16 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     session.config.stash[REPORTS] = loaded
 
 
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    """What the checked report says is missing (no checkpoint, no data), once, after the skipped rows
+    that it explains."""
+    report = config.stash.get(CHECKED, None)
+    if report is not None and report.errors:
+        terminalreporter.write_sep("-", "what the report says is missing, and how to supply it")
+        for problem in report.errors:
+            terminalreporter.write_line(f"- {problem}")
+
+
 @pytest.fixture(scope="session")
 def gate(request: pytest.FixtureRequest) -> bool:
     return bool(request.config.getoption("--gate"))
@@ -55,21 +67,24 @@ def gate(request: pytest.FixtureRequest) -> bool:
 def report(request: pytest.FixtureRequest):
     """The reproduce report to check (``bench.reports.schema.Report``): the one given with --report, or a
     fresh rerun's."""
+    given = request.config.stash[REPORTS].get("--report")
+    request.config.stash[CHECKED] = given or _rerun(request.config)
+    return request.config.stash[CHECKED]
+
+
+def _rerun(config: pytest.Config):
+    """A fresh reproduction with the suites' options; its report."""
     from bench.accuracy.reproduce import run_reproduction
     from bench.accuracy.settings import ReproduceConfig
     from bench.data.dataset import DataConfig
 
-    given = request.config.stash[REPORTS].get("--report")
-    if given:
-        return given
-    config = ReproduceConfig(
-        checkpoint=request.config.getoption("--checkpoint"),
-        data=DataConfig(data_root=request.config.getoption("--data-root"),
-                        limit=request.config.getoption("--limit")),
-        device=request.config.getoption("--device"),
-        out=request.config.getoption("--out"),
+    settings = ReproduceConfig(
+        checkpoint=config.getoption("--checkpoint"),
+        data=DataConfig(data_root=config.getoption("--data-root"), limit=config.getoption("--limit")),
+        device=config.getoption("--device"),
+        out=config.getoption("--out"),
     )
-    return run_reproduction(config).report
+    return run_reproduction(settings).report
 
 
 @pytest.fixture(scope="session")

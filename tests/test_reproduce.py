@@ -211,8 +211,10 @@ def test_a_missing_dataset_is_explained_and_strict_fails(first_run, tmp_path, ca
     monkeypatch.delenv("CROWDPOSE_ROOT", raising=False)
     code, out = run_cli(without_data, capsys)
     assert code == 0 and "skipped" in out and "CROWDPOSE_ROOT" in out and "--data-root" in out
-    code, out = run_cli([*without_data, "--strict"], capsys)
-    assert code == 1 and "skipped" in out
+    code = main(["reproduce", *without_data, "--strict"])
+    captured = capsys.readouterr()
+    assert code == 1 and "skipped" in captured.out
+    assert "exit status 1: --strict: 1 published row(s) skipped (mini [1])" in captured.err
 
 
 def test_the_ground_truth_as_predictions_scores_one(sample_dir):

@@ -4,6 +4,7 @@ given reports, a report judged again from its contents, gate mode, and the basel
 from __future__ import annotations
 
 import dataclasses
+import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -124,3 +125,13 @@ def test_a_profile_or_corrupt_report_stops_the_suites_with_one_message(pytester,
         assert finished.ret == pytest.ExitCode.USAGE_ERROR, finished.outlines
         output = "\n".join(finished.outlines + finished.errlines)
         assert message in output and output.count(message) == 1 and "Traceback" not in output
+
+
+def test_what_is_missing_is_said_once_after_the_skipped_rows(pytester, tmp_path):
+    report = make_report(tmp_path, weights=SYNTHETIC)
+    data = json.loads(report.read_text())
+    report.write_text(json.dumps({**data, "errors": ["checkpoint: not found; pass --checkpoint PATH"]}))
+    result = pytester.runpytest_inprocess(str(SUITES), "-p", "no:cacheprovider", "-rs", f"--report={report}")
+    output = result.stdout.str()
+    assert output.count("checkpoint: not found; pass --checkpoint PATH") == 1
+    assert "what the report says is missing" in output

@@ -39,10 +39,19 @@ def verdict(result: RowResult, table: ExpectedTable) -> Verdict:
 
 def exit_code(rows: Sequence[Row], strict: bool) -> int:
     """1 if a row failed, or (strict, for gates) if a published row was skipped; else 0."""
-    statuses = [row.verdict.status for row in rows]
-    if "failed" in statuses or (strict and "skipped" in statuses):
-        return 1
-    return 0
+    return 1 if exit_reason(rows, strict) else 0
+
+
+def exit_reason(rows: Sequence[Row], strict: bool) -> str | None:
+    """Why the run exits 1 (the rows that failed, or under ``strict`` the rows skipped), or None."""
+    failed = [row.result.name for row in rows if row.verdict.status == "failed"]
+    if failed:
+        return f"{len(failed)} row(s) failed: {', '.join(failed)}"
+    skipped = [row.result.name for row in rows if row.verdict.status == "skipped"]
+    if strict and skipped:
+        return (f"--strict: {len(skipped)} published row(s) skipped ({', '.join(skipped)}); a gate passes "
+                "only when every published row is reproduced")
+    return None
 
 
 def _published_row(result: RowResult, table: ExpectedTable) -> ExpectedRow | None:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
+from bench.accuracy.judge import exit_reason
 from bench.accuracy.reproduce import run_reproduction
 from bench.accuracy.settings import ReproduceConfig
 from bench.accuracy.sweep import BUNDLED_SWEEP, load_sweep
@@ -68,4 +70,7 @@ def run(args: argparse.Namespace) -> int:
     result = run_reproduction(config)
     if result.summary:
         print(result.summary)
+    reason = exit_reason(result.report.rows, config.strict) if result.report is not None else None
+    if reason:
+        print(f"exit status {result.exit_code}: {reason}", file=sys.stderr)
     return result.exit_code
