@@ -79,7 +79,7 @@ def reproduce(session: nox.Session) -> None:
     Posargs go to `python -m bench reproduce` (e.g. `-- --data-root D --checkpoint PATH --strict`).
     """
     python = shared_python(session)
-    out = Path(_option(session.posargs, "--out", "results"))
+    out = Path(_option(session.posargs, "--out", "runs"))
     before = set(out.glob("reproduce-*.json"))
     session.run(python, "-m", "bench", "reproduce", *session.posargs, success_codes=[0, 1], external=True)
     written = sorted(set(out.glob("reproduce-*.json")) - before, key=lambda path: path.stat().st_mtime)
@@ -124,17 +124,30 @@ def device(session: nox.Session) -> None:
 
 @nox.session(default=False)
 def compare(session: nox.Session) -> None:
-    """Cross-hardware tables and the results page from the reports in results/, without torch.
+    """Cross-hardware tables and the page from the committed reports and your runs, without torch.
 
-    Posargs go to `bench compare`; without them: `results --out results/compare --html results/index.html`.
-    compare reads reports only, so its environment has the project's dependencies except torch (seconds
-    to install, not minutes)."""
+    Posargs go to `bench compare`; without them: `results runs --out runs/compare --html runs/index.html`
+    (nothing committed changes). compare reads reports only, so its environment has the project's
+    dependencies except torch (seconds to install, not minutes)."""
+    install_without_torch(session)
+    default = ["results", *(["runs"] if Path("runs").is_dir() else []), "--out", "runs/compare",
+               "--html", "runs/index.html"]
+    session.run("python", "-m", "bench", "compare", *(session.posargs or default), success_codes=[0, 1])
+
+
+@nox.session(default=False)
+def publish(session: nox.Session) -> None:
+    """Copy chosen reports into results/ and rebuild its tables and page (posargs: the report files)."""
+    install_without_torch(session)
+    session.run("python", "-m", "bench", "publish", *session.posargs)
+
+
+def install_without_torch(session: nox.Session) -> None:
+    """The project and its dependencies except torch, for the sessions that only read reports."""
     project = tomllib.loads(Path("pyproject.toml").read_text())["project"]
     light = [dependency for dependency in project["dependencies"] if not dependency.startswith("torch")]
     session.install(*CONSTRAINTS, "--no-compile", *light)
     session.install(*CONSTRAINTS, "--no-compile", "--no-deps", "-e", ".")
-    default = ["results", "--out", "results/compare", "--html", "results/index.html"]
-    session.run("python", "-m", "bench", "compare", *(session.posargs or default), success_codes=[0, 1])
 
 
 @nox.session(python=False, default=False)

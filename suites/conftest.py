@@ -22,7 +22,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--data-root", help="CrowdPose root for a rerun (default: $CROWDPOSE_ROOT)")
     group.addoption("--device", default="auto", help="device for a rerun: auto, cpu, cuda")
     group.addoption("--limit", type=int, help="rerun on the first N test images only (labelled as a subset)")
-    group.addoption("--out", default="results", help="where a rerun writes its report")
+    group.addoption("--out", default="runs", help="where a rerun writes its report (default: runs)")
     group.addoption("--gate", action="store_true", help="a skipped row fails instead of skipping")
     group.addoption("--baseline-report", help="an earlier report of ours to match within 1e-4")
 

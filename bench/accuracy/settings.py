@@ -19,7 +19,7 @@ from bench.errors import BenchError
 from bench.evaluation.bootstrap import BootstrapSettings
 from bench.limits import LARGEST_INTEGER, integer_problem
 from bench.reports.records import ConfigFile
-from bench.reports.writing import check_label
+from bench.reports.writing import DEFAULT_OUT, check_label
 from bench.schedule import Schedule
 from reference.pipeline import InputLimits, pipeline_config
 
@@ -45,7 +45,7 @@ class ReproduceConfig:
     data: DataConfig = field(default_factory=DataConfig)
     scales: tuple[tuple[float, ...], ...] | None = None
     device: str = "auto"
-    out: str = "results"
+    out: str = str(DEFAULT_OUT)
     strict: bool = False
     batch_size: int = 1
     workers: int = 2

@@ -13,6 +13,7 @@ COMMANDS = {
     "profile": "per-stage latency profile on this machine",
     "compare": "compare reports across machines and flag speed regressions",
     "diff": "compare two runs on the same images: AP deltas with intervals, per-image changes",
+    "publish": "copy chosen reports into the committed results/ and rebuild its tables and page",
     "fetch": "download and verify a checkpoint",
     "device-check": "check a CUDA machine end to end: gpu tests, profile matrix, poses vs CPU, torchrun",
 }

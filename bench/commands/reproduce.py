@@ -15,6 +15,7 @@ from bench.commands.config_file import config_argument, read_config
 from bench.data.dataset import DataConfig, add_data_arguments
 from bench.errors import BenchError
 from bench.evaluation.bootstrap import BootstrapSettings
+from bench.reports.writing import DEFAULT_OUT
 from reference.pipeline import PRECISIONS, InputLimits
 
 CONFIG_KEYS = {
@@ -43,7 +44,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda, cuda:N")
     parser.add_argument("--batch-size", type=int, default=1, help="images per forward pass (default: 1)")
     parser.add_argument("--precision", default="float32", choices=PRECISIONS)
-    parser.add_argument("--out", default="results", help="report folder (default: results)")
+    parser.add_argument("--out", default=str(DEFAULT_OUT),
+                        help="report folder (default: %(default)s, which git ignores; `python -m bench "
+                             "publish` copies a report into results/)")
     parser.add_argument("--strict", action="store_true", help="gate mode: a skipped row is a failure")
     config_argument(parser)
     parser.set_defaults(run=run)

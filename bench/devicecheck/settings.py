@@ -11,6 +11,7 @@ import torch
 from bench import atomic
 from bench.errors import BenchError
 from bench.reading import read_toml
+from bench.reports.writing import DEFAULT_OUT
 from bench.speed.profile import ProfileConfig
 from reference.pipeline import PRECISIONS, pipeline_config
 
@@ -102,7 +103,7 @@ class DeviceCheckConfig:
 
     device: str = "cuda"
     quick: bool = False
-    out: Path = Path("results")
+    out: Path = DEFAULT_OUT
     checkpoint: str | None = None
     tests_dir: Path = Path(__file__).parents[2] / "tests"
     cases_file: Path = CASES_FILE

@@ -26,6 +26,21 @@ A profile's label (image size, batch, scales, flip, maps) stays under 112 bytes 
 a reproduce label holds the sweep file's name or every ``--scales`` given, and is checked."""
 
 
+DEFAULT_OUT = Path("runs")
+"""Where runs write their reports unless ``--out`` says otherwise: a folder git ignores, so running the
+documented commands never touches the committed showcase in ``results/`` (``python -m bench publish``
+copies chosen reports there)."""
+
+
+def rerunnable_command(argv: Sequence[str]) -> tuple[str, ...]:
+    """The command line that reruns this process: ``python -m bench ...`` for the bench (whose argv[0] is
+    the absolute path of ``bench/__main__.py`` on the machine that ran it), else ``argv`` unchanged."""
+    main = Path(argv[0]) if argv else Path()
+    if main.name == "__main__.py" and main.parent.name == "bench":
+        return ("python", "-m", "bench", *argv[1:])
+    return tuple(argv)
+
+
 def new_report(
     kind: str,
     config: RunRecord,
@@ -34,11 +49,12 @@ def new_report(
     environment: Environment | None = None,
     **fields: Any,
 ) -> Report:
-    """A report stamped now (UTC), with this process's argv and environment unless given."""
+    """A report stamped now (UTC), with the command line that reruns this process and this machine's
+    environment unless given."""
     return Report(
         kind=kind,
         created=datetime.now(UTC).isoformat(timespec="seconds"),
-        command=tuple(sys.argv if command is None else command),
+        command=rerunnable_command(sys.argv) if command is None else tuple(command),
         environment=this_environment() if environment is None else environment,
         config=config,
         **fields,

@@ -1,0 +1,61 @@
+"""Publishing: copy chosen reports, with the Markdown and plots rendered from them, into the committed
+showcase (``results/``) and rebuild its cross-hardware tables and page from everything it holds.
+
+Runs write into :data:`bench.reports.writing.DEFAULT_OUT`, which git ignores; nothing reaches
+``results/`` unless it is published, so running the documented commands leaves the committed files as
+they are. Every report is loaded (validated) before anything is copied, and a file of the same name
+with other contents is never overwritten.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench import atomic
+from bench.errors import BenchError
+from bench.reading import read_bytes
+from bench.reports.compare import CompareConfig, compare, comparison_page, write_comparison
+from bench.reports.schema import load_report
+
+SHOWCASE = Path("results")
+"""The committed folder of published reports, their tables (``compare/``) and page (``index.html``)."""
+
+
+@dataclass(frozen=True)
+class Published:
+    """What publishing wrote: the copied files, and the rebuilt tables and page."""
+
+    copied: tuple[Path, ...]
+    tables: tuple[Path, ...]
+    page: Path
+
+
+def publish(reports: Sequence[Path], into: Path = SHOWCASE) -> Published:
+    """Copy ``reports`` (and their renderings) into ``into``, then rebuild ``into/compare`` and
+    ``into/index.html`` from every report there. BenchError, before anything is copied, when a report
+    does not load or a file of its name there holds other bytes."""
+    files = [(path, into / path.name) for report in reports for path in rendered_files(Path(report))]
+    contents = {source: read_bytes(source, "report file") for source, _ in files}
+    clashes = [str(target) for source, target in files
+               if target.exists() and target.resolve() != source.resolve()
+               and read_bytes(target, "published file") != contents[source]]
+    if clashes:
+        raise BenchError(f"{into} already holds other files of these names, left unchanged: "
+                         f"{', '.join(clashes)}")
+    atomic.check_writable_folder(into, "the publishing folder")
+    copied = tuple(atomic.write_bytes(target, contents[source]) for source, target in files)
+    comparison = compare(CompareConfig(paths=(into,)))
+    tables = tuple(write_comparison(comparison, into / "compare").values())
+    page = atomic.write_text(into / "index.html", comparison_page(comparison))
+    return Published(copied, tables, page)
+
+
+def rendered_files(report: Path) -> list[Path]:
+    """The report JSON (checked by loading it) and what was rendered from it beside it: ``<stem>.md``
+    and ``<stem>-*.png``."""
+    load_report(report)
+    stem = report.name.removesuffix(".json")
+    markdown = report.with_name(f"{stem}.md")
+    return [report, *([markdown] if markdown.is_file() else []), *sorted(report.parent.glob(f"{stem}-*.png"))]
