@@ -186,3 +186,11 @@ def test_an_image_replaced_under_the_same_path_is_predicted_again(images, tmp_pa
     again = predict_one(predictor, mine, cache, workers=0)
     assert predictor.model.calls == 1  # only the replaced image, its flip pass in the same call
     assert again[IMAGE_IDS[0]] == first[IMAGE_IDS[0]] and again[IMAGE_IDS[1]] != first[IMAGE_IDS[1]]
+
+
+def test_the_progress_label_of_a_shared_forward_stays_short():
+    from bench.accuracy.predict import progress_label
+
+    names = [f"sweep variant {index}: refine=False, adjust=True, tag threshold 1.{index}" for index in "abc"]
+    assert progress_label(names[:1]) == names[0]
+    assert len(progress_label(names)) < 80 and progress_label(names).startswith("3 rows of one forward")

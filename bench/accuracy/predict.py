@@ -28,7 +28,7 @@ from bench.accuracy.plan import DataRun
 from bench.accuracy.runner import Decoder, plan_forwards, predict_images
 from bench.accuracy.settings import ReproduceConfig
 from bench.reports.schema import ForwardThroughput
-from bench.schedule import ImageJob, Network, Schedule
+from bench.schedule import ImageJob, Network
 from reference.pipeline import PipelineConfig, Predictor
 
 
@@ -113,9 +113,8 @@ def _predict_forward(network: Network, decodings: Sequence[tuple[str, PipelineCo
                                         shard_name=f"rank{site.topology.rank}"), setting)
                 for setting in settings]
     start = time.perf_counter()
-    prediction = predict_images(network, distributed.shard(jobs, site.topology), decoders,
-                                Schedule(config.batch_size, config.workers),
-                                progress=" + ".join(names) if site.topology.is_main else None)
+    prediction = predict_images(network, distributed.shard(jobs, site.topology), decoders, config.schedule,
+                                progress=progress_label(names) if site.topology.is_main else None)
     gathered = distributed.gather_to_main((prediction, time.perf_counter() - start), site.topology)
     computed = sum(part.computed for part, _ in gathered) if gathered else 0
     seconds = max((seconds for _, seconds in gathered), default=0.0) if gathered else 0.0
@@ -148,3 +147,9 @@ def cache_fields(decoding: PipelineConfig, forward: PipelineConfig, run: DataRun
             "device": site.device.type, "environment": site.environment_id,
             "images": str(run.dataset.img_dir.resolve()), "annotations": str(run.dataset.ann_file.resolve()),
             "annotations_sha256": run.digests.annotations, "reference_code": reference_code_version()}
+
+
+def progress_label(names: Sequence[str]) -> str:
+    """The progress bar's label for one forward decoded as the rows ``names``: the row's name, or how
+    many rows share it (a sweep's variant names joined would fill the terminal)."""
+    return names[0] if len(names) == 1 else f"{len(names)} rows of one forward"
