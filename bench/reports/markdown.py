@@ -5,13 +5,16 @@ No plotting library is imported here, so reading and tabulating reports stays li
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
+from bench.evaluation import metric_text, no_ground_truth_note
 from bench.evaluation.bootstrap import PairedDelta
+from bench.reports.rows import Evaluator
 from bench.reports.schema import Report
 from bench.reports.stats import PERCENTILES, STAT_FIELDS, StageStats
 from bench.reports.typed import to_data
@@ -28,6 +31,8 @@ def render_markdown(report: Report, images: Mapping[str, str] | None = None) -> 
     sections += ["## Configuration", f"```json\n{config}\n```"]
     if report.rows:
         sections += ["## Rows", rows_table(report)]
+        sections += no_ground_truth_note(value for row in report.rows
+                                         for value in (row.result.metrics or {}).values())
         failed = [check for row in report.rows for check in row.verdict.checks if not check.passed]
         if failed:
             sections += ["### Failed checks", "\n".join(f"- {check.describe()}" for check in failed)]
@@ -87,14 +92,55 @@ def throughput_fields(report: Report) -> dict[str, object]:
         if getattr(throughput, name) is not None:
             fields[name] = getattr(throughput, name)
     for forward in throughput.forwards:
-        rows = " + ".join(forward.rows)
+        rows = forward_label(forward.rows)
         speed = forward.images_per_s
         fields[f"{rows}: images/s"] = "all from the cache" if speed is None else speed
         if forward.from_cache is not None:
             fields[f"{rows}: images from the cache"] = forward.from_cache
     if report.memory is not None:
-        fields[f"peak memory ({report.memory.kind}), bytes"] = report.memory.peak_bytes
+        fields[f"peak memory ({report.memory.kind})"] = byte_text(report.memory.peak_bytes)
+        if report.memory.peak_reserved_bytes is not None:
+            fields["peak reserved memory"] = byte_text(report.memory.peak_reserved_bytes)
     return fields
+
+
+MAX_FORWARD_LABEL = 80
+"""Longest label of a forward's rows (joined by ' + ') shown whole; a longer one is shortened."""
+
+
+def forward_label(rows: Sequence[str]) -> str:
+    """How the throughput table names one forward: its rows joined by ' + ' while that stays within
+    ``MAX_FORWARD_LABEL`` characters, else the row count, the first and last row (clipped) and the
+    first 12 hex digits of the sha256 of the joined names (which tells two such forwards apart)."""
+    joined = " + ".join(rows)
+    if len(joined) <= MAX_FORWARD_LABEL:
+        return joined
+    digest = hashlib.sha256(joined.encode()).hexdigest()[:12]
+    if len(rows) == 1:
+        return f"row '{_clip(rows[0], 60)}' (sha256 {digest})"
+    return f"{len(rows)} rows, '{_clip(rows[0])}' to '{_clip(rows[-1])}' (sha256 {digest})"
+
+
+def _clip(text: str, limit: int = 28) -> str:
+    return text if len(text) <= limit else text[:limit - 1] + "\u2026"
+
+
+def byte_text(count: float) -> str:
+    """A byte count in binary units: "728.0 MiB", "1.50 GiB" (bytes below 1 KiB)."""
+    for unit, size, digits in (("GiB", 2**30, 2), ("MiB", 2**20, 1), ("KiB", 2**10, 1)):
+        if count >= size:
+            return f"{count / size:.{digits}f} {unit}"
+    return f"{int(count)} bytes"
+
+
+def evaluator_label(evaluator: Evaluator | None) -> str:
+    """What scored a row: "crowdpose protocol (official), bench.evaluation 0123456789ab"; a version the
+    report does not hold is said so rather than left out."""
+    if evaluator is None:
+        return "-"
+    official = " (official)" if evaluator.official else ""
+    version = (evaluator.version or "").strip() or "(version not recorded)"
+    return " ".join(f"{evaluator.protocol} protocol{official}, {evaluator.implementation} {version}".split())
 
 
 def rows_table(report: Report) -> str:
@@ -104,7 +150,6 @@ def rows_table(report: Report) -> str:
     for row in report.rows:
         result, verdict = row.result, row.verdict
         failed = [check.metric for check in verdict.checks if not check.passed]
-        evaluator = result.evaluator
         records.append({
             "row": result.name,
             "scales": ",".join(f"{scale:g}" for scale in result.scales),
@@ -112,13 +157,11 @@ def rows_table(report: Report) -> str:
             "status": verdict.status,
             "subset": f"{result.subset.dataset} ({result.subset.num_images} images, "
                       f"{'full' if result.subset.full else 'limited'})",
-            **{name: (result.metrics or {}).get(name) for name in metric_names},
+            **{name: metric_text((result.metrics or {}).get(name)) for name in metric_names},
             **({"decode p50 ms/img": result.decode_ms and result.decode_ms.percentile_cell("p50_ms")}
                if timed else {}),
             "failed checks": ", ".join(failed) or "-",
-            "evaluator": "-" if evaluator is None else
-            f"{evaluator.protocol} protocol{' (official)' if evaluator.official else ''}, "
-            f"{evaluator.implementation} {evaluator.version or ''}".strip(),
+            "evaluator": evaluator_label(result.evaluator),
             "reason": verdict.reason or "",
         })
     return markdown_table(pd.DataFrame.from_records(records))
