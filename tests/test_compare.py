@@ -35,11 +35,13 @@ def test_regression_is_flagged_and_exits_nonzero(tmp_path, environment, capsys):
     assert forward.ratio == pytest.approx(1.25, rel=0.03)
     assert forward.ci_low < forward.ratio < forward.ci_high and forward.p_value < 0.05
     assert {verdict.stage for verdict in check.slower} == {"forward", END_TO_END}
-    assert main(["compare", str(tmp_path)]) == 1
+    assert main(["compare", str(tmp_path), "--out", str(tmp_path / "out")]) == 1
     out = capsys.readouterr().out
-    assert "SLOWER (forward, end_to_end)" in out
-    assert f"forward: slower, median {forward.median_b:.4g} ms against {forward.median_a:.4g} ms" in out
-    assert f"n={SAMPLES} against {SAMPLES}" in out
+    assert "SLOWER" in out and "worst forward x1.2" in out
+    markdown = (tmp_path / "out" / "comparison.md").read_text()
+    assert "SLOWER (forward, end_to_end)" in markdown
+    assert f"forward: slower, median {forward.median_b:.4g} ms against {forward.median_a:.4g} ms" in markdown
+    assert f"n={SAMPLES} against {SAMPLES}" in markdown
 
 
 def test_small_slowdown_or_speedup_is_not_a_regression(tmp_path, environment):
@@ -126,8 +128,8 @@ def test_speed_ratios_against_the_baseline_machine(tmp_path, environment):
                   label="other-config")
     comparison = run_compare(tmp_path, baseline="bbbb")
     assert comparison.baseline_fingerprint == "bbbb00000000"
-    speedups = dict(zip(comparison.ratios["fingerprint"], comparison.ratios["speedup"], strict=True))
-    assert speedups == pytest.approx({"aaaa00000000": 0.25, "bbbb00000000": 1.0})
+    ratios = dict(zip(comparison.ratios["fingerprint"], comparison.ratios["time ratio"], strict=True))
+    assert ratios == pytest.approx({"aaaa00000000": 4.0, "bbbb00000000": 1.0})  # this / baseline time
     assert set(comparison.speed["fingerprint"]) == {"aaaa00000000", "bbbb00000000", "cccc00000000"}
     with pytest.raises(BenchError, match="fingerprint prefix"):
         run_compare(tmp_path, baseline="zzzz")

@@ -21,9 +21,9 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 def tiny_profile_config(tmp_path, extra: str = "") -> Path:
-    """A --config file of one measured batch, no warm-up, input size 64."""
+    """A --config file of one measured batch (no least time), no warm-up, input size 64."""
     path = tmp_path / "profile.toml"
-    path.write_text(f"[profile]\niters = 1\nwarmup = 0\ninput_size = 64\n{extra}")
+    path.write_text(f"[profile]\niters = 1\nmin_time_s = 0\nwarmup = 0\ninput_size = 64\n{extra}")
     return path
 
 
@@ -64,6 +64,7 @@ def test_sample_profile_times_every_stage_and_writes_reports(tmp_path, schedule)
         batch = report.config.batch
         assert report.throughput.images_per_s == pytest.approx(batch * 1000.0 / timings[END_TO_END].mean_ms)
         assert report.memory.peak_bytes > 0 and report.config.schedule == schedule
+        assert report.stability.input_cycle == len(report.config.images) == 2  # the sample's two images
         assert report.config.weights.kind == "provided"
         assert "rendered maps" in report.config.postprocess_input
         assert report.config.pipeline["scales"] == [2.0, 1.0]
@@ -128,10 +129,12 @@ def test_min_time_measures_more_iterations_and_is_recorded(tmp_path):
     assert load_report(written["json"]) == report
 
 
-def test_cli_profiles_the_real_network_with_synthetic_weights(tmp_path, capsys):
+def test_cli_profiles_the_real_network_with_synthetic_weights(tmp_path, capsys, monkeypatch):
     out = tmp_path / "results"
-    code = main(["profile", "--device", "cpu", "--inputs", "synthetic", "--sizes", "64x64", "--out", str(out),
-                 "--config", str(tiny_profile_config(tmp_path))])
+    arguments = ["profile", "--device", "cpu", "--inputs", "synthetic", "--sizes", "64x64", "--out", str(out),
+                 "--config", str(tiny_profile_config(tmp_path))]
+    monkeypatch.setattr("sys.argv", ["/anywhere/bench/__main__.py", *arguments])  # as `python -m bench`
+    code = main(arguments)
     assert code == 0
     (path,) = out.glob("profile-cpu-float32-*-synthetic-64x64-b1-s1-flip-*.json")
     report = load_report(path)
@@ -139,7 +142,8 @@ def test_cli_profiles_the_real_network_with_synthetic_weights(tmp_path, capsys):
     assert report.config.weights.builder == "bench.testing.synthetic_weights.deterministic_state_dict"
     assert report.config.precision == "float32"
     assert report.environment.numerics.cudnn_benchmark is False
-    assert report.config.config_file.table == {"iters": 1, "warmup": 0, "input_size": 64}
+    assert report.config.config_file.table == {"iters": 1, "min_time_s": 0, "warmup": 0, "input_size": 64}
+    assert report.command[:4] == ("python", "-m", "bench", "profile") and "--config" in report.command
     assert "images/s" in capsys.readouterr().err
 
 

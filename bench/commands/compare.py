@@ -1,4 +1,8 @@
-"""``python -m bench compare PATHS...``: cross-hardware tables and the speed-regression check."""
+"""``python -m bench compare PATHS...``: cross-hardware tables and the speed-regression check.
+
+The terminal gets a summary of at most 120 columns (one line per checked pair: its verdict and its worst
+stage); the full tables and every stage's verdict go only into ``--out`` (Markdown, CSV, plot) and
+``--html``."""
 
 from __future__ import annotations
 
@@ -12,8 +16,8 @@ from bench.reports.compare import (
     DEFAULT_THRESHOLD,
     CompareConfig,
     compare,
-    comparison_markdown,
     comparison_page,
+    comparison_summary,
     write_comparison,
 )
 
@@ -22,18 +26,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "compare",
         help=COMMANDS["compare"],
-        description="Load report JSON files (or every *.json under given folders), print cross-hardware "
-                    "tables of metrics and per-stage speed, and check the newest report of each machine "
-                    "and configuration against the previous one (or the --baseline file) on the raw "
-                    "samples of every stage: a two-sided Mann-Whitney U test at alpha 0.05 plus a "
-                    "minimum change of the median (--threshold). Exits 1 when end to end or a stage "
-                    "is 'slower'.",
+        description="Load report JSON files (or every *.json under given folders), check the newest report "
+                    "of each machine and configuration against the previous one (or the --baseline file) "
+                    "on the raw samples of every stage (a two-sided Mann-Whitney U test at alpha 0.05 plus "
+                    "a minimum change of the median, --threshold), and print one line per checked pair; "
+                    "--out and --html get the cross-hardware tables of metrics and per-stage speed. A pair "
+                    "measured on an unsteady machine is 'unstable', one with too few samples "
+                    "'inconclusive': neither is judged. Exits 1 when end to end or a stage is 'slower'.",
     )
     parser.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="report files or folders")
     parser.add_argument("--baseline", metavar="FINGERPRINT_OR_FILE",
-                        help="baseline machine for speed ratios: a fingerprint id (or unique prefix) or a "
-                             "report file, which then is also the regression reference for its machine "
-                             "(default: the machine of the first report)")
+                        help="baseline machine for time ratios: a fingerprint id (or unique prefix), a "
+                             "machine name, or a report file, which then is also the regression reference "
+                             "for its machine (default: the machine of the oldest report)")
     parser.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD,
                         help="smallest relative change of a stage's median that counts as slower or faster, "
                              "when the rank test also finds it (default: %(default)s)")
@@ -48,12 +53,9 @@ def run(args: argparse.Namespace) -> int:
     config = CompareConfig(paths=tuple(args.paths), baseline=args.baseline, threshold=args.threshold,
                            out_dir=args.out, html=args.html)
     comparison = compare(config)
-    print(comparison_markdown(comparison))
-    if config.out_dir is not None:
-        for path in write_comparison(comparison, config.out_dir).values():
-            print(f"wrote {path}", file=sys.stderr)
-    if config.html is not None:
-        print(f"wrote {atomic.write_text(config.html, comparison_page(comparison))}", file=sys.stderr)
+    written = None if config.out_dir is None else write_comparison(comparison, config.out_dir)
+    page = None if config.html is None else atomic.write_text(config.html, comparison_page(comparison))
+    print(comparison_summary(comparison, written, page))
     for message in comparison.skipped:
         print(f"warning: {message}", file=sys.stderr)
     return 1 if comparison.regressed else 0

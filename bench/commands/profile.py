@@ -1,4 +1,11 @@
-"""``python -m bench profile``: per-stage latency of the pipeline on this machine, written as reports."""
+"""``python -m bench profile``: per-stage latency of the pipeline on this machine, written as reports.
+
+By default each case is calibrated (``DEFAULT_ITERS`` batches and ``DEFAULT_MIN_TIME_S`` seconds at
+least, enough for `bench compare` to judge it); ``--iters``/``--min-time`` (or ``iters``/``min_time_s``
+in the ``[profile]`` table of ``--config``; the command line wins) override it. Each report records
+the command line that reruns it and the machine's name (``--machine``, default:
+the host name).
+"""
 
 from __future__ import annotations
 
@@ -11,7 +18,10 @@ from bench.commands.arguments import parse_scales
 from bench.commands.config_file import config_argument, read_config
 from bench.errors import BenchError
 from bench.reports.stats import END_TO_END
+from bench.reports.writing import DEFAULT_OUT
 from bench.speed.profile import (
+    DEFAULT_ITERS,
+    DEFAULT_MIN_TIME_S,
     DEFAULT_SIZES,
     INPUT_KINDS,
     MAX_ITERATIONS,
@@ -22,9 +32,10 @@ from bench.speed.profile import (
 )
 from reference.pipeline import PRECISIONS
 
-CONFIG_KEYS = {"iters": int, "warmup": int, "maps": str, "cudnn_benchmark": bool, "flip": bool,
-               "input_size": int, "workers": int}
-"""The [profile] table of a --config file (see the README): settings few runs change."""
+CONFIG_KEYS = {"iters": int, "min_time_s": float, "warmup": int, "maps": str, "cudnn_benchmark": bool,
+               "flip": bool, "input_size": int, "workers": int, "machine": str}
+"""The [profile] table of a --config file (see the README): settings few runs change. ``iters``,
+``min_time_s`` and ``machine`` are also options (``--iters``, ``--min-time``, ``--machine``), which win."""
 
 
 def parse_sizes(text: str) -> tuple[tuple[int, int], ...]:
@@ -64,10 +75,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="test scales of one run, e.g. 1 or 2,1 (default: 1)")
     parser.add_argument("--batch-size", nargs="+", type=parse_batches, default=[(1,)], metavar="B",
                         help="batch sizes to profile, e.g. --batch-size 1 4 (default: 1)")
-    parser.add_argument("--min-time", type=float, default=0.0, metavar="SECONDS",
-                        help="least measured time per case: batches continue until the config's iters (3) "
-                             f"were made and their end-to-end times add up to SECONDS (at most "
-                             f"{MAX_MIN_TIME_S:g}; stops at {MAX_ITERATIONS} batches) (default: %(default)s)")
+    parser.add_argument("--iters", type=int, metavar="N",
+                        help=f"fewest measured batches per case (default: {DEFAULT_ITERS}, enough for `bench "
+                             "compare` to judge a stage; fewer than 4 can never be judged)")
+    parser.add_argument("--min-time", type=float, metavar="SECONDS",
+                        help="least measured time per case: batches continue until --iters were made and "
+                             "their end-to-end times add up to SECONDS (at most "
+                             f"{MAX_MIN_TIME_S:g}; stops at {MAX_ITERATIONS} batches) "
+                             f"(default: {DEFAULT_MIN_TIME_S:g})")
+    parser.add_argument("--machine", metavar="NAME",
+                        help="the machine's name in the reports, shown by `bench compare` (default: the "
+                             "host name)")
     parser.add_argument("--schedule", choices=SCHEDULES, default="overlapped",
                         help="overlapped: as `bench reproduce` runs (images read ahead in workers, decoding "
                              "beside the next forward); serial: one stage at a time (default: %(default)s)")
@@ -81,8 +99,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="network precision; float32 keeps TF32 off (default: %(default)s)")
     parser.add_argument("--trace", type=Path, metavar="OUT.json",
                         help="also write a torch.profiler Chrome trace of a few batches of the first case")
-    parser.add_argument("--out", type=Path, default=Path("results"), metavar="DIR",
-                        help="folder for the reports (default: %(default)s)")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, metavar="DIR",
+                        help="folder for the reports (default: %(default)s, which git ignores; "
+                             "`python -m bench publish` copies a report into results/)")
     config_argument(parser)
     parser.set_defaults(run=run)
 
@@ -91,12 +110,15 @@ def run(args: argparse.Namespace) -> int:
     if args.sizes is not None and args.inputs != "synthetic":
         raise BenchError("--sizes applies only to --inputs synthetic (sample images keep their natural size)")
     table, config_file = read_config(args.config, "profile", CONFIG_KEYS)
+    given = {"iters": args.iters, "min_time_s": args.min_time, "machine": args.machine}
+    settings = {"iters": DEFAULT_ITERS, "min_time_s": DEFAULT_MIN_TIME_S, **table,
+                **{key: value for key, value in given.items() if value is not None}}
     config = ProfileConfig(
         device=args.device, scales=args.scales,
-        batch_sizes=tuple(size for sizes in args.batch_size for size in sizes), min_time_s=args.min_time,
+        batch_sizes=tuple(size for sizes in args.batch_size for size in sizes),
         inputs=args.inputs, sizes=args.sizes or DEFAULT_SIZES, checkpoint=args.checkpoint,
         precision=args.precision, trace=args.trace, out_dir=args.out, schedule=args.schedule,
-        config_file=config_file, **table)
+        config_file=config_file, **settings)
     for report, written in run_profile(config):
         end_to_end = report.timings[END_TO_END]
         print(f"{report.config.label}: end to end p50 {end_to_end.p50_ms:.1f} ms over {end_to_end.count} "

@@ -70,14 +70,34 @@ class Numerics:
     cudnn_conv_fp32_precision: str | None = None
 
 
+MAX_MACHINE_NAME = 64
+"""Longest machine name (``--machine``), in characters."""
+
+
+def machine_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot name a machine (None if it can): 1 to ``MAX_MACHINE_NAME`` printable
+    characters, not only spaces."""
+    if not name.strip() or len(name) > MAX_MACHINE_NAME or not name.isprintable():
+        return (f"--machine must be 1 to {MAX_MACHINE_NAME} printable characters (not only spaces), "
+                f"got {name!r:.80}")
+    return None
+
+
 @dataclass(frozen=True)
 class Host:
-    """The host name and which code ran (``bench.reports.provenance``): not part of the fingerprint."""
+    """The machine's name, the host name and which code ran (``bench.reports.provenance``): not part
+    of the fingerprint.
+
+    ``machine`` is what reports call the machine, as asv's machine name: ``--machine NAME`` or, by
+    default, the host name (reports of schema < 5 get their host name); ``bench compare`` shows it
+    beside the fingerprint. Two names for one fingerprint are still the same setup for speed.
+    """
 
     hostname: str | None = None
     git_commit: str | None = None
     git_dirty: bool | None = None
     code_source: str | None = None
+    machine: str | None = None
 
 
 @dataclass(frozen=True)
@@ -89,6 +109,11 @@ class Environment:
     software: Software = field(default_factory=Software)
     numerics: Numerics = field(default_factory=Numerics)
     host: Host = field(default_factory=Host)
+
+    @property
+    def machine_name(self) -> str:
+        """The machine's name (``Host.machine``), else its host name, else its fingerprint id."""
+        return self.host.machine or self.host.hostname or self.fingerprint_id
 
     @property
     def cpu_or_gpu(self) -> str:

@@ -9,6 +9,7 @@ import platform
 import socket
 import subprocess
 import sys
+from collections.abc import Iterable
 from importlib import metadata
 from pathlib import Path
 
@@ -27,11 +28,65 @@ from bench.reports.environment import (
 from bench.reports.provenance import code_provenance
 
 
-def this_environment() -> Environment:
-    """Describe this machine now. Call it after setting the cuDNN/TF32 flags a run uses."""
+def this_environment(machine: str | None = None) -> Environment:
+    """Describe this machine now, named ``machine`` (default: its host name). Call it after setting
+    the cuDNN/TF32 flags a run uses."""
     hardware, software, numerics = _hardware(), _software(), numerics_flags()
+    hostname = socket.gethostname()
     return Environment(fingerprint_id(hardware, software, numerics), hardware, software, numerics,
-                       Host(hostname=socket.gethostname(), **code_provenance()))
+                       Host(hostname=hostname, machine=machine or hostname or None, **code_provenance()))
+
+
+def load_average() -> tuple[float, float, float] | None:
+    """The system's 1-, 5- and 15-minute load averages (``os.getloadavg``); None where not available.
+    In a container they are the host's."""
+    try:
+        one, five, fifteen = os.getloadavg()
+    except (AttributeError, OSError):
+        return None
+    return float(one), float(five), float(fifteen)
+
+
+CPU_FREQ_FILES = "/sys/devices/system/cpu/cpu{}/cpufreq/scaling_cur_freq"
+CPU_INFO = Path("/proc/cpuinfo")
+
+
+def cpu_mhz(cores: Iterable[int] | None = None) -> float | None:
+    """The mean current clock of this process's usable cores in MHz: from cpufreq's
+    ``scaling_cur_freq`` (kHz) where readable, else from the ``cpu MHz`` lines of /proc/cpuinfo (every
+    core); None where neither can be read (macOS, many containers without cpufreq, Windows)."""
+    if cores is None:
+        cores = (sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                 else range(os.cpu_count() or 0))
+    readings = []
+    for core in cores:
+        try:
+            readings.append(int(Path(CPU_FREQ_FILES.format(core)).read_text().strip()) / 1000.0)
+        except (OSError, ValueError):
+            break
+    else:
+        if readings:
+            return sum(readings) / len(readings)
+    try:
+        lines = CPU_INFO.read_text().splitlines()
+    except OSError:
+        return None
+    mhz = []
+    for line in lines:
+        name, _, value = line.partition(":")
+        if name.strip() == "cpu MHz":
+            try:
+                mhz.append(float(value))
+            except ValueError:
+                continue
+    return sum(mhz) / len(mhz) if mhz else None
+
+
+def process_cpu_seconds() -> float:
+    """CPU seconds (user + system) used so far by this process and its finished children (worker
+    processes count once they have exited and been waited for; not at all on Windows)."""
+    times = os.times()
+    return times.user + times.system + times.children_user + times.children_system
 
 
 def numerics_flags() -> Numerics:

@@ -3,7 +3,8 @@
 A report is plain typed data: what ran (``command``, and ``config``, a typed record per run kind, see
 ``bench.reports.records``), where (``environment``, ``bench.reports.environment``), what came out
 (``rows`` of results and verdicts for reproduce runs, ``bench.reports.rows``; ``timings``,
-``throughput`` and ``memory`` for speed) and what went wrong (``errors``). Every field is read by its
+``throughput`` and ``memory`` for speed, with the ``stability`` of the machine while a profile measured)
+and what went wrong (``errors``). Every field is read by its
 type (``bench.reports.typed``), so no reader looks a value up under a key it merely hopes is there.
 Markdown and plots are rendered from the JSON file alone, so a committed report can be re-rendered or
 compared on any machine. Reports of older schema versions are upgraded on reading
@@ -26,11 +27,11 @@ from bench.reading import read_json
 from bench.reports.environment import Environment
 from bench.reports.records import RECORD_TYPES, ProfileRecord, ReproduceRecord
 from bench.reports.rows import Row
-from bench.reports.stats import StageStats
+from bench.reports.stats import END_TO_END, StageStats
 from bench.reports.typed import from_data, to_data
 from bench.reports.upgrade import UPGRADE_STEPS
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 KINDS = tuple(RECORD_TYPES)
 REQUIRED_FIELDS = ("schema_version", "kind", "created", "command", "environment", "config")
 
@@ -71,6 +72,48 @@ class Memory:
     peak_reserved_bytes: int | None = None
 
 
+@dataclass(frozen=True)
+class Stability:
+    """How steady the machine was while a profile case measured, and why its timings should not be
+    judged: what a reader needs to trust or distrust the numbers (pyperf records the same).
+
+    ``load_start`` holds the 1-, 5- and 15-minute load averages before the profile's first case (the
+    machine's other work, before the profile added its own), ``load_before`` and ``load_after`` those
+    around this case's batches (warm-up included, ``wall_s`` seconds); ``own_cores`` is the mean number
+    of cores the profile's own processes used over them (CPU time / wall time); ``cpu_mhz_before`` and
+    ``cpu_mhz_after`` the mean clock of the usable cores (None where not readable: no cpufreq and no
+    /proc/cpuinfo); ``usable_cores`` the cores this process may run on. ``cv_limit`` is the largest
+    coefficient of variation taken as steady and ``unstable_stages`` the stages above it (compare
+    leaves them undecided), judged within each of the ``input_cycle`` inputs the batches cycle through
+    (``bench.reports.stats.steadiness``). ``warnings`` say why the machine's load makes the whole case
+    unstable (busy before the profile, or its load rising during the case beyond the profile's own
+    work). The case
+    is ``unstable`` with a warning or with ``end_to_end`` among the unstable stages: `bench compare`
+    then decides none of its stages. Profiles of schema < 5 have no record.
+    """
+
+    load_start: tuple[float, float, float] | None
+    load_before: tuple[float, float, float] | None
+    load_after: tuple[float, float, float] | None
+    wall_s: float
+    own_cores: float | None
+    cpu_mhz_before: float | None
+    cpu_mhz_after: float | None
+    usable_cores: int | None
+    cv_limit: float
+    input_cycle: int = 1
+    unstable_stages: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.input_cycle < 1:
+            raise ValueError(f"input_cycle must be at least 1, got {self.input_cycle}")
+
+    @property
+    def unstable(self) -> bool:
+        return bool(self.warnings) or END_TO_END in self.unstable_stages
+
+
 def parse_created(created: str) -> datetime:
     """``created`` as a time; ValueError unless it is an ISO-8601 timestamp with a UTC offset.
 
@@ -103,6 +146,7 @@ class Report:
     throughput: Throughput = field(default_factory=Throughput)
     memory: Memory | None = None
     errors: tuple[str, ...] = ()
+    stability: Stability | None = None
     schema_version: int = SCHEMA_VERSION
 
     def __post_init__(self) -> None:

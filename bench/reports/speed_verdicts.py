@@ -12,7 +12,14 @@ A verdict compares the candidate's samples with the baseline's, stage by stage:
   10.5% "slower" at p = 0.003. Anything else is "no change";
 * "too few samples" where the samples are absent (reports of schema < 3) or so few that no
   arrangement of them could reach ``alpha``: the smallest two-sided p-value of the exact test is
-  ``2 / C(n_a + n_b, n_a)`` (3 against 3 samples: 0.1).
+  ``2 / C(n_a + n_b, n_a)`` (3 against 3 samples: 0.1; ``min_samples``: 4 a side at alpha 0.05);
+* "unstable" where the machine was too unsteady to judge the stage, as pyperf warns: its samples vary
+  by more than ``VerdictRule.cv_limit`` of their mean (coefficient of variation, within each input a
+  profile's batches cycle through: ``bench.reports.stats.steadiness``) on either side, or
+  either whole report is unstable (``report_instability``: the machine's load while it was measured,
+  or ``end_to_end`` varying above the limit), which leaves every stage of the pair undecided. Ratios,
+  intervals and p-values are still given, for reading, never as a verdict: one busy run is 4x "faster"
+  than another of the same commit at p = 2e-6.
 
 The interval is a percentile interval of median(b) / median(a) from a *stationary block bootstrap*
 (Politis & Romano 1994) of each side's time-ordered samples, resampled apart: a resample strings
@@ -38,6 +45,7 @@ Nothing here reads files or knows about the command line, so result pages can re
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -46,10 +54,13 @@ from fractions import Fraction
 import numpy as np
 from scipy import stats as scipy_stats
 
+from bench.reports.records import ProfileRecord
 from bench.reports.schema import Report
-from bench.reports.stats import StageStats
+from bench.reports.stats import CV_LIMIT, END_TO_END, StageStats, steadiness
 
-VERDICTS = ("faster", "slower", "no change", "too few samples")
+VERDICTS = ("faster", "slower", "no change", "too few samples", "unstable")
+DECIDED = ("faster", "slower", "no change")
+"""The verdicts that judge a stage; "too few samples" and "unstable" leave it undecided."""
 
 MIN_BLOCK_SAMPLES = 8
 """Fewest samples of one side whose block length is estimated; fewer resample with block length 1
@@ -66,10 +77,13 @@ class VerdictRule:
     confidence: float = 0.95
     resamples: int = 2000
     seed: int = 0
+    cv_limit: float = CV_LIMIT
 
     def __post_init__(self) -> None:
         if not 0 < self.alpha < 1 or not 0 < self.confidence < 1:
             raise ValueError(f"alpha and confidence must lie in (0, 1), got {self.alpha}, {self.confidence}")
+        if not (math.isfinite(self.cv_limit) and self.cv_limit > 0):
+            raise ValueError(f"cv_limit must be a positive number, got {self.cv_limit}")
         if not (math.isfinite(self.threshold) and 0 <= self.threshold < 1):
             raise ValueError(f"threshold must be a finite number in [0, 1), got {self.threshold}")
         if self.resamples < 100:
@@ -82,7 +96,10 @@ class VerdictRule:
                 f"stationary block bootstrap of each run's time-ordered samples ({self.resamples} "
                 f"resamples, seed {self.seed}; mean block lengths `block_a`/`block_b` chosen per run from "
                 f"its autocorrelation by Politis-White, 1 below {MIN_BLOCK_SAMPLES} samples), because "
-                f"samples of one run are not independent (slow spells, drift)")
+                f"samples of one run are not independent (slow spells, drift); at least "
+                f"{min_samples(self.alpha)} samples a side; a stage whose samples vary by more than "
+                f"{self.cv_limit:.0%} of their mean (either side), or any stage of a report measured on an "
+                f"unsteady machine, is 'unstable', not judged")
 
 
 @dataclass(frozen=True)
@@ -92,7 +109,7 @@ class StageVerdict:
     ``ratio`` is median_b / median_a; ``ci_low``/``ci_high`` its bootstrap interval and ``p_value``
     the rank test's; ``block_a``/``block_b`` the mean block lengths the stationary bootstrap resampled
     each side with (1: independent samples). All None where they were not computed (too few or absent
-    samples).
+    samples). ``note`` says why a stage was left undecided ("too few samples", "unstable").
     """
 
     stage: str
@@ -107,13 +124,19 @@ class StageVerdict:
     p_value: float | None
     block_a: float | None = None
     block_b: float | None = None
+    note: str | None = None
+
+    @property
+    def decided(self) -> bool:
+        return self.verdict in DECIDED
 
     def describe(self) -> str:
         interval = ("" if self.ci_low is None else f" [{self.ci_low:.3f}, {self.ci_high:.3f}]")
         p_value = "" if self.p_value is None else f", p={self.p_value:.2g}"
         blocks = ("" if self.block_a is None
                   else f", mean block lengths {self.block_b:.3g} against {self.block_a:.3g}")
-        return (f"{self.stage}: {self.verdict}, median {self.median_b:.4g} ms against "
+        note = "" if self.note is None else f" ({self.note})"
+        return (f"{self.stage}: {self.verdict}{note}, median {self.median_b:.4g} ms against "
                 f"{self.median_a:.4g} ms (baseline), ratio {self.ratio:.3f}{interval}{p_value}, "
                 f"n={self.n_b} against {self.n_a}{blocks}")
 
@@ -121,6 +144,19 @@ class StageVerdict:
 def smallest_p_value(n_a: int, n_b: int) -> float:
     """The smallest two-sided p-value the exact rank test can give for these sample counts."""
     return min(1.0, float(Fraction(2, math.comb(n_a + n_b, n_a)))) if n_a and n_b else 1.0
+
+
+def min_samples(alpha: float = VerdictRule.alpha) -> int:
+    """The fewest samples a side (equal counts) that can reach ``alpha``: 4 at 0.05, 5 at 0.01."""
+    count = 1
+    while smallest_p_value(count, count) > alpha:
+        count += 1
+    return count
+
+
+def too_few_note(n_a: int, n_b: int, alpha: float) -> str:
+    return (f"{n_b} against {n_a} samples: the rank test needs at least {min_samples(alpha)} a side at "
+            f"alpha {alpha:g}")
 
 
 def sample_verdict(stage: str, baseline_ms: Sequence[float], candidate_ms: Sequence[float],
@@ -137,7 +173,7 @@ def sample_verdict(stage: str, baseline_ms: Sequence[float], candidate_ms: Seque
     ratio = _ratio(median_b, median_a)
     if smallest_p_value(a.size, b.size) > rule.alpha:
         return StageVerdict(stage, "too few samples", a.size, b.size, median_a, median_b, ratio,
-                            None, None, None)
+                            None, None, None, note=too_few_note(a.size, b.size, rule.alpha))
     p_value = float(scipy_stats.mannwhitneyu(b, a, alternative="two-sided").pvalue)
     block_a, block_b = block_lengths or (block_length(a), block_length(b))
     ci_low, ci_high = median_ratio_interval(a, b, rule, block_a, block_b)
@@ -241,26 +277,66 @@ def median_ratio_interval(a: np.ndarray, b: np.ndarray, rule: VerdictRule = Verd
 
 
 def stats_verdict(stage: str, baseline: StageStats, candidate: StageStats,
-                  rule: VerdictRule = VerdictRule()) -> StageVerdict:
-    """The verdict for one stage's statistics: from the samples, or "too few samples" (medians from
-    the summaries) where a report holds none."""
+                  rule: VerdictRule = VerdictRule(), cycles: tuple[int, int] = (1, 1)) -> StageVerdict:
+    """The verdict for one stage's statistics: from the samples, "too few samples" (medians from
+    the summaries) where a report holds none, or "unstable" where either side's coefficient of
+    variation (within each of the ``cycles`` inputs of the baseline and the candidate,
+    ``steadiness``) is above ``rule.cv_limit``."""
     if baseline.samples_ms is None or candidate.samples_ms is None:
         median_a, median_b = float(baseline.p50_ms), float(candidate.p50_ms)
         return StageVerdict(stage, "too few samples", baseline.count, candidate.count, median_a, median_b,
-                            _ratio(median_b, median_a), None, None, None)
-    return sample_verdict(stage, baseline.samples_ms, candidate.samples_ms, rule)
+                            _ratio(median_b, median_a), None, None, None,
+                            note="a report holds summaries only, no samples (schema < 3)")
+    verdict = sample_verdict(stage, baseline.samples_ms, candidate.samples_ms, rule)
+    sides = (("baseline", baseline, cycles[0]), ("candidate", candidate, cycles[1]))
+    varying = [(side, steadiness(stats, cycle)) for side, stats, cycle in sides]
+    unsteady = [f"{side} varies by {cv:.0%}" for side, cv in varying if cv is not None and cv > rule.cv_limit]
+    if unsteady and verdict.decided:
+        return unstable(verdict, f"{' and '.join(unsteady)} of its mean, above {rule.cv_limit:.0%}")
+    return verdict
+
+
+def unstable(verdict: StageVerdict, why: str) -> StageVerdict:
+    """``verdict`` left undecided: "unstable", because ``why`` (the note keeps what the samples alone
+    would say)."""
+    note = (f"{verdict.note}; {why}" if verdict.verdict == "unstable"
+            else f"{why}; the samples alone would say {verdict.verdict}")
+    return dataclasses.replace(verdict, verdict="unstable", note=note)
 
 
 def timings_verdicts(baseline: Mapping[str, StageStats], candidate: Mapping[str, StageStats],
-                     rule: VerdictRule = VerdictRule()) -> list[StageVerdict]:
+                     rule: VerdictRule = VerdictRule(),
+                     cycles: tuple[int, int] = (1, 1)) -> list[StageVerdict]:
     """Verdicts for every stage both timings hold, in the baseline's order."""
-    return [stats_verdict(stage, stats, candidate[stage], rule)
+    return [stats_verdict(stage, stats, candidate[stage], rule, cycles)
             for stage, stats in baseline.items() if stage in candidate]
+
+
+def input_cycle(report: Report) -> int:
+    """How many inputs a report's measured batches cycle through: a profile's images (batch i fed
+    image i % n), as its stability record says; 1 otherwise."""
+    if report.stability is not None:
+        return report.stability.input_cycle
+    return max(1, len(report.config.images)) if isinstance(report.config, ProfileRecord) else 1
+
+
+def report_instability(report: Report, rule: VerdictRule = VerdictRule()) -> tuple[str, ...]:
+    """Why ``report`` as a whole was measured on an unsteady machine (empty: it was not): the load
+    warnings its profile recorded, and ``end_to_end`` varying above ``rule.cv_limit`` of its mean
+    (within each input, ``steadiness``)."""
+    reasons = list(report.stability.warnings) if report.stability is not None else []
+    end_to_end = report.timings.get(END_TO_END)
+    cv = None if end_to_end is None else steadiness(end_to_end, input_cycle(report))
+    if cv is not None and cv > rule.cv_limit:
+        reasons.append(f"whole batches (end_to_end) vary by {cv:.0%} of their mean, above "
+                       f"{rule.cv_limit:.0%}")
+    return tuple(reasons)
 
 
 def report_verdicts(baseline: Report, candidate: Report,
                     rule: VerdictRule = VerdictRule()) -> list[StageVerdict]:
-    """Per-stage verdicts of a candidate report against a baseline report of the same machine.
+    """Per-stage verdicts of a candidate report against a baseline report of the same machine; every
+    stage is "unstable" (undecided) where either report is (``report_instability``).
 
     Raises ValueError for reports of different machines (environment ``fingerprint_id``) or devices:
     their speeds are shown side by side, never tested against each other.
@@ -269,7 +345,15 @@ def report_verdicts(baseline: Report, candidate: Report,
     if machines[0] != machines[1]:
         raise ValueError(f"reports of machine {baseline.fingerprint_id} ({baseline.config.device}) and "
                          f"{candidate.fingerprint_id} ({candidate.config.device}) are not compared for speed")
-    return timings_verdicts(baseline.timings, candidate.timings, rule)
+    verdicts = timings_verdicts(baseline.timings, candidate.timings, rule,
+                                (input_cycle(baseline), input_cycle(candidate)))
+    reasons = [f"{side}: {reason}" for side, report in (("baseline", baseline), ("candidate", candidate))
+               for reason in report_instability(report, rule)]
+    if not reasons:
+        return verdicts
+    why = "unsteady machine: " + "; ".join(reasons)
+    return [unstable(verdict, why) if verdict.decided or verdict.verdict == "unstable" else verdict
+            for verdict in verdicts]
 
 
 def _ratio(numerator: float, denominator: float) -> float:

@@ -6,6 +6,13 @@ samples rather than summaries. A percentile is reported only where the sample co
 instead, and views say why (``percentile_cell``). The median (p50) is defined for any sample, so it is
 always reported; how far it can be trusted is what ``bench.reports.speed_verdicts`` judges.
 
+Every stage also carries its coefficient of variation (``cv``, standard deviation / mean), as pyperf
+reports it. A stage whose samples vary by more than ``CV_LIMIT`` of their mean was measured on a machine
+too unsteady to judge it (``unstable_stages``), and ``bench compare`` does not decide it. Where the
+batches cycle through inputs of different sizes (a profile of the bundled sample alternates its two
+images), that is judged within each input (``steadiness``): the images' own difference in cost is the
+workload, not the machine's unsteadiness.
+
 Every duration is checked where a ``StageStats`` is made (so also where a report is read): one NaN,
 infinite or negative sample would make the rank test and the medians say nothing ("no change" for a
 3x slowdown), so such statistics are refused rather than compared.
@@ -14,6 +21,7 @@ infinite or negative sample would make the rank test and the medians say nothing
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -33,6 +41,43 @@ samples before it differs from the maximum (p90: 10, p99: 100); the median needs
 def supported_percentiles(count: int) -> tuple[str, ...]:
     """The percentile fields that ``count`` samples support."""
     return tuple(name for name, minimum in PERCENTILE_MIN_SAMPLES.items() if count >= minimum)
+
+
+CV_LIMIT = 0.10
+"""Largest coefficient of variation (std / mean) of a stage's samples that is taken as a steady
+measurement: pyperf warns above 10% too. Above it `bench profile` warns and `bench compare` calls the
+stage "unstable" rather than faster or slower."""
+
+
+def coefficient_of_variation(count: int, mean_ms: float, std_ms: float) -> float | None:
+    """std / mean of a stage's samples; None for a single sample or a zero mean (no spread to judge)."""
+    return std_ms / mean_ms if count > 1 and mean_ms > 0 else None
+
+
+def steadiness(stats: StageStats, cycle: int = 1) -> float | None:
+    """How much a stage's samples vary: the coefficient of variation within each input, where the
+    measured batches cycle through ``cycle`` inputs (batch i fed input i % cycle; a stage of an
+    iteration only). Pooled over the inputs, ``sqrt(sum_j (n_j - 1) cv_j^2 / sum_j (n_j - 1))``; the plain
+    ``stats.cv`` for one input, a stage outside the iterations, absent samples, or too few to tell."""
+    if cycle <= 1 or not stats.in_iteration or stats.samples_ms is None or stats.count < 2 * cycle:
+        return stats.cv
+    samples = np.asarray(stats.samples_ms, dtype=np.float64)
+    weighted, degrees = 0.0, 0
+    for phase in range(cycle):
+        group = samples[phase::cycle]
+        mean = float(group.mean())
+        if group.size > 1 and mean > 0:
+            weighted += (group.size - 1) * (float(group.std(ddof=1)) / mean) ** 2
+            degrees += group.size - 1
+    return math.sqrt(weighted / degrees) if degrees else stats.cv
+
+
+def unstable_stages(timings: Mapping[str, StageStats], limit: float = CV_LIMIT,
+                    cycle: int = 1) -> dict[str, float]:
+    """The stages whose samples vary by more than ``limit`` of their mean (``steadiness`` with the
+    inputs' ``cycle``), with how much, in the timings' order."""
+    varying = {stage: steadiness(stats, cycle) for stage, stats in timings.items()}
+    return {stage: cv for stage, cv in varying.items() if cv is not None and cv > limit}
 
 
 @dataclass(frozen=True)
@@ -56,6 +101,7 @@ class StageStats:
     max_ms: float
     in_iteration: bool = True
     samples_ms: tuple[float, ...] | None = None
+    cv: float | None = None
 
     def __post_init__(self) -> None:
         if self.count < 1:
@@ -72,6 +118,11 @@ class StageStats:
                                  f"count={self.count} (reported from {PERCENTILE_MIN_SAMPLES[name]} samples)")
         if self.samples_ms is not None and len(self.samples_ms) != self.count:
             raise ValueError(f"samples_ms has {len(self.samples_ms)} values, count says {self.count}")
+        derived = coefficient_of_variation(self.count, self.mean_ms, self.std_ms)
+        if self.cv is None:
+            object.__setattr__(self, "cv", derived)
+        elif derived is None or not math.isclose(self.cv, derived, rel_tol=1e-6, abs_tol=1e-12):
+            raise ValueError(f"cv is {self.cv!r}, but std_ms / mean_ms is {derived!r}")
 
     @classmethod
     def from_samples(cls, samples_ms: list[float], in_iteration: bool = True) -> StageStats:

@@ -15,6 +15,11 @@ Schema 4 splits each row into what it measured (``result``) and how it was judge
 the evaluator by protocol and implementation (one implementation scores since; older rows keep the
 backend that scored them as their implementation), and types ``throughput`` and ``memory`` (a reproduce
 report's throughput is one record per forward, no longer keys built from row names).
+
+Schema 5 gives every stage its coefficient of variation (``cv``), names the machine (``environment.host
+.machine``, as asv does: ``--machine`` or the host name) and records a profile's ``stability`` (load
+averages, CPU clock, and why a case is unstable). The upgrade derives ``cv`` from each stage's summary,
+names the machine by its host name and leaves ``stability`` absent (it was not measured).
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from bench.evaluation import OFFICIAL_PROTOCOL
-from bench.reports.stats import PERCENTILE_MIN_SAMPLES
+from bench.reports.stats import PERCENTILE_MIN_SAMPLES, coefficient_of_variation
 
 SCHEMA_1_PRECISIONS = {"fp32": "float32", "tf32": "tf32", "bf16": "bfloat16", "fp16": "float16"}
 SCHEMA_1_WEIGHT_KINDS = {"real": "checkpoint", "checkpoint": "checkpoint", "synthetic": "synthetic",
@@ -130,5 +135,26 @@ def schema_3_to_4(data: dict[str, Any]) -> dict[str, Any]:
     return {**data, "rows": rows, "throughput": throughput, "memory": data.get("memory") or None}
 
 
-UPGRADE_STEPS: Mapping[int, Callable[[dict], dict]] = {1: schema_1_to_2, 2: schema_2_to_3, 3: schema_3_to_4}
+def _stats_to_schema_5(stats: Mapping[str, Any]) -> dict[str, Any]:
+    return {**stats, "cv": coefficient_of_variation(int(stats["count"]), float(stats["mean_ms"]),
+                                                    float(stats["std_ms"]))}
+
+
+def schema_4_to_5(data: dict[str, Any]) -> dict[str, Any]:
+    """A schema-4 report dict as schema 5: each stage's ``cv`` from its summary, the machine named by
+    its host name, no ``stability`` record."""
+    timings = {stage: _stats_to_schema_5(stats) for stage, stats in data.get("timings", {}).items()}
+    rows = []
+    for row in data.get("rows", []):
+        result = row["result"]
+        decode = result.get("decode_ms")
+        rows.append({**row, "result": {**result, "decode_ms": decode and _stats_to_schema_5(decode)}})
+    environment = dict(data["environment"])
+    host = dict(environment.get("host") or {})
+    environment["host"] = {**host, "machine": host.get("hostname")}
+    return {**data, "timings": timings, "rows": rows, "environment": environment}
+
+
+UPGRADE_STEPS: Mapping[int, Callable[[dict], dict]] = {1: schema_1_to_2, 2: schema_2_to_3, 3: schema_3_to_4,
+                                                       4: schema_4_to_5}
 """Steps that rewrite a report dict of schema version v (the key) into version v + 1."""

@@ -23,7 +23,15 @@ With a checkpoint the pipeline decodes the network's own output.
 
 Measured batches continue until at least ``iters`` were made and their ``end_to_end`` times add up
 to at least ``min_time_s`` seconds (as MLPerf's minimum duration; warm-up and evaluation not counted),
-and stop at ``MAX_ITERATIONS`` whatever the time. Every stage keeps its raw samples.
+and stop at ``MAX_ITERATIONS`` whatever the time. Every stage keeps its raw samples. `bench profile`
+calibrates by default as pytest-benchmark and asv do: at least ``DEFAULT_ITERS`` batches and
+``DEFAULT_MIN_TIME_S`` seconds of them, enough samples for `bench compare` to judge a pair.
+
+Each report records how steady the machine was (``bench.reports.schema.Stability``): the load averages
+before the profile and around the case's batches, the CPU clock, the cores the profile itself used,
+and each stage's coefficient of variation; a case measured on an unsteady machine (``stability_of``)
+is named in a ``warning:`` line on stderr as soon as it is measured, as pyperf does, and `bench
+compare` leaves it undecided ("unstable") instead of calling it faster or slower.
 
 One report is written per case (input size and batch size), so that ``bench compare`` can line up
 the same case across machines.
@@ -32,9 +40,12 @@ the same case across machines.
 from __future__ import annotations
 
 import dataclasses
+import math
+import os
 import resource
 import sys
 import tempfile
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,12 +66,20 @@ from bench.evaluation import evaluate
 from bench.evaluation.results import people_to_results
 from bench.limits import integer_problem
 from bench.reading import read_json
-from bench.reports.environment import Environment
-from bench.reports.machine import this_environment
+from bench.reports.environment import Environment, machine_name_problem
+from bench.reports.machine import cpu_mhz, load_average, process_cpu_seconds, this_environment
 from bench.reports.records import ConfigFile, ProfileRecord
-from bench.reports.schema import Memory, Report, Throughput
-from bench.reports.stats import END_TO_END
-from bench.reports.writing import check_name, new_report, write_report
+from bench.reports.schema import Memory, Report, Stability, Throughput
+from bench.reports.speed_verdicts import MIN_BLOCK_SAMPLES, min_samples
+from bench.reports.stats import (
+    CV_LIMIT,
+    END_TO_END,
+    PERCENTILE_MIN_SAMPLES,
+    StageStats,
+    steadiness,
+    unstable_stages,
+)
+from bench.reports.writing import DEFAULT_OUT, check_name, new_report, write_report
 from bench.schedule import ImageJob, LoadedBatch, Network, Schedule, image_loader, run_schedule
 from bench.speed.network_maps import BROAD_FILL, BROAD_SEED
 from bench.speed.synthetic_maps import SyntheticMapsConfig, render_maps
@@ -94,6 +113,21 @@ MAX_WARMUP = 1000
 """Most warm-up batches per case (``warmup``): a few settle the caches and the allocator."""
 MAX_IMAGE_SIDE = 4096
 """Longest side of a synthetic input image (``--sizes``), in pixels: above a 12-megapixel photo."""
+DEFAULT_ITERS = max(MIN_BLOCK_SAMPLES, PERCENTILE_MIN_SAMPLES["p90_ms"], min_samples())
+"""Fewest measured batches `bench profile` makes by default (10): more than the rank test of `bench
+compare` needs to judge anything (``min_samples``: 4 a side at alpha 0.05), enough for the block
+bootstrap to estimate its block length (``MIN_BLOCK_SAMPLES``) and for a p90."""
+DEFAULT_MIN_TIME_S = 10.0
+"""Least measured time per case `bench profile` takes by default (seconds): a fast GPU case makes
+hundreds of batches, so that a slow spell of a second is a few of its samples, not most of them."""
+LOAD_WINDOW_S = 60.0
+"""Time constant of the 1-minute load average (Linux: exp(-5 s / 60 s) decay per 5-second tick)."""
+LOAD_NOISE = 0.5
+"""Change of the 1-minute load average taken as noise, whatever the case's length: the kernel counts
+the runnable threads once per 5-second tick with weight 0.08, and at that instant several of the
+profile's own threads (network, decoding, image workers) may be runnable at once."""
+Load = tuple[float, float, float]
+"""The 1-, 5- and 15-minute load averages."""
 
 
 SCHEDULES = ("overlapped", "serial")
@@ -106,10 +140,12 @@ class ProfileConfig:
     ``sizes`` are (width, height) of the synthetic input images (the first sample image resized, so
     reading costs what a photo costs); ``batch_sizes`` are profiled one after the other; ``trace``
     names a Chrome-trace file for a few batches of the first case. Each case measures at least
-    ``iters`` batches and at least ``min_time_s`` seconds of them (at most ``MAX_ITERATIONS``).
+    ``iters`` batches and at least ``min_time_s`` seconds of them (at most ``MAX_ITERATIONS``); the
+    command's defaults are ``DEFAULT_ITERS`` and ``DEFAULT_MIN_TIME_S`` (these fields' defaults are a
+    quick run's, too short for `bench compare` to judge: the profile warns).
     ``schedule`` is "overlapped" (as `bench reproduce` runs, with ``workers`` reading images ahead) or
     "serial" (one stage at a time). The network settings are validated as the pipeline's own
-    (``pipeline``).
+    (``pipeline``). ``machine`` names the machine in the reports (default: its host name).
     """
 
     device: str = "auto"
@@ -126,11 +162,12 @@ class ProfileConfig:
     flip: bool = True
     input_size: int = 512
     trace: Path | None = None
-    out_dir: Path = Path("results")
+    out_dir: Path = DEFAULT_OUT
     maps: str = "rendered"
     schedule: str = "overlapped"
     workers: int = 2
     config_file: ConfigFile | None = None
+    machine: str | None = None
 
     def __post_init__(self) -> None:
         for checks in (self._problems, self._input_problems):  # the input limits need valid settings
@@ -148,6 +185,8 @@ class ProfileConfig:
             yield f"--inputs must be one of {INPUT_KINDS}, got {self.inputs!r}"
         if self.schedule not in SCHEDULES:
             yield f"--schedule must be one of {SCHEDULES}, got {self.schedule!r}"
+        if self.machine is not None:
+            yield machine_name_problem(self.machine)
         yield integer_problem("iters", self.iters, 1, MAX_ITERATIONS)
         yield integer_problem("warmup", self.warmup, 0, MAX_WARMUP)
         if not 0 <= self.min_time_s <= MAX_MIN_TIME_S:
@@ -217,8 +256,10 @@ def run_profile(
     """Profile every case of ``config`` and write one report per case into ``config.out_dir``.
 
     ``model`` replaces HigherHRNet-W32 (for tests with a tiny network); its weights are "provided".
+    A case measured on an unsteady machine is named in ``warning:`` lines on stderr as soon as it is measured.
     Returns each report with the paths written for it.
     """
+    load_start = load_average()  # before the profile adds its own work
     device = resolve_device(config.device)
     atomic.check_writable_folder(config.out_dir, "--out")
     if config.trace is not None:
@@ -235,12 +276,15 @@ def run_profile(
             network = weights.build_model()
         predictor = Predictor.from_config(network, config.pipeline, device=device,
                                           batch_size=max(config.batch_sizes))
-        environment = this_environment()
+        environment = this_environment(config.machine)
         results = []
         with tempfile.TemporaryDirectory(prefix="bench-profile-") as scratch:
             for index, case in enumerate(profile_cases(config, Path(scratch))):
                 trace = config.trace if index == 0 else None
-                report = profile_case(predictor, case, config, weights, environment, trace)
+                report = profile_case(predictor, case, config, weights, environment, trace,
+                                      load_start=load_start)
+                for line in stability_warnings(report):
+                    print(f"warning: {report.config.label}: {line}", file=sys.stderr)
                 results.append((report, write_report(report, config.out_dir)))
         return results
     finally:
@@ -266,8 +310,10 @@ def profile_cases(config: ProfileConfig, scratch: Path) -> list[Case]:
 
 
 def profile_case(predictor: Predictor, case: Case, config: ProfileConfig, weights: Weights,
-                 environment: Environment, trace: Path | None = None) -> Report:
-    """Warm up, measure ``case`` until ``measured_enough``, time evaluation, build the report."""
+                 environment: Environment, trace: Path | None = None, *,
+                 load_start: Load | None = None) -> Report:
+    """Warm up, measure ``case`` until ``measured_enough`` (watching the machine's load and clock),
+    time evaluation, build the report."""
     device = predictor.device
     # broad maps are another workload than rendered ones: the label (and so the file name) says so
     label = case.label(config.scales, config.flip) + ("" if config.maps == "rendered" else f"-{config.maps}")
@@ -276,7 +322,12 @@ def profile_case(predictor: Predictor, case: Case, config: ProfileConfig, weight
     timer = StageTimer(warmup=config.warmup, device=device)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
+    load_before, mhz_before, cpu_before = load_average(), cpu_mhz(), process_cpu_seconds()
+    started = time.perf_counter()
     predictions = run_case(predictor, case, config, timer, rendered)
+    wall_s = time.perf_counter() - started
+    own_cores = (process_cpu_seconds() - cpu_before) / wall_s if wall_s > 0 else None
+    load_after, mhz_after = load_average(), cpu_mhz()
     evaluation = time_evaluation(timer, case, predictions, config)
     if trace is not None:
         write_trace(predictor, case, config, rendered, trace)
@@ -295,12 +346,93 @@ def profile_case(predictor: Predictor, case: Case, config: ProfileConfig, weight
         pipeline=predictor.config.to_dict(), settings=dataclasses.asdict(config), schedule=config.schedule,
         config_file=config.config_file,
     )
+    stability = stability_of(stats, load_start=load_start, load_before=load_before, load_after=load_after,
+                             wall_s=wall_s, own_cores=own_cores, cpu_mhz_before=mhz_before,
+                             cpu_mhz_after=mhz_after, usable_cores=environment.hardware.usable_cores,
+                             input_cycle=len(case.images))
     return new_report(
         "profile", record, environment=environment, timings=stats,
         throughput=Throughput(images_per_s=case.batch * measured / total_s,
                               iterations_per_s=measured / total_s, batch=case.batch),
-        memory=peak_memory(device),
+        memory=peak_memory(device), stability=stability,
     )
+
+
+def stability_of(timings: dict[str, StageStats], *, load_start: Load | None, load_before: Load | None,
+                 load_after: Load | None, wall_s: float, own_cores: float | None,
+                 cpu_mhz_before: float | None = None, cpu_mhz_after: float | None = None,
+                 usable_cores: int | None = None, cv_limit: float = CV_LIMIT,
+                 input_cycle: int = 1) -> Stability:
+    """The stability record of one case whose batches cycled through ``input_cycle`` images: its
+    conditions, the stages varying above ``cv_limit`` within each image and the load warnings
+    (``load_warnings``)."""
+    return Stability(
+        load_start=load_start, load_before=load_before, load_after=load_after, wall_s=wall_s,
+        own_cores=own_cores, cpu_mhz_before=cpu_mhz_before, cpu_mhz_after=cpu_mhz_after,
+        usable_cores=usable_cores, cv_limit=cv_limit, input_cycle=input_cycle,
+        unstable_stages=tuple(unstable_stages(timings, cv_limit, input_cycle)),
+        warnings=tuple(load_warnings(load_start, load_before, load_after, wall_s, own_cores, usable_cores)))
+
+
+def load_warnings(load_start: Load | None, load_before: Load | None, load_after: Load | None, wall_s: float,
+                  own_cores: float | None, usable_cores: int | None) -> list[str]:
+    """Why the machine's load makes a case's timings unreliable (1-minute load averages; empty: it
+    does not), two heuristics:
+
+    * busy: the load average before the profile (``load_start``, before it added its own work) was
+      above the usable core count: other work competed for every core;
+    * rose: over the case's ``wall_s`` seconds the 1-minute average moves towards the mean number of
+      runnable threads with weight ``w = 1 - exp(-wall_s / 60)``. Whatever of ``load_before`` was other
+      work going on (at most all of it) or the profile's own earlier work fading, the average after
+      the case is at most ``load_before + own_cores w`` without new work. Where ``load_after`` is above
+      that by more than ``w`` times half the usable cores (at least 1) plus ``LOAD_NOISE``, other work
+      started during the case: its first and last batches ran on different machines. ``own_cores``
+      (CPU time over wall time) undercounts threads that wait for a core, which the margin covers.
+
+    A load that fell during a case cannot be told from the profile's own earlier work fading; the
+    stages' coefficients of variation show it.
+    """
+    cores = usable_cores or os.cpu_count() or 1
+    warnings = []
+    if load_start is not None and load_start[0] > cores:
+        warnings.append(f"the machine was busy: load average {load_start[0]:.2f} before the profile started, "
+                        f"above its {cores} usable cores")
+    if load_before is not None and load_after is not None and own_cores is not None and wall_s > 0:
+        weight = 1 - math.exp(-wall_s / LOAD_WINDOW_S)
+        excess = load_after[0] - (load_before[0] + own_cores * weight)
+        if excess > max(1.0, cores / 2) * weight + LOAD_NOISE:
+            warnings.append(
+                f"the load rose during the case: load average {load_before[0]:.2f} -> {load_after[0]:.2f} "
+                f"over {wall_s:.0f} s, {excess:.2f} more than the profile's own {own_cores:.1f} cores "
+                f"explain (other work started: about {excess / weight:.1f} cores)")
+    return warnings
+
+
+def stability_warnings(report: Report) -> list[str]:
+    """What a profile should say on stderr about ``report``: why it is unstable, its unsteady stages,
+    and too few batches for `bench compare` to judge (empty: nothing to say)."""
+    lines = []
+    stability = report.stability
+    if stability is not None:
+        lines += [f"unstable measurement: {warning}" for warning in stability.warnings]
+        cvs = {stage: steadiness(report.timings[stage], stability.input_cycle)
+               for stage in stability.unstable_stages}
+        if END_TO_END in cvs:
+            lines.append(f"unstable measurement: whole batches (end_to_end) vary by "
+                         f"{cvs.pop(END_TO_END):.0%} of their mean (coefficient of variation), above "
+                         f"{stability.cv_limit:.0%}")
+        if cvs:
+            listed = ", ".join(f"{stage} {cv:.0%}" for stage, cv in cvs.items())
+            lines.append(f"stage(s) vary by more than {stability.cv_limit:.0%} of their mean: {listed}; "
+                         "`bench compare` will not judge them")
+        if stability.unstable:
+            lines.append("`bench compare` will call this profile unstable and judge none of its stages; "
+                         "rerun it on a quiet machine")
+    measured = report.timings[END_TO_END].count if END_TO_END in report.timings else 0
+    if measured < min_samples():
+        lines.append(f"only {measured} measured batch(es): `bench compare` needs at least {min_samples()} to "
+                     f"judge a stage (the default, {DEFAULT_ITERS} and {DEFAULT_MIN_TIME_S:g} s, is enough)")
+    return lines
 
 
 class _RepeatedJobs(Sequence[ImageJob]):
