@@ -337,3 +337,9 @@ def test_published_rows_with_provided_weights_are_measured_and_the_sample_runs(t
     assert "no usable dataset" in result.report.rows[0].verdict.reason
     assert any("CROWDPOSE_ROOT" in problem for problem in result.report.errors)
     assert result.exit_code == 0 and os.path.exists(result.paths["json"])
+
+
+def test_a_run_records_the_machine_it_is_named(tiny_root, tmp_path):
+    named = run_reproduction(tiny_config(tiny_root, tmp_path, scales=((1.0,),), machine="lab box 7"),
+                             model=TinyPoseNet())
+    assert named.report.environment.host.machine == "lab box 7"

@@ -38,7 +38,7 @@ class ReproduceConfig:
     cores), also under torchrun, which would otherwise give each rank one thread: CPU float results
     depend on it, and ranks must match a single process. ``sample``: run the bundled sample as a
     smoke run when a published row is skipped. ``config_file``: the ``--config`` file the settings
-    came from, if any.
+    came from, if any. ``machine``: the machine's name in the report (None: its host name).
     """
 
     checkpoint: str | None = None
@@ -60,6 +60,7 @@ class ReproduceConfig:
     input_limits: InputLimits = field(default_factory=InputLimits)
     bootstrap: BootstrapSettings = field(default_factory=BootstrapSettings)
     config_file: ConfigFile | None = None
+    machine: str | None = None
 
     def __post_init__(self) -> None:
         Schedule(self.batch_size, self.workers)  # checks --batch-size and workers against their limits

@@ -15,6 +15,7 @@ from bench.accuracy.expected import ExpectedTable
 from bench.accuracy.plan import Plan
 from bench.accuracy.settings import ReproduceConfig
 from bench.evaluation import AP_NAMES, metric_text, no_ground_truth_note
+from bench.reports.machine import this_environment
 from bench.reports.records import ReproduceRecord
 from bench.reports.rows import Row
 from bench.reports.schema import ForwardThroughput, Report, Throughput
@@ -29,7 +30,8 @@ def reproduce_report(config: ReproduceConfig, plan: Plan, device: torch.device, 
                              weights=plan.weights.to_record(), expected_table=table.path,
                              expected_table_sha256=table.sha256, settings=dataclasses.asdict(config),
                              config_file=config.config_file)
-    return new_report("reproduce", record, rows=tuple(rows), throughput=Throughput(forwards=tuple(forwards)),
+    return new_report("reproduce", record, environment=this_environment(config.machine), rows=tuple(rows),
+                      throughput=Throughput(forwards=tuple(forwards)),
                       errors=plan.problems)
 
 

@@ -20,12 +20,12 @@ from reference.pipeline import PRECISIONS, InputLimits
 
 CONFIG_KEYS = {
     "workers": int, "threads": int, "cache_dir": str, "checkpoint_cache_dir": str, "expected": str,
-    "sample": bool, "image_ids": list, "pipeline": dict,
+    "sample": bool, "image_ids": list, "pipeline": dict, "machine": str,
     "bootstrap": {"resamples": int, "seed": int},
     "limits": {"max_pixels": int, "max_aspect_ratio": float},
 }
 """The [reproduce] table of a --config file (see the README): settings few runs change."""
-PLAIN_KEYS = ("workers", "threads", "cache_dir", "checkpoint_cache_dir", "expected", "sample")
+PLAIN_KEYS = ("workers", "threads", "cache_dir", "checkpoint_cache_dir", "expected", "sample", "machine")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -48,6 +48,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="report folder (default: %(default)s, which git ignores; `python -m bench "
                              "publish` copies a report into results/)")
     parser.add_argument("--strict", action="store_true", help="gate mode: a skipped row is a failure")
+    parser.add_argument("--machine", metavar="NAME",
+                        help="the machine's name in the report, shown by `bench compare` (default: the host "
+                             "name; wins over `machine` in --config)")
     config_argument(parser)
     parser.set_defaults(run=run)
 
@@ -69,7 +72,8 @@ def run(args: argparse.Namespace) -> int:
         device=args.device, out=args.out, strict=args.strict, batch_size=args.batch_size,
         precision=args.precision, pipeline_options=table.get("pipeline", {}), sweep=sweep or None,
         input_limits=limits, bootstrap=bootstrap, config_file=config_file,
-        **{key: table[key] for key in PLAIN_KEYS if key in table})
+        **{**{key: table[key] for key in PLAIN_KEYS if key in table},
+           **({"machine": args.machine} if args.machine else {})})
     result = run_reproduction(config)
     if result.summary:
         print(result.summary)
