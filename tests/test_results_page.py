@@ -113,13 +113,15 @@ def test_the_page_loads_without_errors_and_needs_no_network(page, browser):
 
 def test_the_headline_lists_the_published_rows_with_published_and_measured_ap(page, browser):
     loaded, _ = load_reports(report_paths([RESULTS]))
-    published = sorted((row.result.name, metric_text(row.verdict.expected.get("AP")),
+    published = sorted((row.result.name,
+                        "-" if row.result.role == "smoke" else metric_text(row.verdict.expected.get("AP")),
                         metric_text((row.result.metrics or {}).get("AP")))
                        for item in loaded for row in item.report.rows if row.result.role != "sweep")
     show(browser, page)
     shown = sorted(zip(column(browser, "headline", "row"), column(browser, "headline", "published AP"),
                        column(browser, "headline", "measured AP"), strict=True))
     assert published and shown == published
+    assert {ap for row, ap, _ in shown if row.startswith("sample:")} == {"-"}  # smoke: never compared
     assert set(column(browser, "headline", "status")) == {"skipped", "smoke"}
 
 

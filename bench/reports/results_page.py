@@ -172,8 +172,9 @@ def runtime(report: Report) -> str:
 def headline_table(reports: Sequence[NamedReport], names: Mapping[str, str]) -> pd.DataFrame:
     """One row per published row of every reproduce report (rows with a published target: role
     "published" or "smoke"; a sweep's variants are in ``accuracy_table``), ordered by system, runtime
-    and date: the published AP (the verdict's expected AP), the measured AP, the status and the AP's
-    95% bootstrap interval. Metric cells are text (``metric_text``: -1 is "n/a", None "-")."""
+    and date: the published AP (the verdict's expected AP; "-" for a smoke row, never compared with
+    it), the measured AP, the status and the AP's 95% bootstrap interval. Metric cells are text
+    (``metric_text``: -1 is "n/a", None "-")."""
     records = []
     for _, report in sorted(reports, key=lambda named: (names[named[1].fingerprint_id], runtime(named[1]),
                                                            named[1].created_at)):
@@ -188,7 +189,7 @@ def headline_table(reports: Sequence[NamedReport], names: Mapping[str, str]) -> 
                 "precision": report.config.precision,
                 "row": result.name,
                 "status": verdict.status,
-                "published AP": metric_text(verdict.expected.get("AP")),
+                "published AP": "-" if result.role == "smoke" else metric_text(verdict.expected.get("AP")),
                 "measured AP": metric_text((result.metrics or {}).get("AP")),
                 "AP 95% interval": _interval((result.ci95 or {}).get("AP")),
                 "test images": (f"{subset.num_images}{' (full)' if subset.full else ''}"
