@@ -23,6 +23,7 @@ from bench.__main__ import main
 from bench.commands import profile as profile_command
 from bench.errors import BenchError
 from bench.reports.compare import CompareConfig, compare, comparison_summary
+from bench.reports.machine import this_environment
 from bench.reports.schema import SCHEMA_VERSION, Stability, Throughput, load_report, report_from_dict
 from bench.reports.speed_verdicts import MIN_BLOCK_SAMPLES, VerdictRule, min_samples, stats_verdict
 from bench.reports.stats import CV_LIMIT, END_TO_END, StageStats, steadiness, unstable_stages
@@ -271,7 +272,8 @@ def test_a_profile_names_its_machine(tmp_path, environment):
                            sizes=((64, 64),), schedule="serial", out_dir=tmp_path, machine="lab-gpu-2")
     ((report, _),) = run_profile(config, model=TinyPoseNet())
     assert report.environment.host.machine == report.environment.machine_name == "lab-gpu-2"
-    assert report.fingerprint_id == environment.fingerprint_id  # a name is not part of the fingerprint
+    named, other = this_environment(machine="lab-gpu-2"), this_environment(machine="another name")
+    assert named.fingerprint_id == other.fingerprint_id  # a name is not part of the fingerprint
     for bad in ("", "   ", "x" * 65, "tab\there"):
         with pytest.raises(BenchError, match="--machine must be 1 to 64 printable characters"):
             ProfileConfig(machine=bad)
