@@ -144,7 +144,8 @@ def test_calibrated_weights_find_up_to_30_people_in_each_sample_photo(sample_dir
     assert all(torch.equal(value, untouched[key]) for key, value in model.state_dict().items())
     model.load_state_dict(state)
     photos = [ImageJob(index, path) for index, path in enumerate(sorted(sample_dir.glob("*.jpg")))]
-    results = predict_one(Predictor(model), photos, new_cache(tmp_path), workers=0)
+    # input 384 (not 512): half the time, and every joint still finds a candidate (at 256 some do not)
+    results = predict_one(Predictor(model, input_size=384), photos, new_cache(tmp_path), workers=0)
     assert [1 <= len(people) <= 30 for people in results.values()] == [True, True]
     for people in results.values():
         keypoint_scores = np.array([person["keypoints"][2::3] for person in people])

@@ -3,16 +3,21 @@ showcase and rebuilds its tables and page; reports record a command line that re
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
-from helpers import profile_record
+from helpers import TinyPoseNet, profile_record
 
 from bench.__main__ import main
+from bench.accuracy.reproduce import run_reproduction
 from bench.accuracy.settings import ReproduceConfig
+from bench.data.dataset import DataConfig
+from bench.evaluation.bootstrap import BootstrapSettings
 from bench.reports.schema import Throughput
 from bench.reports.stats import END_TO_END, StageStats
 from bench.reports.writing import DEFAULT_OUT, new_report, rerunnable_command, write_report
+from bench.testing.synthetic_data import write_mini_dataset
 
 
 @pytest.fixture
@@ -63,3 +68,19 @@ def test_publish_refuses_a_non_report_or_a_clash_before_copying_anything(run_rep
 ])
 def test_a_report_records_a_command_line_that_reruns_it(argv, command):
     assert rerunnable_command(argv) == command
+
+
+def test_a_report_moved_without_its_cache_is_diffed_from_the_predictions_beside_it(tmp_path, capsys):
+    """reproduce copies each row's predictions beside the report and publish takes them along, so a
+    published report can be diffed on another machine, without the prediction cache that made it."""
+    root = write_mini_dataset(tmp_path / "data", num_images=2, seed=3)
+    config = ReproduceConfig(data=DataConfig(data_root=root), out=str(tmp_path / "runs"),
+                             cache_dir=str(tmp_path / "cache"), workers=0, sample=False,
+                             bootstrap=BootstrapSettings(resamples=10), scales=((1.0,),))
+    report = run_reproduction(config, model=TinyPoseNet()).paths["json"]
+    assert main(["publish", str(report), "--into", str(tmp_path / "results")]) == 0
+    shutil.rmtree(tmp_path / "cache")
+    published = tmp_path / "results" / report.name
+    assert list((tmp_path / "results").glob("predictions-*.json"))
+    assert main(["diff", str(published), str(published), "--out", str(tmp_path / "diff")]) == 0
+    assert "No image moved" in capsys.readouterr().out

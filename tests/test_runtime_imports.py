@@ -2,9 +2,9 @@
 pyproject.toml see the imports written in the code, this sees the ones that happen (a library that
 imports another on its own, an import inside a function).
 
-`bench evaluate`, `bench compare` and `bench diff` read JSON and compute with numpy, scipy and pandas:
-none of them may load torch, OpenCV or statsmodels, and matplotlib only where it draws (diff's plot,
-compare's --out and --html).
+`bench evaluate`, `bench compare`, `bench diff` and `bench publish` read JSON and compute with numpy,
+scipy and pandas: none of them may load torch, OpenCV or statsmodels, and matplotlib only where it draws
+(diff's plot, compare's --out and --html, publish's tables and page).
 """
 
 from __future__ import annotations
@@ -75,3 +75,10 @@ def test_the_command_list_is_shown_without_importing_any_command(inputs):
                               capture_output=True, text=True, cwd=inputs, timeout=120)
     assert finished.returncode == 0, finished.stderr
     assert "torch" not in finished.stdout and "bench.commands.reproduce" not in finished.stdout
+
+
+def test_publish_loads_nothing_heavy_but_the_plotting_library(inputs, tmp_path):
+    """`nox -s publish` installs no torch: publishing must not need it."""
+    reports = sorted((inputs / "reports").glob("*.json"))
+    code, modules = loaded_by(["publish", *map(str, reports), "--into", str(tmp_path / "results")], inputs)
+    assert code == 0 and not modules & NEVER, modules & NEVER

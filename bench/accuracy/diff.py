@@ -32,7 +32,7 @@ from bench.evaluation.image_diff import image_differences
 from bench.reading import read_json, sha256_of
 from bench.reports.markdown import markdown_table
 from bench.reports.plots import mean_oks_png
-from bench.reports.rows import RowResult
+from bench.reports.rows import RowResult, predictions_name
 from bench.reports.schema import Report, report_from_dict
 
 TOP_IMAGES = 20
@@ -120,13 +120,16 @@ def load_run(path: Path, gt_path: Path | None, row_name: str | None) -> RunInput
 
 
 def recorded_results(row: RowResult, report_path: Path) -> Path:
-    """The results JSON a report's row recorded, once its bytes are shown to be the ones the row was
+    """The results JSON a report's row recorded (in the prediction cache that made it, or beside the
+    report, where reproduce and publish put it), once its bytes are shown to be the ones the row was
     scored on (the recorded sha256): a report never speaks for predictions it did not make."""
-    results = Path(row.behaviour.results_json)
-    if not results.is_file():
-        raise BenchError(f"{report_path}: row {row.name!r} records results {results}, which does not exist; "
-                         "rerun reproduce or pass the results file with --gt")
     recorded = row.behaviour.results_sha256
+    places = [Path(row.behaviour.results_json),
+              *([report_path.parent / predictions_name(recorded)] if recorded else [])]
+    results = next((place for place in places if place.is_file()), None)
+    if results is None:
+        raise BenchError(f"{report_path}: row {row.name!r} records results {places[0]}, which does not exist "
+                         f"(nor beside the report); rerun reproduce or pass the results file with --gt")
     if recorded is not None and sha256_of(results, "results file") != recorded:
         raise BenchError(f"{report_path}: row {row.name!r} records results {results} with sha256 "
                          f"{recorded[:12]}..., but that file now holds other bytes: these are not the "

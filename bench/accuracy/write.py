@@ -19,7 +19,7 @@ from bench.reports.machine import this_environment
 from bench.reports.records import ReproduceRecord
 from bench.reports.rows import Row
 from bench.reports.schema import ForwardThroughput, Report, Throughput
-from bench.reports.writing import new_report, write_report
+from bench.reports.writing import new_report, write_predictions, write_report
 
 
 def reproduce_report(config: ReproduceConfig, plan: Plan, device: torch.device, rows: Sequence[Row],
@@ -36,8 +36,10 @@ def reproduce_report(config: ReproduceConfig, plan: Plan, device: torch.device, 
 
 
 def write(report: Report, out: str | Path) -> tuple[dict[str, Path], str]:
-    """Write the report's files into ``out``; the paths by role and the summary."""
+    """Write the report's files into ``out``, its rows' predictions beside it; the paths by role and
+    the summary."""
     paths = write_report(report, out)
+    write_predictions(report, Path(out))
     return paths, summarize(report, paths)
 
 

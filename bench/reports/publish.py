@@ -17,6 +17,7 @@ from bench import atomic
 from bench.errors import BenchError
 from bench.reading import read_bytes
 from bench.reports.compare import CompareConfig, compare, comparison_page, write_comparison
+from bench.reports.rows import predictions_name
 from bench.reports.schema import load_report
 
 SHOWCASE = Path("results")
@@ -53,9 +54,13 @@ def publish(reports: Sequence[Path], into: Path = SHOWCASE) -> Published:
 
 
 def rendered_files(report: Path) -> list[Path]:
-    """The report JSON (checked by loading it) and what was rendered from it beside it: ``<stem>.md``
-    and ``<stem>-*.png``."""
-    load_report(report)
+    """The report JSON (checked by loading it), what was rendered from it beside it (``<stem>.md``,
+    ``<stem>-*.png``) and its rows' predictions beside it (``predictions_name``), so a published report
+    can be diffed without the cache that made it."""
+    rows = load_report(report).rows
     stem = report.name.removesuffix(".json")
-    markdown = report.with_name(f"{stem}.md")
-    return [report, *([markdown] if markdown.is_file() else []), *sorted(report.parent.glob(f"{stem}-*.png"))]
+    beside = [report.with_name(f"{stem}.md"),
+              *(report.with_name(predictions_name(row.result.behaviour.results_sha256)) for row in rows
+                if row.result.behaviour is not None and row.result.behaviour.results_sha256)]
+    return [report, *dict.fromkeys(path for path in beside if path.is_file()),
+            *sorted(report.parent.glob(f"{stem}-*.png"))]

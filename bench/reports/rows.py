@@ -162,3 +162,9 @@ class Row:
 
     result: RowResult
     verdict: Verdict
+
+
+def predictions_name(sha256: str) -> str:
+    """The name of a row's predictions (mmpose results JSON) beside its report: by content, so reports
+    of the same predictions share one file and a file never changes under a report that names it."""
+    return f"predictions-{sha256[:16]}.json"

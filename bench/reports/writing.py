@@ -11,10 +11,12 @@ from typing import Any
 
 from bench import atomic
 from bench.errors import BenchError
+from bench.reading import read_bytes
 from bench.reports import markdown, plots
 from bench.reports.environment import Environment
 from bench.reports.machine import this_environment
 from bench.reports.records import RunRecord
+from bench.reports.rows import predictions_name
 from bench.reports.schema import Report, load_report
 
 MAX_LABEL_BYTES = 128
@@ -131,6 +133,21 @@ def write_report(report: Report, out_dir: str | Path, stem: str | None = None) -
         written[f"{role}_png"] = atomic.write_bytes(out_dir / f"{stem}-{role}.png", data)
     images = {role: path.name for role, path in written.items() if role.endswith("_png")}
     written["md"] = atomic.write_text(out_dir / f"{stem}.md", markdown.render_markdown(stored, images))
+    return written
+
+
+def write_predictions(report: Report, out_dir: Path) -> dict[str, Path]:
+    """Copy each row's predictions from the prediction cache beside the report (``predictions_name``),
+    so the report can be diffed and published without the cache that made it; by row name."""
+    written = {}
+    for row in report.rows:
+        behaviour = row.result.behaviour
+        if behaviour is None or behaviour.results_sha256 is None:
+            continue
+        target = out_dir / predictions_name(behaviour.results_sha256)
+        if not target.exists():
+            atomic.write_bytes(target, read_bytes(behaviour.results_json, "results file"))
+        written[row.result.name] = target
     return written
 
 
