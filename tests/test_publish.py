@@ -14,6 +14,7 @@ from bench.accuracy.reproduce import run_reproduction
 from bench.accuracy.settings import ReproduceConfig
 from bench.data.dataset import DataConfig
 from bench.evaluation.bootstrap import BootstrapSettings
+from bench.reports.compare import CompareConfig, compare
 from bench.reports.schema import Throughput
 from bench.reports.stats import END_TO_END, StageStats
 from bench.reports.writing import DEFAULT_OUT, new_report, rerunnable_command, write_report
@@ -82,5 +83,6 @@ def test_a_report_moved_without_its_cache_is_diffed_from_the_predictions_beside_
     shutil.rmtree(tmp_path / "cache")
     published = tmp_path / "results" / report.name
     assert list((tmp_path / "results").glob("predictions-*.json"))
+    assert not compare(CompareConfig(paths=(tmp_path / "results",))).skipped  # predictions are no reports
     assert main(["diff", str(published), str(published), "--out", str(tmp_path / "diff")]) == 0
     assert "No image moved" in capsys.readouterr().out

@@ -35,6 +35,7 @@ from bench import atomic
 from bench.errors import BenchError
 from bench.reports import markdown, results_page
 from bench.reports.records import ProfileRecord
+from bench.reports.rows import is_predictions_name
 from bench.reports.schema import Report, load_report
 from bench.reports.speed_verdicts import (
     StageVerdict,
@@ -226,11 +227,13 @@ def compare(config: CompareConfig) -> Comparison:
 
 
 def report_paths(paths: Iterable[Path]) -> list[Path]:
-    """The given files, plus every ``*.json`` below the given folders (sorted)."""
+    """The given files, plus every ``*.json`` below the given folders (sorted) but the predictions that
+    reports keep beside them (``predictions_name``)."""
     found = []
     for path in map(Path, paths):
         if path.is_dir():
-            found.extend(sorted(path.rglob("*.json")))
+            found.extend(sorted(found_path for found_path in path.rglob("*.json")
+                                if not is_predictions_name(found_path.name)))
         elif path.is_file():
             found.append(path)
         else:

@@ -7,6 +7,7 @@ cannot claim more than its own contents show.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -162,6 +163,14 @@ class Row:
 
     result: RowResult
     verdict: Verdict
+
+
+PREDICTIONS_NAME = re.compile(r"predictions-[0-9a-f]{16}\.json")
+
+
+def is_predictions_name(name: str) -> bool:
+    """Whether ``name`` is that of predictions kept beside a report (``predictions_name``)."""
+    return PREDICTIONS_NAME.fullmatch(name) is not None
 
 
 def predictions_name(sha256: str) -> str:
