@@ -33,18 +33,20 @@ tests import is compiled once, before the workers start."""
 def shared_python(session: nox.Session) -> str:
     """The Python of the shared environment, created and brought up to date with the pinned versions
     when ``constraints.txt`` or ``pyproject.toml`` changed since it was last installed (pip's
-    progress shown). Installed without pip's byte-compilation of every file (11,666 files, about 75 s
-    on 2 cores, most never imported): modules are compiled as they are imported."""
+    progress shown), also under ``--install-only``. Installed without pip's byte-compilation of every
+    file (11,666 files, about 75 s on 2 cores, most never imported): modules are compiled as they are
+    imported."""
     python = SHARED_ENV / "bin" / "python"
     stamp = SHARED_ENV / "installed.sha256"
     inputs = b"".join(Path(name).read_bytes() for name in ("constraints.txt", "pyproject.toml"))
     wanted = hashlib.sha256(inputs + SHARED_EXTRAS.encode()).hexdigest()
     if not python.exists():
-        session.run(sys.executable, "-m", "venv", str(SHARED_ENV), external=True)
+        session.run_install(sys.executable, "-m", "venv", str(SHARED_ENV), external=True)
     if not stamp.exists() or stamp.read_text() != wanted:
         session.log(f"installing the shared environment {SHARED_ENV} (torch: a few minutes the first time)")
-        session.run(str(python), "-m", "pip", "install", "--no-compile", "--progress-bar", "on", *CONSTRAINTS,
-                    "-e", f".[{SHARED_EXTRAS}]", external=True, silent=False)
+        session.run_install(str(python), "-m", "pip", "install", "--no-compile", "--progress-bar", "on",
+                            *CONSTRAINTS, "-e", f".[{SHARED_EXTRAS}]", external=True,
+                            silent=False)
         stamp.write_text(wanted)
     return str(python)
 

@@ -25,6 +25,7 @@ from bench.data.dataset import DataConfig
 from bench.evaluation import AP_NAMES, METRIC_NAMES, evaluate
 from bench.evaluation.bootstrap import BootstrapSettings
 from bench.evaluation.results import people_to_results
+from bench.reports.rows import predictions_name
 from bench.reports.schema import load_report
 from bench.testing.synthetic_data import GroundTruthSpec, write_mini_dataset
 from bench.testing.synthetic_weights import calibrated_state_dict, save_mmpose_checkpoint
@@ -134,7 +135,10 @@ def test_a_run_matches_its_custom_table_with_everything_recorded(first_run):
     results = json.loads(results_file.read_text())
     assert results and all(len(person["keypoints"]) == 42 for person in results)
     assert evaluate(result.subset.dataset, results).metrics == result.metrics
-    assert sorted(p.suffix for p in (work / "out").iterdir()) == [".json", ".md", ".png"]
+    written = sorted(p.name for p in (work / "out").iterdir())
+    kept = predictions_name(result.behaviour.results_sha256)
+    assert (work / "out" / kept).read_bytes() == results_file.read_bytes()  # the predictions travel with it
+    assert sorted(Path(name).suffix for name in written if name != kept) == [".json", ".md", ".png"]
 
 
 def test_rows_carry_bootstrap_intervals_explained_as_sampling_noise(first_run):
