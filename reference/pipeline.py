@@ -39,6 +39,7 @@ from torch import nn
 from reference.aggregate import STAGE_AGGREGATIONS, ScaleOutputs, aggregate_outputs
 from reference.crowdpose import FLIP_INDEX, NUM_JOINTS
 from reference.grouping import GroupingConfig, group_batch
+from reference.precisions import PRECISIONS
 from reference.preprocess import (
     DEFAULT_LIMITS,
     ImageError,
@@ -64,7 +65,6 @@ from reference.stages import (
 )
 from reference.transforms import to_image_coords
 
-PRECISIONS = ("float32", "tf32", "bfloat16", "float16")
 _AUTOCAST_DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16}
 MAX_INPUT_SIZE = 4096
 """Largest ``input_size`` (the short side of the scale-1 network input, in pixels): 8x the published

@@ -1,7 +1,9 @@
-"""Shared test fixtures: paths to the bundled data (in the repository, so a fresh clone has them)."""
+"""Shared test fixtures: paths to the bundled data (in the repository, so a fresh clone has them), and
+the ``--accept`` option that regenerates golden files."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -11,6 +13,20 @@ pytest_plugins = ["pytester"]
 DATA_DIR = Path(__file__).parent / "data"
 SAMPLE_DIR = Path(__file__).parents[1] / "bench" / "assets" / "crowdpose_sample"
 MMPOSE_FIXTURES = DATA_DIR / "mmpose_v0.29.0"
+ACCEPT_GOLDENS_ENV = "BENCH_ACCEPT_GOLDENS"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--accept", action="store_true",
+                     help=f"regenerate the golden files in tests/data and print what changed "
+                          f"(or {ACCEPT_GOLDENS_ENV}=1); run with -n 0 to see the changes")
+
+
+@pytest.fixture(scope="session")
+def accept_goldens(request: pytest.FixtureRequest) -> bool:
+    """Whether tests with golden files rewrite them (``--accept`` or BENCH_ACCEPT_GOLDENS=1), as
+    torchvision's EXPECTTEST_ACCEPT, instead of comparing against them."""
+    return bool(request.config.getoption("--accept")) or os.environ.get(ACCEPT_GOLDENS_ENV) == "1"
 
 
 @pytest.fixture(scope="session")

@@ -11,11 +11,12 @@ import torch
 from helpers import SYNTHETIC, reproduce_record
 
 from bench.__main__ import main
+from bench.devicecheck.cases import Explanation, Goal, PoseTolerance, load_matrix
 from bench.devicecheck.consistency import compare_poses
 from bench.devicecheck.gpu_tests import pytest_summary, run_gpu_tests
 from bench.devicecheck.outcome import StepOutcome, run_step
 from bench.devicecheck.poses import pose_differences
-from bench.devicecheck.settings import CASES_FILE, Explanation, Goal, PoseTolerance, load_matrix
+from bench.devicecheck.settings import CASES_FILE
 from bench.devicecheck.speed import judge_goals
 from bench.devicecheck.summary import render_markdown, summary_record
 from bench.reports.environment import Environment, Hardware

@@ -62,7 +62,7 @@ def test_an_internal_error_is_exit_3_with_one_line_and_the_traceback_in_a_file(s
     def broken(config):
         raise ZeroDivisionError("a bug")
 
-    monkeypatch.setattr("bench.commands.evaluate.evaluate_files", broken)
+    monkeypatch.setattr("bench.evaluation.files.evaluate_files", broken)
     monkeypatch.setenv("BENCH_TRACEBACK_DIR", str(tmp_path))
     assert main(["evaluate", *map(str, scored_files)]) == EXIT_BUG
     (line,) = capsys.readouterr().err.strip().splitlines()
@@ -78,7 +78,7 @@ def test_a_full_disk_is_exit_4_and_says_how_to_resume(scored_files, monkeypatch,
     def full(config):
         raise error
 
-    monkeypatch.setattr("bench.commands.evaluate.evaluate_files", full)
+    monkeypatch.setattr("bench.evaluation.files.evaluate_files", full)
     assert main(["evaluate", *map(str, scored_files)]) == EXIT_DISK_FULL
     message = capsys.readouterr().err
     assert "full" in message and "Traceback" not in message

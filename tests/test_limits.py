@@ -14,7 +14,8 @@ from bench.accuracy.settings import ReproduceConfig
 from bench.accuracy.sweep import Sweep, SweepVariant
 from bench.data.dataset import DataConfig
 from bench.data.sample import SAMPLE_DIR, SAMPLE_GT
-from bench.devicecheck.settings import CASES_FILE, load_matrix
+from bench.devicecheck.cases import load_matrix
+from bench.devicecheck.settings import CASES_FILE
 from bench.errors import BenchError
 from bench.evaluation.bootstrap import BootstrapSettings
 from bench.speed import profile

@@ -14,7 +14,8 @@ from bench.errors import BenchError
 from bench.reports.schema import load_report
 from bench.reports.stats import END_TO_END, PERCENTILES, STAT_FIELDS
 from bench.schedule import READ_IMAGE
-from bench.speed.profile import MAX_ITERATIONS, ProfileConfig, measured_enough, run_profile
+from bench.speed.options import MAX_ITERATIONS
+from bench.speed.profile import ProfileConfig, measured_enough, run_profile
 from reference.stages import stage_names
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

@@ -15,9 +15,10 @@ from bench.accuracy.settings import ReproduceConfig
 from bench.data.dataset import DataConfig
 from bench.evaluation.bootstrap import BootstrapSettings
 from bench.reports.compare import CompareConfig, compare
+from bench.reports.folders import DEFAULT_OUT
 from bench.reports.schema import Throughput
 from bench.reports.stats import END_TO_END, StageStats
-from bench.reports.writing import DEFAULT_OUT, new_report, rerunnable_command, write_report
+from bench.reports.writing import new_report, rerunnable_command, write_report
 from bench.testing.synthetic_data import write_mini_dataset
 
 

@@ -20,7 +20,7 @@ from bench.reports.rows import Check, Evaluator, Row, RowBehaviour, RowResult, S
 from bench.reports.schema import SCHEMA_VERSION, Memory, Report, Throughput, load_report, report_from_dict
 from bench.reports.stats import END_TO_END, StageStats
 from bench.reports.writing import new_report, report_stem, write_report
-from reference.pipeline import PRECISIONS
+from reference.precisions import PRECISIONS
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

@@ -77,6 +77,26 @@ def test_the_command_list_is_shown_without_importing_any_command(inputs):
     assert "torch" not in finished.stdout and "bench.commands.reproduce" not in finished.stdout
 
 
+HELP_NEVER = {"torch", "torchvision", "pandas", "scipy", "matplotlib", "statsmodels", "onnxruntime",
+              "openvino"}
+"""What no command's ``--help`` may load: help is instant (reproduce's data options load OpenCV, 0.1 s)."""
+
+
+def test_every_command_help_loads_none_of_the_heavy_libraries(inputs):
+    """One interpreter asks every command for its help in turn: what any of them loads is seen."""
+    script = ("import contextlib, io, sys\nfrom bench.__main__ import build_parser\n"
+              "from bench.commands import COMMANDS\nfor name in COMMANDS:\n"
+              "    with contextlib.redirect_stdout(io.StringIO()) as text, contextlib.suppress(SystemExit):\n"
+              "        build_parser([name]).parse_args([name, '--help'])\n"
+              "    assert name in text.getvalue(), name\n"
+              "print(sorted({module.split('.')[0] for module in sys.modules}))")
+    finished = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=inputs,
+                              timeout=120)
+    assert finished.returncode == 0, finished.stderr
+    loaded = set(json.loads(finished.stdout.replace("'", '"')))
+    assert not loaded & HELP_NEVER, loaded & HELP_NEVER
+
+
 def test_publish_loads_nothing_heavy_but_the_plotting_library(inputs, tmp_path):
     """`nox -s publish` installs no torch: publishing must not need it."""
     reports = sorted((inputs / "reports").glob("*.json"))

@@ -20,18 +20,23 @@ from helpers import TinyPoseNet, profile_record
 
 from bench import atomic
 from bench.__main__ import main
-from bench.commands import profile as profile_command
 from bench.errors import BenchError
 from bench.reports.compare import CompareConfig, compare, comparison_summary
 from bench.reports.machine import this_environment
 from bench.reports.schema import SCHEMA_VERSION, Stability, Throughput, load_report, report_from_dict
 from bench.reports.speed_verdicts import MIN_BLOCK_SAMPLES, VerdictRule, min_samples, stats_verdict
-from bench.reports.stats import CV_LIMIT, END_TO_END, StageStats, steadiness, unstable_stages
+from bench.reports.stats import (
+    CV_LIMIT,
+    END_TO_END,
+    PERCENTILE_MIN_SAMPLES,
+    StageStats,
+    steadiness,
+    unstable_stages,
+)
 from bench.reports.writing import new_report
 from bench.speed import profile
+from bench.speed.options import DEFAULT_ITERS, DEFAULT_MIN_TIME_S
 from bench.speed.profile import (
-    DEFAULT_ITERS,
-    DEFAULT_MIN_TIME_S,
     ProfileConfig,
     load_warnings,
     run_profile,
@@ -221,7 +226,8 @@ def test_inputs_of_different_sizes_are_not_instability(tmp_path, environment):
 
 
 def test_the_default_profile_is_calibrated_for_a_verdict():
-    assert DEFAULT_ITERS >= max(min_samples(), MIN_BLOCK_SAMPLES) and DEFAULT_MIN_TIME_S >= 1.0
+    assert DEFAULT_ITERS >= max(min_samples(), MIN_BLOCK_SAMPLES, PERCENTILE_MIN_SAMPLES["p90_ms"])
+    assert DEFAULT_MIN_TIME_S >= 1.0
     assert min_samples() == 4 and min_samples(0.01) == 5
 
 
@@ -233,7 +239,7 @@ def run_cli_without_profiling(monkeypatch, arguments: list[str]) -> ProfileConfi
         seen.update(config=config)
         return []
 
-    monkeypatch.setattr(profile_command, "run_profile", record)
+    monkeypatch.setattr("bench.speed.profile.run_profile", record)
     assert main(["profile", *arguments]) == 0
     return seen["config"]
 

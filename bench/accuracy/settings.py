@@ -18,8 +18,9 @@ from bench.data.dataset import DataConfig
 from bench.errors import BenchError
 from bench.evaluation.bootstrap import BootstrapSettings
 from bench.limits import LARGEST_INTEGER, integer_problem
+from bench.reports.folders import DEFAULT_OUT
 from bench.reports.records import ConfigFile
-from bench.reports.writing import DEFAULT_OUT, check_label
+from bench.reports.writing import check_label
 from bench.schedule import Schedule
 from reference.pipeline import InputLimits, pipeline_config
 

@@ -2,8 +2,10 @@
 
 Each module defines ``register(subparsers)``: it adds its parser and sets ``run`` to a function
 ``run(args) -> int`` that builds a typed config from ``args`` and calls one library function. Only the
-module of the command being run is imported (``bench.__main__``), so a light command such as
-``compare`` or ``evaluate`` never loads torch or OpenCV.
+module of the command being run is imported (``bench.__main__``), and a command module imports at its
+top only what its options need (torch-free modules of defaults and choices): what ``run`` calls is
+imported inside ``run``, so every ``--help`` is instant and a light command such as ``compare`` never
+loads torch or OpenCV (``tests/test_runtime_imports.py`` checks both).
 A command with a '-' in its name lives in the module with '_' instead (``device-check``: ``device_check``).
 """
 

@@ -12,14 +12,7 @@ from pathlib import Path
 
 from bench import atomic
 from bench.commands import COMMANDS
-from bench.reports.compare import (
-    DEFAULT_THRESHOLD,
-    CompareConfig,
-    compare,
-    comparison_page,
-    comparison_summary,
-    write_comparison,
-)
+from bench.reports.stats import MIN_RELATIVE_CHANGE
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -39,7 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="baseline machine for time ratios: a fingerprint id (or unique prefix), a "
                              "machine name, or a report file, which then is also the regression reference "
                              "for its machine (default: the machine of the oldest report)")
-    parser.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD,
+    parser.add_argument("--threshold", type=float, default=MIN_RELATIVE_CHANGE,
                         help="smallest relative change of a stage's median that counts as slower or faster, "
                              "when the rank test also finds it (default: %(default)s)")
     parser.add_argument("--out", type=Path, metavar="DIR",
@@ -50,6 +43,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from bench.reports.compare import (
+        CompareConfig,
+        compare,
+        comparison_page,
+        comparison_summary,
+        write_comparison,
+    )
+
     config = CompareConfig(paths=tuple(args.paths), baseline=args.baseline, threshold=args.threshold,
                            out_dir=args.out, html=args.html)
     comparison = compare(config)

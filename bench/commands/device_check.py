@@ -7,7 +7,6 @@ from pathlib import Path
 
 from bench.commands import COMMANDS
 from bench.commands.config_file import config_argument, read_config
-from bench.devicecheck.check import run_device_check
 from bench.devicecheck.settings import CASES_FILE, DEVICES, DeviceCheckConfig
 
 CONFIG_KEYS = {"tests": str, "cases": str}
@@ -38,6 +37,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from bench.devicecheck.check import run_device_check
+
     table, _ = read_config(args.config, "device-check", CONFIG_KEYS)
     config = DeviceCheckConfig(device=args.device, quick=args.quick, out=args.out, checkpoint=args.checkpoint,
                                tests_dir=Path(table.get("tests", DeviceCheckConfig.tests_dir)),

@@ -6,7 +6,6 @@ import argparse
 import sys
 from pathlib import Path
 
-from bench.accuracy.diff import DiffConfig, diff_markdown, run_diff, write_diff
 from bench.commands import COMMANDS
 from bench.commands.config_file import config_argument, read_config
 from bench.errors import BenchError
@@ -34,6 +33,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from bench.accuracy.diff import DiffConfig, diff_markdown, run_diff, write_diff
+
     table, _ = read_config(args.config, "diff", CONFIG_KEYS)
     try:
         bootstrap = BootstrapSettings(**table.get("bootstrap", {}))

@@ -7,7 +7,6 @@ from pathlib import Path
 
 from bench.commands import COMMANDS
 from bench.evaluation import OFFICIAL_PROTOCOL, PROTOCOLS
-from bench.evaluation.files import EvaluateConfig, evaluate_files, format_result
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -28,6 +27,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from bench.evaluation.files import EvaluateConfig, evaluate_files, format_result
+
     config = EvaluateConfig(gt_file=args.gt_file, results_file=args.results_file, json_out=args.json_out,
                             protocol=args.protocol)
     print(format_result(evaluate_files(config)))

@@ -17,9 +17,9 @@ from bench.commands import COMMANDS
 from bench.commands.arguments import parse_scales
 from bench.commands.config_file import config_argument, read_config
 from bench.errors import BenchError
+from bench.reports.folders import DEFAULT_OUT
 from bench.reports.stats import END_TO_END
-from bench.reports.writing import DEFAULT_OUT
-from bench.speed.profile import (
+from bench.speed.options import (
     DEFAULT_ITERS,
     DEFAULT_MIN_TIME_S,
     DEFAULT_SIZES,
@@ -27,10 +27,8 @@ from bench.speed.profile import (
     MAX_ITERATIONS,
     MAX_MIN_TIME_S,
     SCHEDULES,
-    ProfileConfig,
-    run_profile,
 )
-from reference.pipeline import PRECISIONS
+from reference.precisions import PRECISIONS
 
 CONFIG_KEYS = {"iters": int, "min_time_s": float, "warmup": int, "maps": str, "cudnn_benchmark": bool,
                "flip": bool, "input_size": int, "workers": int, "machine": str}
@@ -107,6 +105,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from bench.speed.profile import ProfileConfig, run_profile
+
     if args.sizes is not None and args.inputs != "synthetic":
         raise BenchError("--sizes applies only to --inputs synthetic (sample images keep their natural size)")
     table, config_file = read_config(args.config, "profile", CONFIG_KEYS)

@@ -7,7 +7,7 @@ import argparse
 from pathlib import Path
 
 from bench.commands import COMMANDS
-from bench.reports.publish import SHOWCASE, publish
+from bench.reports.folders import SHOWCASE
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -25,6 +25,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from bench.reports.publish import publish
+
     published = publish(args.reports, args.into)
     print(f"published {len(published.copied)} file(s) into {args.into}; tables in {args.into / 'compare'}; "
           f"page {published.page}")

@@ -5,18 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 
-from bench.accuracy.judge import exit_reason
-from bench.accuracy.reproduce import run_reproduction
-from bench.accuracy.settings import ReproduceConfig
-from bench.accuracy.sweep import BUNDLED_SWEEP, load_sweep
 from bench.commands import COMMANDS
 from bench.commands.arguments import parse_scales
 from bench.commands.config_file import config_argument, read_config
 from bench.data.dataset import DataConfig, add_data_arguments
 from bench.errors import BenchError
 from bench.evaluation.bootstrap import BootstrapSettings
-from bench.reports.writing import DEFAULT_OUT
-from reference.pipeline import PRECISIONS, InputLimits
+from bench.reports.folders import DEFAULT_OUT
+from reference.precisions import PRECISIONS
 
 CONFIG_KEYS = {
     "workers": int, "threads": int, "cache_dir": str, "checkpoint_cache_dir": str, "expected": str,
@@ -40,7 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="run only the row with these test scales, e.g. 1 or 2,1 (repeatable)")
     parser.add_argument("--sweep", metavar="SWEEP.toml",
                         help="decode one forward with every [[variant]] of this file instead of the "
-                             f"published rows (bundled: {BUNDLED_SWEEP.name} in bench/accuracy)")
+                             "published rows (bundled: bench/accuracy/semantics.toml)")
     parser.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda, cuda:N")
     parser.add_argument("--batch-size", type=int, default=1, help="images per forward pass (default: 1)")
     parser.add_argument("--precision", default="float32", choices=PRECISIONS)
@@ -56,6 +52,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from bench.accuracy.judge import exit_reason
+    from bench.accuracy.reproduce import run_reproduction
+    from bench.accuracy.settings import ReproduceConfig
+    from bench.accuracy.sweep import load_sweep
+    from reference.pipeline import InputLimits
+
     table, config_file = read_config(args.config, "reproduce", CONFIG_KEYS)
     where = f"{args.config}: [reproduce]"
     sweep = args.sweep and load_sweep(args.sweep, args.precision, table.get("pipeline", {}))

@@ -8,6 +8,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import torch
+
+from bench import atomic
+from bench.devicecheck.cases import load_matrix, load_pose_tolerance
 from bench.devicecheck.consistency import (
     TORCHRUN_PROCESSES,
     compare_poses,
@@ -19,9 +23,10 @@ from bench.devicecheck.consistency import (
 )
 from bench.devicecheck.gpu_tests import run_gpu_tests
 from bench.devicecheck.outcome import StepOutcome, run_step
-from bench.devicecheck.settings import DeviceCheckConfig, load_matrix, load_pose_tolerance, validate
+from bench.devicecheck.settings import DEVICES, DeviceCheckConfig
 from bench.devicecheck.speed import judge_goals, profile_precision
 from bench.devicecheck.summary import render_text, summary_record, write_summary
+from bench.errors import BenchError
 from bench.reports.machine import this_environment
 
 
@@ -33,6 +38,22 @@ class DeviceCheckResult:
     text: str
     paths: dict[str, Path]
     exit_code: int
+
+
+def validate(config: DeviceCheckConfig) -> None:
+    """Reject a bad configuration, and CUDA where torch sees none, before any work (BenchError, exit 2)."""
+    if config.device not in DEVICES:
+        raise BenchError(f"--device must be one of {DEVICES}, got {config.device!r}")
+    if config.device == "cuda" and not torch.cuda.is_available():
+        raise BenchError(f"device-check needs a CUDA GPU, and torch {torch.__version__} sees none "
+                         f"(built with CUDA {torch.version.cuda or 'none'}); for a dry run of every step on "
+                         "the CPU use --device cpu --quick")
+    if config.checkpoint is not None and not Path(config.checkpoint).is_file():
+        raise BenchError(f"--checkpoint {config.checkpoint}: no such file (device-check downloads nothing)")
+    if not (config.tests_dir / "conftest.py").is_file():
+        raise BenchError(f"--tests {config.tests_dir}: not this project's tests folder (no conftest.py); "
+                         "run device-check from a source checkout or name the folder")
+    atomic.check_writable_folder(config.out, "--out")
 
 
 def run_device_check(config: DeviceCheckConfig) -> DeviceCheckResult:

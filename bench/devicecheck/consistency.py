@@ -20,10 +20,10 @@ import torch
 
 from bench import atomic
 from bench.data.sample import SAMPLE_DIR, SAMPLE_GT
+from bench.devicecheck.cases import CaseMatrix, PoseTolerance
 from bench.devicecheck.outcome import StepOutcome
 from bench.devicecheck.poses import pose_differences
 from bench.devicecheck.processes import run_bounded, tail
-from bench.devicecheck.settings import CaseMatrix, PoseTolerance
 from bench.reading import read_json
 from bench.reports.rows import RowResult
 from bench.reports.schema import load_report

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from bench.devicecheck.settings import Explanation
+from bench.devicecheck.cases import Explanation
 
 
 @dataclass(frozen=True)

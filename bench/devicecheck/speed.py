@@ -7,8 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from bench.devicecheck.cases import CaseMatrix, Goal
 from bench.devicecheck.outcome import StepOutcome
-from bench.devicecheck.settings import CaseMatrix, Goal
 from bench.reports.schema import Report
 from bench.reports.stats import END_TO_END
 from bench.schedule import READ_IMAGE

@@ -1,7 +1,7 @@
 """Publishing: copy chosen reports, with the Markdown and plots rendered from them, into the committed
 showcase (``results/``) and rebuild its cross-hardware tables and page from everything it holds.
 
-Runs write into :data:`bench.reports.writing.DEFAULT_OUT`, which git ignores; nothing reaches
+Runs write into :data:`bench.reports.folders.DEFAULT_OUT`, which git ignores; nothing reaches
 ``results/`` unless it is published, so running the documented commands leaves the committed files as
 they are. Every report is loaded (validated) before anything is copied, and a file of the same name
 with other contents is never overwritten.
@@ -17,11 +17,9 @@ from bench import atomic
 from bench.errors import BenchError
 from bench.reading import read_bytes
 from bench.reports.compare import CompareConfig, compare, comparison_page, write_comparison
+from bench.reports.folders import SHOWCASE
 from bench.reports.rows import predictions_name
 from bench.reports.schema import load_report
-
-SHOWCASE = Path("results")
-"""The committed folder of published reports, their tables (``compare/``) and page (``index.html``)."""
 
 
 @dataclass(frozen=True)

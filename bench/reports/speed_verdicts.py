@@ -56,7 +56,7 @@ from scipy import stats as scipy_stats
 
 from bench.reports.records import ProfileRecord
 from bench.reports.schema import Report
-from bench.reports.stats import CV_LIMIT, END_TO_END, StageStats, steadiness
+from bench.reports.stats import CV_LIMIT, END_TO_END, MIN_RELATIVE_CHANGE, StageStats, steadiness
 
 VERDICTS = ("faster", "slower", "no change", "too few samples", "unstable")
 DECIDED = ("faster", "slower", "no change")
@@ -73,7 +73,7 @@ class VerdictRule:
     bootstrap of the ratio's interval (confidence level, resamples, seed)."""
 
     alpha: float = 0.05
-    threshold: float = 0.10
+    threshold: float = MIN_RELATIVE_CHANGE
     confidence: float = 0.95
     resamples: int = 2000
     seed: int = 0

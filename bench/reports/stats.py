@@ -48,6 +48,10 @@ CV_LIMIT = 0.10
 measurement: pyperf warns above 10% too. Above it `bench profile` warns and `bench compare` calls the
 stage "unstable" rather than faster or slower."""
 
+MIN_RELATIVE_CHANGE = 0.10
+"""Smallest change of a stage's median that `bench compare` calls faster or slower (``--threshold``):
+a smaller one, however significant, is "same"."""
+
 
 def coefficient_of_variation(count: int, mean_ms: float, std_ms: float) -> float | None:
     """std / mean of a stage's samples; None for a single sample or a zero mean (no spread to judge)."""

@@ -28,10 +28,6 @@ A profile's label (image size, batch, scales, flip, maps) stays under 112 bytes 
 a reproduce label holds the sweep file's name or every ``--scales`` given, and is checked."""
 
 
-DEFAULT_OUT = Path("runs")
-"""Where runs write their reports unless ``--out`` says otherwise: a folder git ignores, so running the
-documented commands never touches the committed showcase in ``results/`` (``python -m bench publish``
-copies chosen reports there)."""
 
 
 def rerunnable_command(argv: Sequence[str]) -> tuple[str, ...]:

@@ -67,21 +67,32 @@ from bench.evaluation.results import people_to_results
 from bench.limits import integer_problem
 from bench.reading import read_json
 from bench.reports.environment import Environment, machine_name_problem
+from bench.reports.folders import DEFAULT_OUT
 from bench.reports.machine import cpu_mhz, load_average, process_cpu_seconds, this_environment
 from bench.reports.records import ConfigFile, ProfileRecord
 from bench.reports.schema import Memory, Report, Stability, Throughput
-from bench.reports.speed_verdicts import MIN_BLOCK_SAMPLES, min_samples
+from bench.reports.speed_verdicts import min_samples
 from bench.reports.stats import (
     CV_LIMIT,
     END_TO_END,
-    PERCENTILE_MIN_SAMPLES,
     StageStats,
     steadiness,
     unstable_stages,
 )
-from bench.reports.writing import DEFAULT_OUT, check_name, new_report, write_report
+from bench.reports.writing import check_name, new_report, write_report
 from bench.schedule import ImageJob, LoadedBatch, Network, Schedule, image_loader, run_schedule
 from bench.speed.network_maps import BROAD_FILL, BROAD_SEED
+from bench.speed.options import (
+    DEFAULT_ITERS,
+    DEFAULT_MIN_TIME_S,
+    DEFAULT_SIZES,
+    INPUT_KINDS,
+    MAX_IMAGE_SIDE,
+    MAX_ITERATIONS,
+    MAX_MIN_TIME_S,
+    MAX_WARMUP,
+    SCHEDULES,
+)
 from bench.speed.synthetic_maps import SyntheticMapsConfig, render_maps
 from bench.speed.timer import StageTimer
 from bench.weights import Weights
@@ -96,30 +107,13 @@ from reference.pipeline import (
     pipeline_config,
 )
 
-INPUT_KINDS = ("sample", "synthetic")
 # what grouping decodes without a checkpoint: rendered peaky maps in place of the noise of the fixtures'
 # weights, or the broad maps of the fan-in weights' own output (many joints missing, refine does real work)
 MAP_KINDS = ("rendered", "broad")
-DEFAULT_SIZES = ((512, 512),)
 TRACE_ITERATIONS = 3
 SYNTHETIC_JPEG_QUALITY = 95
 SYNTHETIC_WEIGHTS = {"rendered": Weights.synthetic("deterministic", seed=0),
                      "broad": Weights.synthetic(BROAD_FILL, seed=BROAD_SEED)}
-MAX_ITERATIONS = 10_000
-"""Most measured iterations per case, whatever --min-time asks: keeps reports' samples a few MB."""
-MAX_MIN_TIME_S = 600.0
-"""Longest --min-time per case (seconds)."""
-MAX_WARMUP = 1000
-"""Most warm-up batches per case (``warmup``): a few settle the caches and the allocator."""
-MAX_IMAGE_SIDE = 4096
-"""Longest side of a synthetic input image (``--sizes``), in pixels: above a 12-megapixel photo."""
-DEFAULT_ITERS = max(MIN_BLOCK_SAMPLES, PERCENTILE_MIN_SAMPLES["p90_ms"], min_samples())
-"""Fewest measured batches `bench profile` makes by default (10): more than the rank test of `bench
-compare` needs to judge anything (``min_samples``: 4 a side at alpha 0.05), enough for the block
-bootstrap to estimate its block length (``MIN_BLOCK_SAMPLES``) and for a p90."""
-DEFAULT_MIN_TIME_S = 10.0
-"""Least measured time per case `bench profile` takes by default (seconds): a fast GPU case makes
-hundreds of batches, so that a slow spell of a second is a few of its samples, not most of them."""
 LOAD_WINDOW_S = 60.0
 """Time constant of the 1-minute load average (Linux: exp(-5 s / 60 s) decay per 5-second tick)."""
 LOAD_NOISE = 0.5
@@ -130,7 +124,6 @@ Load = tuple[float, float, float]
 """The 1-, 5- and 15-minute load averages."""
 
 
-SCHEDULES = ("overlapped", "serial")
 
 
 @dataclass(frozen=True)
