@@ -18,10 +18,11 @@ nox.options.reuse_venv = "yes"
 CONSTRAINTS = ("-c", "constraints.txt")
 
 SHARED_ENV = Path(".nox/shared")
-"""The one environment (torch, the project editable, the test extras and the evaluator oracles) that
-every session running the network shares: it is built once (about 1.5 GB), not once per session."""
+"""The one environment (torch, the project editable, the test extras, the evaluator oracles and the network
+runtimes) that every session running the network shares: it is built once (about 1.7 GB), not once per
+session."""
 
-SHARED_EXTRAS = "test,oracles"
+SHARED_EXTRAS = "test,oracles,runtimes"
 
 WRITE_IMPORTED_BYTECODE = (
     "import sys; sys.dont_write_bytecode = False; import pytest; "

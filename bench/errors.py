@@ -4,7 +4,8 @@ A command's exit status tells CI what happened without reading its output:
 
 ====  =====================================================================================
 0     done; every verdict passed (or there was nothing to judge)
-1     a verdict failed: a row did not reproduce, a stage is slower, a device-check step failed
+1     a verdict failed: a row did not reproduce, a stage is slower, a prediction changed (ab), a
+      device-check step failed, no single first bad commit (bisect)
 2     bad input or a bad setting, found before any work (nothing was written)
 3     an internal error: a bug in the harness; one line names the file holding the traceback
 4     the disk filled up while writing; what was written completely was kept, rerun to resume

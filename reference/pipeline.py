@@ -39,7 +39,7 @@ from torch import nn
 from reference.aggregate import STAGE_AGGREGATIONS, ScaleOutputs, aggregate_outputs
 from reference.crowdpose import FLIP_INDEX, NUM_JOINTS
 from reference.grouping import GroupingConfig, group_batch
-from reference.precisions import PRECISIONS
+from reference.precisions import PRECISIONS, QUANTIZED, TORCH_RUNTIME
 from reference.preprocess import (
     DEFAULT_LIMITS,
     ImageError,
@@ -92,7 +92,11 @@ Poses = tuple[np.ndarray, np.ndarray]
 class PipelineConfig:
     """Test-time settings. ``scales`` are the test scale factors (tags come from scale 1, so several
     scales must include 1); ``precision`` "float32" runs the network with TF32 off, "tf32" with TF32
-    on, "bfloat16"/"float16" under ``torch.autocast`` (aggregation and grouping stay float32)."""
+    on, "bfloat16"/"float16" under ``torch.autocast`` (aggregation and grouping stay float32).
+    ``runtime`` names what runs the network: "torch" runs the model itself as just said; any other name
+    is a runtime whose adapter module (the ``model`` a Predictor is given) runs a compiled copy of the
+    network and applies the precision itself, "int8" included; torch's own settings (channels_last,
+    compile) are then refused."""
 
     input_size: int = 512
     scales: tuple[float, ...] = (1,)
@@ -102,6 +106,7 @@ class PipelineConfig:
     precision: str = "float32"
     channels_last: bool = False
     compile: bool = False
+    runtime: str = TORCH_RUNTIME
 
     def __post_init__(self) -> None:
         check_resize_settings(self.input_size, self.scales)
@@ -120,6 +125,7 @@ class PipelineConfig:
         if not isinstance(self.grouping, GroupingConfig):
             raise TypeError(f"grouping must be a GroupingConfig, got {type(self.grouping).__name__}")
         self._check_limits()
+        self._check_runtime()
         for name in ("flip", "channels_last", "compile"):
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"{name} must be a bool, got {getattr(self, name)!r}")
@@ -138,6 +144,20 @@ class PipelineConfig:
         if order is not None and len(order) != NUM_JOINTS:
             raise ValueError(f"joint_order has {len(order)} joints; it must be a permutation of the "
                              f"{NUM_JOINTS} CrowdPose joints 0..{NUM_JOINTS - 1}")
+
+    def _check_runtime(self) -> None:
+        """TypeError for a runtime that is not a name; ValueError where the precision or a torch setting
+        does not fit the runtime."""
+        if not isinstance(self.runtime, str) or not self.runtime:
+            raise TypeError(f"runtime must be a runtime's name, got {self.runtime!r}")
+        if self.runtime == TORCH_RUNTIME and self.precision in QUANTIZED:
+            raise ValueError(f"precision {self.precision} needs a runtime that quantizes the network (such "
+                             f"as openvino); the {TORCH_RUNTIME} runtime runs "
+                             f"{', '.join(p for p in PRECISIONS if p not in QUANTIZED)}")
+        torch_only = [name for name in ("channels_last", "compile") if getattr(self, name)]
+        if self.runtime != TORCH_RUNTIME and torch_only:
+            raise ValueError(f"{' and '.join(torch_only)} apply to the {TORCH_RUNTIME} runtime only; the "
+                             f"{self.runtime} runtime runs a compiled network of its own")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready settings (nested grouping settings included) for reports."""
@@ -207,7 +227,7 @@ class NetworkMaps:
 MapsReplacement = Callable[[NetworkMaps], NetworkMaps]
 """Takes the network's aggregated maps of one batch and returns the maps to group instead (same batch)."""
 
-NETWORK_SETTINGS = ("input_size", "precision", "channels_last", "compile")
+NETWORK_SETTINGS = ("input_size", "precision", "channels_last", "compile", "runtime")
 """``PipelineConfig`` fields that change the network's inputs or arithmetic: a decoding variant keeps them."""
 
 
@@ -460,7 +480,9 @@ class Predictor:
         """Raw network outputs at one scale for the input x [B, 3, h, w] and, with flip test, for it
         mirrored along its width (outputs not yet flipped back). With flip test both go through the
         network in one call, as one [2B, 3, h, w] batch (original first), split again afterwards."""
-        with torch.inference_mode(), network_precision(self.config.precision, self.device.type):
+        precision = (network_precision(self.config.precision, self.device.type)
+                     if self.config.runtime == TORCH_RUNTIME else nullcontext())  # other runtimes: their own
+        with torch.inference_mode(), precision:
             if not self.config.flip:
                 return ScaleOutputs(scale=scale, original=tuple(self.model(x)), flipped=None)
             both = torch.cat((x, torch.flip(x, [3]))).contiguous(memory_format=self._memory_format)

@@ -107,7 +107,7 @@ def test_reports_of_schema_4_upgrade_with_cv_and_the_host_name_as_machine(enviro
     old["schema_version"] = 4
     del old["timings"]["forward"]["cv"], old["stability"], old["environment"]["host"]["machine"]
     upgraded = report_from_dict(old, "v4.json")
-    assert SCHEMA_VERSION == 5 and upgraded.schema_version == 5
+    assert upgraded.schema_version == SCHEMA_VERSION
     assert upgraded.timings["forward"].cv == pytest.approx(0.1)
     assert upgraded.environment.host.machine == environment.host.hostname
     assert upgraded.stability is None

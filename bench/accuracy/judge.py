@@ -3,10 +3,12 @@
 Only the table shipped in the package can be *reproduced*, and only with the published checkpoint (as
 strongly as the registry pins it) on the whole test set, pinned data where pins exist, the recorded
 pipeline behaviours, and a speed variant only within ``VARIANT_AP_TOLERANCE`` of its float32 run; a
-custom table's rows can only be *matched*. Everything else is measured and labelled: *skipped* with the
-reason, *measured* (a sweep variant) or *smoke* (the bundled sample). Because a result holds everything
-its verdict depends on, the suites judge a stored report again (a report cannot claim more than its
-contents show).
+custom table's rows can only be *matched*. A quantized (int8) row is never a reproduction: it is
+judged as MLPerf judges a quantized model, *measured* where its AP is at least ``QUANTIZED_AP_RATIO``
+of its float32 run's on the same images and *failed* below. Everything else is measured and labelled:
+*skipped* with the reason, *measured* (a sweep variant) or *smoke* (the bundled sample). Because a
+result holds everything its verdict depends on, the suites judge a stored report again (a report cannot
+claim more than its contents show).
 """
 
 from __future__ import annotations
@@ -15,13 +17,17 @@ from collections.abc import Sequence
 from typing import Any
 
 from bench.accuracy.expected import ExpectedRow, ExpectedTable, check_metrics
-from bench.reports.rows import Row, RowResult, Verdict
+from bench.reports.rows import Row, RowResult, VariantCheck, Verdict
 from reference.pipeline import pipeline_config
+from reference.precisions import QUANTIZED
 
 VARIANT_AP_TOLERANCE = 0.001
 """Largest |AP(variant) - AP(float32)| with which a speed variant may stand for the float32 run."""
+QUANTIZED_AP_RATIO = 0.99
+"""Least AP(quantized) / AP(float32) on the same images: MLPerf inference's accuracy target for a
+quantized model (99% of its FP32 reference), one-sided."""
 RECORDED_BEHAVIOURS = ("stage_aggregation", "group_limit", "ignore_too_much", "joint_order", "matcher",
-                       "channels_last", "compile", "precision")
+                       "channels_last", "compile", "precision", "runtime")
 """Pipeline settings a compared row may change: the recorded mmpose-version behaviours and the speed
 variants (whose AP is checked against float32)."""
 
@@ -95,6 +101,8 @@ def _published_status(result: RowResult, row: ExpectedRow, table: ExpectedTable)
         return "skipped", (f"pipeline settings {changed} change the published test configuration; measured, "
                            "not compared")
     variant = behaviour.variant_vs_float32
+    if behaviour.pipeline.get("precision") in QUANTIZED:
+        return quantized_status(result.metrics, variant)
     if variant and abs(variant.ap_delta) > VARIANT_AP_TOLERANCE:
         return "skipped", (f"speed variant: AP differs from the float32 run by {variant.ap_delta:+.4f} "
                            f"(more than {VARIANT_AP_TOLERANCE}); labelled, not accepted as a reproduction")
@@ -110,6 +118,21 @@ def _published_status(result: RowResult, row: ExpectedRow, table: ExpectedTable)
         return "matched", (f"matched {custom}; not the table shipped in the package, so not a reproduction "
                            f"of the published numbers ({strength})")
     return "reproduced", strength
+
+
+def quantized_status(metrics: dict[str, float], variant: VariantCheck | None) -> tuple[str, str]:
+    """A quantized row's status against its float32 run on the same images: "measured" at
+    ``QUANTIZED_AP_RATIO`` of its AP or more, else "failed"; never a reproduction."""
+    if variant is None:
+        return "measured", "quantized variant without a float32 run on the same images; never a reproduction"
+    ap, float32_ap = metrics["AP"], variant.float32_metrics["AP"]
+    ratio = ap / float32_ap if float32_ap > 0 else 1.0  # a float32 AP of 0 has nothing to lose
+    relation = "at least" if ratio >= QUANTIZED_AP_RATIO else "below"
+    reason = (f"quantized variant: AP {ap:.4f} is {ratio:.2%} of its float32 run's {float32_ap:.4f}, "
+              f"{relation} the {QUANTIZED_AP_RATIO:.0%} MLPerf asks of a quantized model")
+    if ratio < QUANTIZED_AP_RATIO:
+        return "failed", reason
+    return "measured", reason + "; reduced precision, never a reproduction"
 
 
 def changed_settings(pipeline: dict[str, Any], row: ExpectedRow) -> list[str]:

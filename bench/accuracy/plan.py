@@ -38,6 +38,7 @@ from bench.reading import sha256_of
 from bench.reports.rows import Subset
 from bench.weights import Weights
 from reference.pipeline import InputLimits, PipelineConfig, input_limit_problem, pipeline_config
+from reference.precisions import TORCH_RUNTIME
 
 SMOKE_PREFIX = "sample: "
 """How a smoke row is named: the row it runs on the bundled sample, after this prefix."""
@@ -143,13 +144,14 @@ def data_run(specs: Sequence[RowSpec], weights: Weights, dataset: CrowdPoseDatas
 
 
 def row_specs(config: ReproduceConfig, table: ExpectedTable) -> tuple[RowSpec, ...]:
-    """The sweep's variants, or the published rows asked for, with this run's precision and options."""
+    """The sweep's variants, or the published rows asked for, with this run's precision, runtime and
+    options."""
     if config.sweep is not None:
-        configs = variant_configs(config.sweep, config.precision, config.pipeline_options)
+        configs = variant_configs(config.sweep, config.precision, config.base_options)
         return tuple(RowSpec(variant.name, "sweep", variant_config, variant.protocol)
                      for variant, variant_config in zip(config.sweep.variants, configs, strict=True))
     return tuple(RowSpec(row.name, "published", pipeline_config(
-        row.scales, row.flip, precision=config.precision, **config.pipeline_options), published=row)
+        row.scales, row.flip, precision=config.precision, **config.base_options), published=row)
                  for row in select_rows(table, config.scales))
 
 
@@ -167,13 +169,17 @@ def select_rows(table: ExpectedTable, scales: Sequence[Sequence[float]] | None) 
 
 
 def float32_reference(config: PipelineConfig) -> PipelineConfig:
-    """The float32 run a speed variant is measured against: same decoding, plain float32 network."""
-    return dataclasses.replace(config, precision="float32", channels_last=False, compile=False)
+    """The float32 run a speed variant is measured against: same decoding, plain float32 network on
+    torch (the reference model itself, as MLPerf measures a quantized model against its FP32 reference)."""
+    return dataclasses.replace(config, precision="float32", channels_last=False, compile=False,
+                               runtime=TORCH_RUNTIME)
 
 
 def is_variant(config: PipelineConfig) -> bool:
-    """True for a speed variant of the float32 reference (lower precision, TF32, channels_last, compile)."""
-    return config.precision != "float32" or config.channels_last or config.compile
+    """True for a speed variant of the float32 reference (lower precision, TF32, channels_last, compile,
+    another runtime)."""
+    return (config.precision != "float32" or config.channels_last or config.compile
+            or config.runtime != TORCH_RUNTIME)
 
 
 def data_subset(dataset: CrowdPoseDataset, table: ExpectedTable, smoke: bool, digests: DataDigests) -> Subset:

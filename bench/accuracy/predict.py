@@ -27,9 +27,12 @@ from bench.accuracy.cache import PredictionCache, reference_code_version
 from bench.accuracy.plan import DataRun
 from bench.accuracy.runner import Decoder, plan_forwards, predict_images
 from bench.accuracy.settings import ReproduceConfig
+from bench.data.dataset import CrowdPoseDataset
 from bench.reports.schema import ForwardThroughput
+from bench.runtimes.build import BuiltNetwork, build_network
 from bench.schedule import ImageJob, Network
 from reference.pipeline import PipelineConfig, Predictor
+from reference.precisions import QUANTIZED
 
 
 @dataclass(frozen=True)
@@ -72,19 +75,23 @@ def predict_rows(run: DataRun, config: ReproduceConfig, site: Site) -> Predicted
                                                   for spec, reference in zip(run.specs, run.references,
                                                                              strict=True) if reference]
     model: list[torch.nn.Module] = []  # built once, on first need, for every forward of the run
+    built: dict[PipelineConfig, BuiltNetwork] = {}  # each forward's runtime network, where one was needed
 
     def build(forward: PipelineConfig) -> Predictor:
         if not model:
             model.append(run.weights.build_model())
-        return Predictor.from_config(model[0], forward, device=site.device, batch_size=config.batch_size,
-                                     input_limits=config.input_limits)
+        calibration_images = [path for _, path in calibration(run.dataset, config.calibration_images)]
+        built[forward] = build_network(model[0], run.weights.cache_id, forward, site.device,
+                                       config.network_cache_root, calibration_images)
+        return Predictor.from_config(built[forward].module, forward, device=site.device,
+                                     batch_size=config.batch_size, input_limits=config.input_limits)
 
     predicted: list[RowPrediction | None] = [None] * len(decodings)
     forwards = []
     for forward, members in plan_forwards(decodings):
         network = Network(forward, config.input_limits, lambda forward=forward: build(forward))
         results, throughput = _predict_forward(network, [(names[m], decodings[m]) for m in members], run,
-                                               config, site)
+                                               config, site, built)
         for member, result in zip(members, results, strict=True):
             predicted[member] = result
         forwards.append(throughput)
@@ -97,12 +104,13 @@ def predict_rows(run: DataRun, config: ReproduceConfig, site: Site) -> Predicted
 
 
 def _predict_forward(network: Network, decodings: Sequence[tuple[str, PipelineConfig]], run: DataRun,
-                     config: ReproduceConfig,
-                     site: Site) -> tuple[list[RowPrediction | None], ForwardThroughput]:
+                     config: ReproduceConfig, site: Site, built: dict[PipelineConfig, BuiltNetwork]
+                     ) -> tuple[list[RowPrediction | None], ForwardThroughput]:
     """This rank's share of the images through one forward and every (name, settings) decoding of it
     (cached per decoding; decodings with the same settings, e.g. rows that differ only in how they are
     scored, share one decoding and its time), gathered on rank 0, where each decoding's results JSON
-    is written."""
+    is written. A runtime's network build (in ``built`` once the forward needed it) is timed apart:
+    its seconds are left out of the images/s and its record goes with the throughput."""
     names = [name for name, _ in decodings]
     dataset = run.dataset
     jobs = [ImageJob(record["id"], dataset.image_path(record), run.digests.images[record["id"]])
@@ -115,11 +123,14 @@ def _predict_forward(network: Network, decodings: Sequence[tuple[str, PipelineCo
     start = time.perf_counter()
     prediction = predict_images(network, distributed.shard(jobs, site.topology), decoders, config.schedule,
                                 progress=progress_label(names) if site.topology.is_main else None)
-    gathered = distributed.gather_to_main((prediction, time.perf_counter() - start), site.topology)
+    network_build = built.get(network.config)
+    elapsed = time.perf_counter() - start - (network_build.seconds if network_build else 0.0)
+    gathered = distributed.gather_to_main((prediction, elapsed), site.topology)
     computed = sum(part.computed for part, _ in gathered) if gathered else 0
     seconds = max((seconds for _, seconds in gathered), default=0.0) if gathered else 0.0
     throughput = ForwardThroughput(tuple(names), computed / max(seconds, 1e-9) if computed else None,
-                                   len(jobs) - computed, computed)
+                                   len(jobs) - computed, computed,
+                                   network_build.build if network_build else None)
     if gathered is None:
         return [None] * len(decodings), throughput
     results = []
@@ -143,10 +154,21 @@ def cache_fields(decoding: PipelineConfig, forward: PipelineConfig, run: DataRun
     batching: dict[str, Any] = {"batch_size": config.batch_size}
     if config.batch_size > 1:  # which images share a batch depends on all forward scales
         batching["forward_scales"] = list(forward.scales)
-    return {"weights": run.weights.cache_id, "pipeline": decoding.to_dict(), "network_batches": batching,
-            "device": site.device.type, "environment": site.environment_id,
-            "images": str(run.dataset.img_dir.resolve()), "annotations": str(run.dataset.ann_file.resolve()),
-            "annotations_sha256": run.digests.annotations, "reference_code": reference_code_version()}
+    dataset = run.dataset
+    fields = {"weights": run.weights.cache_id, "pipeline": decoding.to_dict(), "network_batches": batching,
+              "device": site.device.type, "environment": site.environment_id,
+              "images": str(dataset.img_dir.resolve()), "annotations": str(dataset.ann_file.resolve()),
+              "annotations_sha256": run.digests.annotations, "reference_code": reference_code_version()}
+    if decoding.precision in QUANTIZED:  # the calibration images change every image's prediction
+        fields["calibration_images"] = [run.digests.images[image_id]
+                                        for image_id, _ in calibration(dataset, config.calibration_images)]
+    return fields
+
+
+def calibration(dataset: CrowdPoseDataset, count: int) -> list[tuple[int, Path]]:
+    """(id, path) of the images a quantized network calibrates on: the first ``count`` images of the data
+    set being evaluated (all of them when it has fewer)."""
+    return [(record["id"], dataset.image_path(record)) for record in dataset.images[:count]]
 
 
 def progress_label(names: Sequence[str]) -> str:

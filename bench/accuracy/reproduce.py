@@ -34,6 +34,7 @@ from bench.errors import DiskFull, is_disk_full
 from bench.reports.machine import this_environment
 from bench.reports.rows import Row
 from bench.reports.schema import ForwardThroughput, Report
+from bench.runtimes.available import check_runtime
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,7 @@ def run_reproduction(config: ReproduceConfig, model: nn.Module | None = None) ->
     "provided", so published rows are measured, never compared."""
     table = load_expected(config.expected)
     device = resolve_device(config.device)
+    runtime = check_runtime(config.runtime, config.precision, device)  # a runtime that cannot run: exit 2
     if device.type == "cpu":  # the same count in every process: CPU float results depend on it
         torch.set_num_threads(config.threads or os.cpu_count() or 1)
     topology = distributed.init_from_env(device.type)
@@ -59,16 +61,17 @@ def run_reproduction(config: ReproduceConfig, model: nn.Module | None = None) ->
         device = torch.device("cuda", topology.local_rank)
     try:
         with disk_full_explained(config):
-            return _run(config, table, device, topology, model)
+            return _run(config, table, device, topology, model, runtime)
     finally:
         distributed.shutdown(topology)
 
 
 def _run(config: ReproduceConfig, table: ExpectedTable, device: torch.device,
-         topology: distributed.Topology, model: nn.Module | None) -> ReproductionResult:
-    """The five steps (see the module docstring); the smoke rows when a published row is skipped."""
+         topology: distributed.Topology, model: nn.Module | None, runtime: str | None) -> ReproductionResult:
+    """The five steps (see the module docstring); the smoke rows when a published row is skipped.
+    ``runtime``: the network runtime's name and version (None: torch)."""
     plan = make_plan(config, table, topology, model)
-    site = Site(device, topology, this_environment().fingerprint_id)
+    site = Site(device, topology, this_environment(runtime=runtime).fingerprint_id)
     if plan.run is not None:
         rows, forwards = run_rows(plan.run, config, site, table)
     else:
@@ -80,7 +83,7 @@ def _run(config: ReproduceConfig, table: ExpectedTable, device: torch.device,
         rows, forwards = rows + smoke_rows, forwards + smoke_forwards
     if not topology.is_main:
         return ReproductionResult(None, {}, "", distributed.broadcast_from_main(0, topology))
-    report = reproduce_report(config, plan, device, rows, forwards)
+    report = reproduce_report(config, plan, device, rows, forwards, runtime)
     paths, summary = write(report, config.out)
     return ReproductionResult(report, paths, summary,
                               distributed.broadcast_from_main(exit_code(rows, config.strict), topology))

@@ -21,8 +21,11 @@ from bench.limits import LARGEST_INTEGER, integer_problem
 from bench.reports.folders import DEFAULT_OUT
 from bench.reports.records import ConfigFile
 from bench.reports.writing import check_label
+from bench.runtimes.export import default_cache_dir
+from bench.runtimes.names import DEFAULT_CALIBRATION_IMAGES, MAX_CALIBRATION_IMAGES, runtime_problem
 from bench.schedule import Schedule
 from reference.pipeline import InputLimits, pipeline_config
+from reference.precisions import TORCH_RUNTIME
 
 MAX_THREADS = 256
 """Most CPU threads per process (``threads``): above any machine's cores; 100,000 crashed OpenMP."""
@@ -40,6 +43,9 @@ class ReproduceConfig:
     depend on it, and ranks must match a single process. ``sample``: run the bundled sample as a
     smoke run when a published row is skipped. ``config_file``: the ``--config`` file the settings
     came from, if any. ``machine``: the machine's name in the report (None: its host name).
+    ``runtime`` runs the network of every row (``bench.runtimes``; a speed variant's float32 reference
+    runs on torch); int8 calibrates on the first ``calibration_images`` images of the data set (fewer
+    when it has fewer). ``network_cache_dir`` keeps exported and quantized networks.
     """
 
     checkpoint: str | None = None
@@ -62,18 +68,22 @@ class ReproduceConfig:
     bootstrap: BootstrapSettings = field(default_factory=BootstrapSettings)
     config_file: ConfigFile | None = None
     machine: str | None = None
+    runtime: str = TORCH_RUNTIME
+    calibration_images: int = DEFAULT_CALIBRATION_IMAGES
+    network_cache_dir: str | None = None
 
     def __post_init__(self) -> None:
         Schedule(self.batch_size, self.workers)  # checks --batch-size and workers against their limits
-        problem = next(filter(None, self._integer_problems()), None)
+        problem = next(filter(None, self._integer_problems()), None) or runtime_problem(self.runtime,
+                                                                                      self.precision)
         if problem:
             raise BenchError(problem)
-        own = sorted({"scales", "flip", "precision"} & set(self.pipeline_options))
+        own = sorted({"scales", "flip", "precision", "runtime"} & set(self.pipeline_options))
         if own:
             raise BenchError(f"pipeline options must not set {own}: scales and flip come from the published "
-                             "rows (scales picks rows), precision from its own setting")
+                             "rows (scales picks rows), precision and runtime from their own settings")
         try:
-            pipeline_config((1,), True, precision=self.precision, **self.pipeline_options)
+            pipeline_config((1,), True, precision=self.precision, **self.base_options)
         except (TypeError, ValueError) as error:
             raise BenchError(f"pipeline options: {error}") from None
         for scales in self.scales or ():  # as every pipeline checks its scales (profile --scales too)
@@ -90,6 +100,7 @@ class ReproduceConfig:
         """The problem of each integer setting but the schedule's, or None where it is fine."""
         if self.threads is not None:
             yield integer_problem("threads", self.threads, 1, MAX_THREADS)
+        yield integer_problem("--calibration-images", self.calibration_images, 1, MAX_CALIBRATION_IMAGES)
         if self.data.limit is not None:
             yield integer_problem("--limit", self.data.limit, 1, LARGEST_INTEGER)
         for image_id in self.data.image_ids or ():
@@ -102,6 +113,17 @@ class ReproduceConfig:
         if self.sweep is not None:
             return "sweep-" + Path(self.sweep.path).stem
         return "-".join("s" + "+".join(f"{s:g}" for s in scales) for scales in (self.scales or ()))
+
+    @property
+    def base_options(self) -> dict[str, Any]:
+        """The pipeline options every row shares: the runtime and the ``[reproduce.pipeline]`` options."""
+        return {"runtime": self.runtime, **self.pipeline_options}
+
+    @property
+    def network_cache_root(self) -> Path:
+        """Where exported and quantized networks are kept: ``network_cache_dir``, else under the user's
+        cache folder."""
+        return Path(self.network_cache_dir) if self.network_cache_dir else default_cache_dir()
 
     @property
     def schedule(self) -> Schedule:

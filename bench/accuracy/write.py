@@ -23,14 +23,16 @@ from bench.reports.writing import new_report, write_predictions, write_report
 
 
 def reproduce_report(config: ReproduceConfig, plan: Plan, device: torch.device, rows: Sequence[Row],
-                     forwards: Sequence[ForwardThroughput]) -> Report:
-    """The report of a run: its settings verbatim, the weights and table, every row, the forwards."""
+                     forwards: Sequence[ForwardThroughput], runtime: str | None) -> Report:
+    """The report of a run: its settings verbatim, the weights and table, every row, the forwards;
+    ``runtime``: the network runtime's name and version for the environment (None: torch)."""
     table: ExpectedTable = plan.table
     record = ReproduceRecord(label=config.label, device=str(device), precision=config.precision,
                              weights=plan.weights.to_record(), expected_table=table.path,
                              expected_table_sha256=table.sha256, settings=dataclasses.asdict(config),
-                             config_file=config.config_file)
-    return new_report("reproduce", record, environment=this_environment(config.machine), rows=tuple(rows),
+                             config_file=config.config_file, runtime=config.runtime)
+    return new_report("reproduce", record, environment=this_environment(config.machine, runtime),
+                      rows=tuple(rows),
                       throughput=Throughput(forwards=tuple(forwards)),
                       errors=plan.problems)
 

@@ -18,5 +18,7 @@ COMMANDS = {
     "publish": "copy chosen reports into the committed results/ and rebuild its tables and page",
     "fetch": "download and verify a checkpoint",
     "device-check": "check a CUDA machine end to end: gpu tests, profile matrix, poses vs CPU, torchrun",
+    "ab": "measure two commits in one job, interleaved: per-stage same/faster/slower, predictions compared",
+    "bisect": "find the first commit that made a stage slower or changed the predictions",
 }
 """Subcommand name -> one-line help, in the order ``--help`` lists them."""

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from bench.commands import COMMANDS
+from bench.commands.arguments import add_runtime_arguments
 from bench.commands.config_file import config_argument, read_config
 from bench.devicecheck.settings import CASES_FILE, DEVICES, DeviceCheckConfig
 
@@ -32,6 +33,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="folder for every report and the summary (default: %(default)s)")
     parser.add_argument("--checkpoint", metavar="PATH",
                         help="real weights, a local file (default: synthetic weights, nothing downloaded)")
+    add_runtime_arguments(parser, calibration=False)
     config_argument(parser)
     parser.set_defaults(run=run)
 
@@ -42,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     table, _ = read_config(args.config, "device-check", CONFIG_KEYS)
     config = DeviceCheckConfig(device=args.device, quick=args.quick, out=args.out, checkpoint=args.checkpoint,
                                tests_dir=Path(table.get("tests", DeviceCheckConfig.tests_dir)),
-                               cases_file=Path(table.get("cases", CASES_FILE)))
+                               cases_file=Path(table.get("cases", CASES_FILE)), runtime=args.runtime)
     result = run_device_check(config)
     print(result.text)
     return result.exit_code

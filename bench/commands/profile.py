@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from bench.commands import COMMANDS
-from bench.commands.arguments import parse_scales
+from bench.commands.arguments import add_runtime_arguments, parse_scales
 from bench.commands.config_file import config_argument, read_config
 from bench.errors import BenchError
 from bench.reports.folders import DEFAULT_OUT
@@ -31,7 +31,7 @@ from bench.speed.options import (
 from reference.precisions import PRECISIONS
 
 CONFIG_KEYS = {"iters": int, "min_time_s": float, "warmup": int, "maps": str, "cudnn_benchmark": bool,
-               "flip": bool, "input_size": int, "workers": int, "machine": str}
+               "flip": bool, "input_size": int, "workers": int, "machine": str, "network_cache_dir": str}
 """The [profile] table of a --config file (see the README): settings few runs change. ``iters``,
 ``min_time_s`` and ``machine`` are also options (``--iters``, ``--min-time``, ``--machine``), which win."""
 
@@ -95,6 +95,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--checkpoint", metavar="PATH|URL", help="real weights (default: synthetic weights)")
     parser.add_argument("--precision", choices=PRECISIONS, default="float32",
                         help="network precision; float32 keeps TF32 off (default: %(default)s)")
+    add_runtime_arguments(parser)
     parser.add_argument("--trace", type=Path, metavar="OUT.json",
                         help="also write a torch.profiler Chrome trace of a few batches of the first case")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, metavar="DIR",
@@ -117,8 +118,8 @@ def run(args: argparse.Namespace) -> int:
         device=args.device, scales=args.scales,
         batch_sizes=tuple(size for sizes in args.batch_size for size in sizes),
         inputs=args.inputs, sizes=args.sizes or DEFAULT_SIZES, checkpoint=args.checkpoint,
-        precision=args.precision, trace=args.trace, out_dir=args.out, schedule=args.schedule,
-        config_file=config_file, **settings)
+        precision=args.precision, runtime=args.runtime, calibration_images=args.calibration_images,
+        trace=args.trace, out_dir=args.out, schedule=args.schedule, config_file=config_file, **settings)
     for report, written in run_profile(config):
         end_to_end = report.timings[END_TO_END]
         print(f"{report.config.label}: end to end p50 {end_to_end.p50_ms:.1f} ms over {end_to_end.count} "

@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from bench.commands import COMMANDS
-from bench.commands.arguments import parse_scales
+from bench.commands.arguments import add_runtime_arguments, parse_scales
 from bench.commands.config_file import config_argument, read_config
 from bench.data.dataset import DataConfig, add_data_arguments
 from bench.errors import BenchError
@@ -16,12 +16,13 @@ from reference.precisions import PRECISIONS
 
 CONFIG_KEYS = {
     "workers": int, "threads": int, "cache_dir": str, "checkpoint_cache_dir": str, "expected": str,
-    "sample": bool, "image_ids": list, "pipeline": dict, "machine": str,
+    "sample": bool, "image_ids": list, "pipeline": dict, "machine": str, "network_cache_dir": str,
     "bootstrap": {"resamples": int, "seed": int},
     "limits": {"max_pixels": int, "max_aspect_ratio": float},
 }
 """The [reproduce] table of a --config file (see the README): settings few runs change."""
-PLAIN_KEYS = ("workers", "threads", "cache_dir", "checkpoint_cache_dir", "expected", "sample", "machine")
+PLAIN_KEYS = ("workers", "threads", "cache_dir", "checkpoint_cache_dir", "expected", "sample", "machine",
+              "network_cache_dir")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -40,6 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda, cuda:N")
     parser.add_argument("--batch-size", type=int, default=1, help="images per forward pass (default: 1)")
     parser.add_argument("--precision", default="float32", choices=PRECISIONS)
+    add_runtime_arguments(parser)
     parser.add_argument("--out", default=str(DEFAULT_OUT),
                         help="report folder (default: %(default)s, which git ignores; `python -m bench "
                              "publish` copies a report into results/)")
@@ -60,7 +62,8 @@ def run(args: argparse.Namespace) -> int:
 
     table, config_file = read_config(args.config, "reproduce", CONFIG_KEYS)
     where = f"{args.config}: [reproduce]"
-    sweep = args.sweep and load_sweep(args.sweep, args.precision, table.get("pipeline", {}))
+    sweep = args.sweep and load_sweep(args.sweep, args.precision,
+                                      {**table.get("pipeline", {}), "runtime": args.runtime})
     try:
         limits = InputLimits(**table.get("limits", {}))
         bootstrap = BootstrapSettings(**table.get("bootstrap", {}))
@@ -72,7 +75,8 @@ def run(args: argparse.Namespace) -> int:
     config = ReproduceConfig(
         checkpoint=args.checkpoint, data=data, scales=tuple(args.scales) if args.scales else None,
         device=args.device, out=args.out, strict=args.strict, batch_size=args.batch_size,
-        precision=args.precision, pipeline_options=table.get("pipeline", {}), sweep=sweep or None,
+        precision=args.precision, runtime=args.runtime, calibration_images=args.calibration_images,
+        pipeline_options=table.get("pipeline", {}), sweep=sweep or None,
         input_limits=limits, bootstrap=bootstrap, config_file=config_file,
         **{**{key: table[key] for key in PLAIN_KEYS if key in table},
            **({"machine": args.machine} if args.machine else {})})

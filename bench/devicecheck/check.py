@@ -28,6 +28,7 @@ from bench.devicecheck.speed import judge_goals, profile_precision
 from bench.devicecheck.summary import render_text, summary_record, write_summary
 from bench.errors import BenchError
 from bench.reports.machine import this_environment
+from bench.runtimes.available import check_runtime
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,17 @@ def validate(config: DeviceCheckConfig) -> None:
     if not (config.tests_dir / "conftest.py").is_file():
         raise BenchError(f"--tests {config.tests_dir}: not this project's tests folder (no conftest.py); "
                          "run device-check from a source checkout or name the folder")
+    check_runtime(config.runtime, "float32", torch.device(config.device))
     atomic.check_writable_folder(config.out, "--out")
+
+
+def unsupported(config: DeviceCheckConfig, precision: str) -> str | None:
+    """Why the runtime cannot profile ``precision`` on the device here (its case is skipped), or None."""
+    try:
+        check_runtime(config.runtime, precision, torch.device(config.device))
+    except BenchError as error:
+        return str(error)
+    return None
 
 
 def run_device_check(config: DeviceCheckConfig) -> DeviceCheckResult:
@@ -66,13 +77,15 @@ def run_device_check(config: DeviceCheckConfig) -> DeviceCheckResult:
         outcomes = [StepOutcome.skip("gpu tests", "skipped: the gpu-marked tests need a CUDA device")]
     else:
         outcomes = [run_step("gpu tests", lambda: run_gpu_tests(config.tests_dir, matrix.pytest_timeout_s))]
-    profiles = [run_step(f"profile {precision}", lambda precision=precision: profile_precision(
-                    matrix, precision, config.device, config.out, config.checkpoint))
+    profiles = [StepOutcome.skip(f"profile {precision}", f"skipped: {unsupported(config, precision)}")
+                if unsupported(config, precision) else
+                run_step(f"profile {precision}", lambda precision=precision: profile_precision(
+                    matrix, precision, config.device, config.out, config.checkpoint, config.runtime))
                 for precision in matrix.precisions]
     speed = [row for outcome in profiles for row in outcome.data.get("speed", [])]
     outcomes += [*profiles, run_step("goals", lambda: judge_goals(matrix.goals, speed))]
     with tempfile.TemporaryDirectory(prefix="bench-device-check-") as scratch:
-        plan = reproduce_plan(matrix, config.out, Path(scratch), config.checkpoint)
+        plan = reproduce_plan(matrix, config.out, Path(scratch), config.checkpoint, config.runtime)
         weights = run_step("weights", lambda: prepare_weights(plan))
         device_run = run_step(f"reproduce {config.device}",
                               lambda: run_reproduce(plan, config.device, config.device, weights))

@@ -27,7 +27,9 @@ from bench.devicecheck.processes import run_bounded, tail
 from bench.reading import read_json
 from bench.reports.rows import RowResult
 from bench.reports.schema import load_report
+from bench.runtimes.names import runtime_problem
 from bench.testing.synthetic_weights import calibrated_state_dict, save_mmpose_checkpoint
+from reference.precisions import TORCH_RUNTIME
 
 TORCHRUN_PROCESSES = 2
 SYNTHETIC_CHECKPOINT = "calibrated-synthetic-hrnet.pth"
@@ -37,19 +39,26 @@ SYNTHETIC_CHECKPOINT = "calibrated-synthetic-hrnet.pth"
 class ReproducePlan:
     """What every reproduce run of one check shares: the weights file (``synthetic``: the calibrated
     weights ``prepare_weights`` writes there), the matrix (rows, network input size, time bound of one
-    run), the report folder and a scratch folder for the prediction caches."""
+    run), the report folder, a scratch folder for the prediction caches, and the network runtime."""
 
     checkpoint: str
     synthetic: bool
     matrix: CaseMatrix
     out: Path
     scratch: Path
+    runtime: str
+
+    def runtime_on(self, device: str) -> str:
+        """The runtime of a run on ``device``: the plan's, or torch where the plan's cannot run there (the
+        CPU reference of a CUDA-only runtime is PyTorch's)."""
+        return self.runtime if runtime_problem(self.runtime, "float32", device) is None else TORCH_RUNTIME
 
 
-def reproduce_plan(matrix: CaseMatrix, out: Path, scratch: Path, checkpoint: str | None) -> ReproducePlan:
+def reproduce_plan(matrix: CaseMatrix, out: Path, scratch: Path, checkpoint: str | None,
+                   runtime: str) -> ReproducePlan:
     """The plan; without a checkpoint, its weights file is the scratch file ``prepare_weights`` writes."""
     return ReproducePlan(checkpoint or str(scratch / SYNTHETIC_CHECKPOINT), checkpoint is None, matrix, out,
-                         scratch)
+                         scratch, runtime)
 
 
 def prepare_weights(plan: ReproducePlan) -> StepOutcome:
@@ -73,7 +82,8 @@ def reproduce_arguments(plan: ReproducePlan, device: str, run_name: str) -> list
         f"[reproduce]\nworkers = 0\nthreads = 1\nsample = false\ncache_dir = {cache}\n"
         f"[reproduce.pipeline]\ninput_size = {plan.matrix.reproduce_input_size}\n"))
     return ["reproduce", "--checkpoint", plan.checkpoint, "--ann-file", str(SAMPLE_GT), "--img-dir",
-            str(SAMPLE_DIR), "--device", device, *scales, "--out", str(plan.out), "--config", str(config)]
+            str(SAMPLE_DIR), "--device", device, "--runtime", plan.runtime_on(device), *scales, "--out",
+            str(plan.out), "--config", str(config)]
 
 
 def run_reproduce(plan: ReproducePlan, device: str, run_name: str, weights: StepOutcome,

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.reports.folders import DEFAULT_OUT
+from reference.precisions import TORCH_RUNTIME
 
 CASES_FILE = Path(__file__).with_name("cases.toml")
 DEVICES = ("cuda", "cpu")
@@ -15,7 +16,8 @@ DEVICES = ("cuda", "cpu")
 @dataclass(frozen=True)
 class DeviceCheckConfig:
     """The command's settings: the device type, the quick matrix or the full one, the report folder,
-    real weights (None: synthetic) and the tests folder whose gpu-marked tests run."""
+    real weights (None: synthetic), the tests folder whose gpu-marked tests run, and the runtime that
+    runs the network of every profile and reproduce run (``bench.runtimes``)."""
 
     device: str = "cuda"
     quick: bool = False
@@ -23,3 +25,4 @@ class DeviceCheckConfig:
     checkpoint: str | None = None
     tests_dir: Path = Path(__file__).parents[2] / "tests"
     cases_file: Path = CASES_FILE
+    runtime: str = TORCH_RUNTIME

@@ -19,10 +19,11 @@ PREPARATION = (READ_IMAGE, PREPROCESS, TO_DEVICE)
 
 
 def profile_precision(matrix: CaseMatrix, precision: str, device: str, out: Path,
-                      checkpoint: str | None) -> StepOutcome:
-    """Profile every batch on the bundled sample and on the synthetic sizes at ``precision`` (scale 1),
-    and the synthetic sizes at scales [2, 1] for the two-scale batches."""
-    configs = matrix.profile_configs(device=device, precision=precision, checkpoint=checkpoint, out_dir=out)
+                      checkpoint: str | None, runtime: str) -> StepOutcome:
+    """Profile every batch on the bundled sample and on the synthetic sizes at ``precision`` on
+    ``runtime`` (scale 1), and the synthetic sizes at scales [2, 1] for the two-scale batches."""
+    configs = matrix.profile_configs(device=device, precision=precision, checkpoint=checkpoint, out_dir=out,
+                                     runtime=runtime)
     written = [case for config in configs for case in run_profile(config)]
     rows = [speed_row(report, paths["json"]) for report, paths in written]
     return StepOutcome(f"profile {precision}", True, f"{len(rows)} cases profiled",
@@ -40,6 +41,7 @@ def speed_row(report: Report, path: Path) -> dict[str, Any]:
     post = sum(stats.mean_ms for stage, stats in timings.items()
                if stats.in_iteration and stage not in forwards | {END_TO_END, *PREPARATION})
     return {"case": report.config.label, "precision": report.config.precision, "batch": report.config.batch,
+            "runtime": report.config.runtime,
             "schedule": report.config.schedule, "images_per_s": report.throughput.images_per_s,
             "end_to_end_ms": timings[END_TO_END].mean_ms, "network_ms": network, "postprocess_ms": post,
             "postprocess_vs_network": post / network if network else None, "report": path.name}

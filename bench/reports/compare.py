@@ -1,7 +1,8 @@
 """Cross-hardware comparison of reports and the speed-regression check.
 
 A report's *workload* is what it measured, whatever the machine: its kind, ``config.label`` (the
-profiler's label names inputs, image size, batch, scales and flip), precision and weights kind.
+profiler's label names inputs, image size, batch, scales and flip), the network (runtime and precision,
+``records.network_label``: reports of two runtimes never pair) and weights kind.
 Machines are shown by name (``Environment.machine_name``: ``--machine`` or the host name), cores and
 CPU/GPU model beside their fingerprint. Tables put every report side by side; time ratios relate each
 machine to a baseline machine on the same workload: this machine's time / the baseline's, the same
@@ -34,7 +35,7 @@ import pandas as pd
 from bench import atomic
 from bench.errors import BenchError
 from bench.reports import markdown, results_page
-from bench.reports.records import ProfileRecord
+from bench.reports.records import ProfileRecord, network_label
 from bench.reports.rows import is_predictions_name
 from bench.reports.schema import Report, load_report
 from bench.reports.speed_verdicts import (
@@ -75,10 +76,10 @@ class LoadedReport:
     @property
     def workload(self) -> str:
         """What was measured, independent of the machine, e.g.
-        ``profile/sample-natural-b1-s1-flip/float32/synthetic/overlapped`` (a profile's schedule is part
-        of it: an overlapped and a serial run of one case measure different things)."""
+        ``profile/sample-natural-b1-s1-flip/torch float32/synthetic/overlapped`` (a profile's schedule is
+        part of it: an overlapped and a serial run of one case measure different things)."""
         config = self.report.config
-        parts = (config.label, config.precision, config.weights.kind,
+        parts = (config.label, network_label(config.runtime, config.precision), config.weights.kind,
                  config.schedule if isinstance(config, ProfileRecord) else "")
         return "/".join([self.report.kind, *(part for part in parts if part)])
 
@@ -518,7 +519,8 @@ def comparison_page(comparison: Comparison) -> str:
     if once:  # one chart for the workloads of one report each, not one single bar per chart
         charts.append(("Workloads with one report each (one bar per workload)",
                        chart([(f"{item.report.config.label or item.report.kind} "
-                               f"{item.report.config.precision}: ", item) for item in once])))
+                               f"{network_label(item.report.config.runtime, item.report.config.precision)}: ",
+                               item) for item in once])))
     pairs = _page_verdicts(comparison)
     slower = sum(1 for pair in pairs if pair.slower)
     summary = (f"{len(named)} report(s) from {len(names)} system(s); {len(pairs)} pair(s) of reports of one "

@@ -45,7 +45,9 @@ class Hardware:
 
 @dataclass(frozen=True)
 class Software:
-    """OS, Python, torch with its CUDA and cuDNN, and the versions of ``PACKAGES``."""
+    """OS, Python, torch with its CUDA and cuDNN, the versions of ``PACKAGES``, and the network runtime
+    other than torch with its version (``runtime``, e.g. "openvino 2026.4.1"; None: torch ran the
+    network)."""
 
     os: str | None = None
     python: str | None = None
@@ -54,6 +56,7 @@ class Software:
     cuda: str | None = None
     cudnn: int | None = None
     packages: dict[str, str | None] = field(default_factory=dict)
+    runtime: str | None = None
 
 
 @dataclass(frozen=True)
@@ -121,9 +124,16 @@ class Environment:
         return self.hardware.gpus[0].name if self.hardware.gpus else str(self.hardware.cpu_model or "cpu")
 
 
+SET_ONLY = ("runtime",)
+"""Software fields hashed only where set: added after reports existed, so a torch run's id is the one
+its machine had before (the ids of committed reports hold)."""
+
+
 def fingerprint_id(hardware: Hardware, software: Software, numerics: Numerics) -> str:
     """Stable 12-hex-digit hash over the speed-relevant sections."""
-    relevant = {"hardware": dataclasses.asdict(hardware), "software": dataclasses.asdict(software),
+    software_fields = {name: value for name, value in dataclasses.asdict(software).items()
+                       if name not in SET_ONLY or value is not None}
+    relevant = {"hardware": dataclasses.asdict(hardware), "software": software_fields,
                 "numerics": dataclasses.asdict(numerics)}
     encoded = json.dumps(relevant, sort_keys=True, separators=(",", ":")).encode("utf-8")
     return hashlib.sha256(encoded).hexdigest()[:12]

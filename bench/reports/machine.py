@@ -28,10 +28,11 @@ from bench.reports.environment import (
 from bench.reports.provenance import code_provenance
 
 
-def this_environment(machine: str | None = None) -> Environment:
-    """Describe this machine now, named ``machine`` (default: its host name). Call it after setting
-    the cuDNN/TF32 flags a run uses."""
-    hardware, software, numerics = _hardware(), _software(), numerics_flags()
+def this_environment(machine: str | None = None, runtime: str | None = None) -> Environment:
+    """Describe this machine now, named ``machine`` (default: its host name), running the network on
+    ``runtime`` (its name and version, ``bench.runtimes.available.check_runtime``; None: torch). Call it
+    after setting the cuDNN/TF32 flags a run uses."""
+    hardware, software, numerics = _hardware(), _software(runtime), numerics_flags()
     hostname = socket.gethostname()
     return Environment(fingerprint_id(hardware, software, numerics), hardware, software, numerics,
                        Host(hostname=hostname, machine=machine or hostname or None, **code_provenance()))
@@ -114,7 +115,7 @@ def _hardware() -> Hardware:
     )
 
 
-def _software() -> Software:
+def _software(runtime: str | None) -> Software:
     return Software(
         os=platform.platform(),
         python=platform.python_version(),
@@ -123,6 +124,7 @@ def _software() -> Software:
         cuda=torch.version.cuda,
         cudnn=torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,
         packages={name: _package_version(name) for name in PACKAGES},
+        runtime=runtime,
     )
 
 

@@ -14,6 +14,7 @@ import pandas as pd
 
 from bench.evaluation import metric_text, no_ground_truth_note
 from bench.evaluation.bootstrap import PairedDelta
+from bench.reports.records import NetworkBuild, ProfileRecord
 from bench.reports.rows import Evaluator
 from bench.reports.schema import Report
 from bench.reports.stats import PERCENTILES, STAT_FIELDS, StageStats
@@ -76,6 +77,7 @@ def environment_table(report: Report) -> str:
         "os": software.os,
         "python": software.python,
         "torch / cuda / cudnn": f"{software.torch} / {software.cuda} / {software.cudnn}",
+        "network runtime": software.runtime or "torch",
         **{f"numerics: {key}": value for key, value in to_data(env.numerics).items()},
         **{f"package: {name}": version for name, version in software.packages.items() if version is not None},
         "git commit": host.git_commit or f"unknown ({host.code_source or 'not recorded'})",
@@ -88,6 +90,8 @@ def environment_table(report: Report) -> str:
 def throughput_fields(report: Report) -> dict[str, object]:
     """A profile's throughput and memory, or a reproduce run's images/s and cached images per forward."""
     throughput, fields = report.throughput, {}
+    if isinstance(report.config, ProfileRecord) and report.config.network is not None:  # reproduce: below
+        fields["network build"] = network_build_text(report.config.network)
     for name in ("images_per_s", "iterations_per_s", "batch"):
         if getattr(throughput, name) is not None:
             fields[name] = getattr(throughput, name)
@@ -97,11 +101,25 @@ def throughput_fields(report: Report) -> dict[str, object]:
         fields[f"{rows}: images/s"] = "all from the cache" if speed is None else speed
         if forward.from_cache is not None:
             fields[f"{rows}: images from the cache"] = forward.from_cache
+        if forward.network is not None:
+            fields[f"{rows}: network build"] = network_build_text(forward.network)
     if report.memory is not None:
         fields[f"peak memory ({report.memory.kind})"] = byte_text(report.memory.peak_bytes)
         if report.memory.peak_reserved_bytes is not None:
             fields["peak reserved memory"] = byte_text(report.memory.peak_reserved_bytes)
     return fields
+
+
+def network_build_text(build: NetworkBuild) -> str:
+    """One line for a runtime's network build, e.g. "openvino 2026.4.1: export 3.1 s (cached), nncf
+    3.4.0 on 50 images 18.2 s, compile 0.8 s"."""
+    parts = [f"export {build.export_s:.1f} s{' (cached)' if build.export_cached else ''}"]
+    if build.quantizer is not None:
+        parts.append(f"{build.quantizer} on {build.calibration_images} images {build.quantize_s or 0:.1f} s"
+                     + (" (cached)" if build.quantize_cached else ""))
+    parts.append(f"compile {build.compile_s:.1f} s")
+    providers = f" [{', '.join(build.providers)}]" if build.providers else ""
+    return f"{build.runtime} {build.version}{providers}: " + ", ".join(parts)
 
 
 MAX_FORWARD_LABEL = 80

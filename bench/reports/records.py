@@ -2,8 +2,10 @@
 
 A record holds the settings of the run verbatim (``settings``: the command's config dataclass as a
 dict) next to the facts the run derived from them, and names the fields that ``bench compare`` and the
-file names rely on (``label``, ``device``, ``precision``, ``weights.kind``), so that nothing reads a
-report by a key it merely hopes is there. Precisions are the names of ``reference.pipeline.PRECISIONS``.
+file names rely on (``label``, ``device``, ``runtime``, ``precision``, ``weights.kind``), so that nothing
+reads a report by a key it merely hopes is there. Precisions are the names of
+``reference.precisions.PRECISIONS`` and runtimes those of ``bench.runtimes.names.RUNTIMES``; reports
+written before runtimes existed ran on torch, their default.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bench.reports.typed import to_data
+from reference.precisions import TORCH_RUNTIME
 
 WEIGHT_KINDS = ("checkpoint", "synthetic", "provided")
 """checkpoint: a verified checkpoint file; synthetic: a deterministic fill named by its builder and
@@ -48,6 +51,37 @@ class WeightsRecord:
 
 
 @dataclass(frozen=True)
+class NetworkBuild:
+    """How a runtime other than torch got its network, timed apart from every forward: the runtime and
+    its version; the ONNX export (``exporter``, ``opset``, the ``shapes`` left dynamic, the file, and
+    ``export_cached`` where an earlier run's file was reused: ``export_s`` is then the lookup); for int8 the
+    NNCF quantization (``quantizer`` and version, ``calibration_images`` of the evaluated data set,
+    ``quantize_s``, ``quantize_cached``); the compilation (``compile_s``: ONNX Runtime's session, or
+    OpenVINO's compile_model) and the execution ``providers`` that run it (ONNX Runtime, in order).
+    Times are wall seconds on the machine of the report."""
+
+    runtime: str
+    version: str
+    exporter: str
+    opset: int
+    shapes: str
+    onnx_file: str
+    export_s: float
+    export_cached: bool
+    compile_s: float
+    providers: tuple[str, ...] = ()
+    quantizer: str | None = None
+    calibration_images: int | None = None
+    quantize_s: float | None = None
+    quantize_cached: bool | None = None
+
+
+def network_label(runtime: str, precision: str) -> str:
+    """How views name the network a run measured: runtime and precision, e.g. "openvino int8"."""
+    return f"{runtime} {precision}"
+
+
+@dataclass(frozen=True)
 class ConfigFile:
     """The ``--config`` file a run read its settings from: path, sha256, and the command's table as
     written (its values are also in the record's ``settings``, resolved)."""
@@ -59,7 +93,8 @@ class ConfigFile:
 
 @dataclass(frozen=True)
 class ProfileRecord:
-    """What one case of `bench profile` measured: inputs, batch, scales, weights, precision, device.
+    """What one case of `bench profile` measured: inputs, batch, scales, weights, runtime, precision,
+    device; ``network``: how a runtime other than torch built its network (None for torch).
 
     ``iters`` is the fewest measured batches and ``min_time_s`` the least measured time (seconds)
     asked for; how many were made is the ``end_to_end`` count of the report's timings. ``schedule`` is
@@ -89,6 +124,8 @@ class ProfileRecord:
     min_time_s: float = 0.0
     schedule: str = "serial"
     config_file: ConfigFile | None = None
+    runtime: str = TORCH_RUNTIME
+    network: NetworkBuild | None = None
 
     def __post_init__(self) -> None:
         _store_as_json(self, "pipeline", "settings")
@@ -96,8 +133,9 @@ class ProfileRecord:
 
 @dataclass(frozen=True)
 class ReproduceRecord:
-    """What a `bench reproduce` run was asked (``settings``) and ran with, and the expected table its
-    rows were judged against (path and sha256)."""
+    """What a `bench reproduce` run was asked (``settings``) and ran with (its rows' runtime and
+    precision; a speed variant's float32 reference runs on torch), and the expected table its rows were
+    judged against (path and sha256)."""
 
     label: str
     device: str
@@ -107,6 +145,7 @@ class ReproduceRecord:
     expected_table_sha256: str | None = None
     settings: dict[str, Any] = field(default_factory=dict)
     config_file: ConfigFile | None = None
+    runtime: str = TORCH_RUNTIME
 
     def __post_init__(self) -> None:
         _store_as_json(self, "settings")

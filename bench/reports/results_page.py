@@ -3,7 +3,7 @@ hardware" (MLPerf-style), top to bottom:
 
 1. **Accuracy**: the published rows of every reproduce report, per system and runtime: the published
    AP, the measured AP, the row's status and the AP's bootstrap interval (``headline_table``).
-2. **Speed across systems**: one row per named system and precision, images/s per workload
+2. **Speed across systems**: one row per named system, runtime and precision, images/s per workload
    (``systems_table``).
 3. **Speed verdicts**: per judged pair (candidate against reference of one system and workload) a
    heading with its headline, then a compact per-stage table (``Pair``, ``verdict_table``).
@@ -37,7 +37,7 @@ from datetime import UTC
 import pandas as pd
 
 from bench.evaluation import AP_NAMES, metric_text, no_ground_truth_note
-from bench.reports.records import ProfileRecord
+from bench.reports.records import ProfileRecord, network_label
 from bench.reports.schema import Report
 from bench.reports.speed_verdicts import StageVerdict
 from bench.reports.stats import END_TO_END
@@ -108,7 +108,7 @@ STATUS_MEANINGS = {
     "failed": "outside the tolerance",
     "skipped": "not run (no usable checkpoint or data; the reason is in the raw AP rows)",
     "smoke": "a published row run on the bundled sample, never compared with the published numbers",
-    "measured": "a sweep variant, measured and never compared",
+    "measured": "a sweep variant, or an int8 row within 99% of its float32 AP; measured, never compared",
 }
 
 
@@ -163,10 +163,12 @@ def namesake_notes(reports: Sequence[Report], names: Mapping[str, str]) -> list[
 
 
 def runtime(report: Report) -> str:
-    """The software and device a report ran on, e.g. "torch 2.5.1+cu124 (CUDA 12.4) / cuda"."""
+    """The software and device a report ran on, e.g. "torch 2.5.1+cu124 (CUDA 12.4) / cuda", with the
+    network runtime first where it is not torch ("openvino 2026.4.1, torch 2.13.0+cpu / cpu")."""
     software = report.environment.software
     cuda = f" (CUDA {software.cuda})" if software.cuda and report.config.device.startswith("cuda") else ""
-    return f"torch {software.torch or '?'}{cuda} / {report.config.device}"
+    network = f"{software.runtime}, " if software.runtime else ""
+    return f"{network}torch {software.torch or '?'}{cuda} / {report.config.device}"
 
 
 def headline_table(reports: Sequence[NamedReport], names: Mapping[str, str]) -> pd.DataFrame:
@@ -201,7 +203,7 @@ def headline_table(reports: Sequence[NamedReport], names: Mapping[str, str]) -> 
 
 def systems_table(reports: Sequence[NamedReport], names: Mapping[str, str]
                   ) -> tuple[pd.DataFrame, list[str], str]:
-    """Systems against workloads: one row per named system, device and precision, one column per
+    """Systems against workloads: one row per named system, device, runtime and precision, one column per
     workload, images/s in the cells (the newest report where several ran); and the workload columns'
     names and a sentence naming what every workload shares (left out of their names). The GPU and
     driver columns are left out where no system has a GPU.
@@ -219,9 +221,9 @@ def systems_table(reports: Sequence[NamedReport], names: Mapping[str, str]
                                    if report.throughput.images_per_s is not None))
     fixed = ("system", "GPU", "driver", "runtime", "precision", "fingerprint")
     headers, shared = _short_workloads(workloads, reserved=fixed)
-    systems: dict[tuple[str, str, str], dict[str, object]] = {}
+    systems: dict[tuple[str, str, str, str], dict[str, object]] = {}
     for _, report in ordered:
-        key = (report.fingerprint_id, report.config.device, report.config.precision)
+        key = (report.fingerprint_id, report.config.device, report.config.runtime, report.config.precision)
         hardware = report.environment.hardware
         record = systems.setdefault(key, {
             "system": names[report.fingerprint_id],
@@ -338,11 +340,11 @@ def all_verdicts_table(pairs: Sequence[Pair]) -> pd.DataFrame:
 
 
 def workload_name(report: Report) -> str:
-    """What a report measured, machine aside, e.g. "profile synthetic-512x512-b1-s1-flip · float32 ·
+    """What a report measured, machine aside, e.g. "profile synthetic-512x512-b1-s1-flip · torch float32 ·
     synthetic weights · overlapped schedule"."""
     kind, label, weights, schedule = _workload_parts(report)
-    return " · ".join(part for part in (f"{kind} {label}".strip(), report.config.precision, weights, schedule)
-                      if part)
+    network = network_label(report.config.runtime, report.config.precision)
+    return " · ".join(part for part in (f"{kind} {label}".strip(), network, weights, schedule) if part)
 
 
 def results_page(title: str, summary: str, reports: Sequence[NamedReport], pairs: Sequence[Pair],
@@ -420,9 +422,10 @@ def _systems_section(reports: Sequence[NamedReport], names: Mapping[str, str]) -
                           header_class={column: "workload" for column in workloads}))
     if shared:
         section.append(_note(f"Every workload column: {shared}."))
-    section.append(_note("A cell is the images/s of the newest report of that system, precision and "
-                         "workload; reproduce runs are not in it (their throughput depends on the prediction "
-                         "cache)." + ("" if "GPU" in systems.columns else " No system has a GPU.")))
+    section.append(_note("A cell is the images/s of the newest report of that system, runtime, precision "
+                         "and workload; reproduce runs are not in it (their throughput depends on the "
+                         "prediction cache)."
+                         + ("" if "GPU" in systems.columns else " No system has a GPU.")))
     section += _notes(namesake_notes([report for _, report in reports], names))
     return section
 
@@ -568,7 +571,8 @@ def _fingerprinted_fields(report: Report) -> dict[str, object]:
 
 
 def _workload_parts(report: Report) -> tuple[str, str, str, str]:
-    """(kind, label, weights, schedule) of a report: its workload without the precision."""
+    """(kind, label, weights, schedule) of a report: its workload without the network (runtime and
+    precision), which the systems table shows in columns of its own."""
     config = report.config
     schedule = f"{config.schedule} schedule" if isinstance(config, ProfileRecord) else ""
     return report.kind, config.label or "", f"{config.weights.kind} weights", schedule

@@ -22,7 +22,8 @@ ROW_ROLES = ("published", "sweep", "smoke")
 measured and never compared; smoke: a published row run on the bundled sample, never compared."""
 ROW_STATUSES = ("reproduced", "matched", "failed", "skipped", "measured", "smoke")
 """'matched': within tolerance of a custom expected table (never a reproduction of the published
-numbers); 'measured': a sweep variant, measured and never compared with the published numbers."""
+numbers); 'measured': a sweep variant, or a quantized (int8) row within its accuracy target against its
+float32 run, measured and never compared with the published numbers."""
 
 
 @dataclass(frozen=True)
@@ -76,9 +77,10 @@ class Evaluator:
 
 @dataclass(frozen=True)
 class VariantCheck:
-    """A speed variant (another precision, channels_last, compile) against its float32 run on the same
-    images: the float32 metrics and the AP difference (variant - float32); the verdict says whether it
-    is small enough for the variant to stand for the float32 run."""
+    """A speed variant (another precision or runtime, channels_last, compile) against its float32 run on
+    torch on the same images: the float32 metrics and the AP difference (variant - float32); the verdict
+    says whether it is small enough for the variant to stand for the float32 run (a quantized one: its
+    AP ratio, ``bench.accuracy.judge.QUANTIZED_AP_RATIO``)."""
 
     float32_metrics: dict[str, float]
     ap_delta: float

@@ -25,13 +25,13 @@ from typing import Any
 from bench.errors import BenchError
 from bench.reading import read_json
 from bench.reports.environment import Environment
-from bench.reports.records import RECORD_TYPES, ProfileRecord, ReproduceRecord
+from bench.reports.records import RECORD_TYPES, NetworkBuild, ProfileRecord, ReproduceRecord
 from bench.reports.rows import Row
 from bench.reports.stats import END_TO_END, StageStats
 from bench.reports.typed import from_data, to_data
 from bench.reports.upgrade import UPGRADE_STEPS
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 KINDS = tuple(RECORD_TYPES)
 REQUIRED_FIELDS = ("schema_version", "kind", "created", "command", "environment", "config")
 
@@ -45,12 +45,14 @@ class ForwardThroughput:
     the network here (``computed``) and how many came from the prediction cache, and the images per
     second of the computed ones (None when every image came from the cache: cached images say
     nothing about speed). Counts are None in reports upgraded from schema 3, which kept only these
-    two numbers."""
+    two numbers. ``network``: how a runtime other than torch built this forward's network (its time is
+    left out of images/s); None for torch, and where no image needed the network."""
 
     rows: tuple[str, ...]
     images_per_s: float | None
     from_cache: int | None
     computed: int | None = None
+    network: NetworkBuild | None = None
 
 
 @dataclass(frozen=True)

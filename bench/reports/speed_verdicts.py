@@ -170,7 +170,7 @@ def sample_verdict(stage: str, baseline_ms: Sequence[float], candidate_ms: Seque
     if a.size == 0 or b.size == 0:
         raise ValueError(f"stage {stage!r}: sample_verdict needs at least one sample on each side")
     median_a, median_b = float(np.median(a)), float(np.median(b))
-    ratio = _ratio(median_b, median_a)
+    ratio = safe_ratio(median_b, median_a)
     if smallest_p_value(a.size, b.size) > rule.alpha:
         return StageVerdict(stage, "too few samples", a.size, b.size, median_a, median_b, ratio,
                             None, None, None, note=too_few_note(a.size, b.size, rule.alpha))
@@ -264,7 +264,7 @@ def median_ratio_interval(a: np.ndarray, b: np.ndarray, rule: VerdictRule = Verd
     generator seeded with ``rule.seed``."""
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     if np.ptp(a) == 0 and np.ptp(b) == 0:  # every resample gives the same ratio
-        ratio = _ratio(float(b[0]), float(a[0]))
+        ratio = safe_ratio(float(b[0]), float(a[0]))
         return ratio, ratio
     rng = np.random.default_rng(rule.seed)
     medians_a = bootstrap_medians(a, block_a, rule.resamples, rng)
@@ -285,7 +285,7 @@ def stats_verdict(stage: str, baseline: StageStats, candidate: StageStats,
     if baseline.samples_ms is None or candidate.samples_ms is None:
         median_a, median_b = float(baseline.p50_ms), float(candidate.p50_ms)
         return StageVerdict(stage, "too few samples", baseline.count, candidate.count, median_a, median_b,
-                            _ratio(median_b, median_a), None, None, None,
+                            safe_ratio(median_b, median_a), None, None, None,
                             note="a report holds summaries only, no samples (schema < 3)")
     verdict = sample_verdict(stage, baseline.samples_ms, candidate.samples_ms, rule)
     sides = (("baseline", baseline, cycles[0]), ("candidate", candidate, cycles[1]))
@@ -356,7 +356,8 @@ def report_verdicts(baseline: Report, candidate: Report,
             for verdict in verdicts]
 
 
-def _ratio(numerator: float, denominator: float) -> float:
+def safe_ratio(numerator: float, denominator: float) -> float:
+    """``numerator / denominator`` for durations: infinite over a 0 ms baseline, 1 for 0 over 0."""
     if denominator > 0:
         return numerator / denominator
     return math.inf if numerator > 0 else 1.0

@@ -20,6 +20,11 @@ Schema 5 gives every stage its coefficient of variation (``cv``), names the mach
 .machine``, as asv does: ``--machine`` or the host name) and records a profile's ``stability`` (load
 averages, CPU clock, and why a case is unstable). The upgrade derives ``cv`` from each stage's summary,
 names the machine by its host name and leaves ``stability`` absent (it was not measured).
+
+Schema 6 names the network runtime: ``config.runtime`` (and a reproduce row's ``pipeline.runtime``),
+``environment.software.runtime`` with its version where it is not torch, and how a runtime built its
+network (a profile's ``config.network``, a reproduce forward's ``network``). Every earlier report ran on
+torch: the upgrade says so.
 """
 
 from __future__ import annotations
@@ -155,6 +160,11 @@ def schema_4_to_5(data: dict[str, Any]) -> dict[str, Any]:
     return {**data, "timings": timings, "rows": rows, "environment": environment}
 
 
+def schema_5_to_6(data: dict[str, Any]) -> dict[str, Any]:
+    """A schema-5 report dict as schema 6: its network ran on torch (no runtime version, no build)."""
+    return {**data, "config": {**data["config"], "runtime": "torch"}}
+
+
 UPGRADE_STEPS: Mapping[int, Callable[[dict], dict]] = {1: schema_1_to_2, 2: schema_2_to_3, 3: schema_3_to_4,
-                                                       4: schema_4_to_5}
+                                                       4: schema_4_to_5, 5: schema_5_to_6}
 """Steps that rewrite a report dict of schema version v (the key) into version v + 1."""

@@ -18,12 +18,13 @@ from bench.reports.machine import this_environment
 from bench.reports.records import RunRecord
 from bench.reports.rows import predictions_name
 from bench.reports.schema import Report, load_report
+from reference.precisions import TORCH_RUNTIME
 
-MAX_LABEL_BYTES = 128
+MAX_LABEL_BYTES = 116
 """Longest report label (``slug``-ed) in a report's file names: what its settings add to the name. The
-other parts (kind, device with a GPU name of up to 35 characters, precision, torch version and cores,
-time stamp, a ``-N`` suffix, ``-variants.png``) take at most the other 112 bytes of
-``atomic.MAX_NAME_BYTES``.
+other parts (kind, device with a GPU name of up to 35 characters, a runtime other than torch, precision,
+torch version and cores, time stamp, a ``-N`` suffix, ``-variants.png``) take at most the other 124
+bytes of ``atomic.MAX_NAME_BYTES``.
 A profile's label (image size, batch, scales, flip, maps) stays under 112 bytes within its other limits;
 a reproduce label holds the sweep file's name or every ``--scales`` given, and is checked."""
 
@@ -60,13 +61,16 @@ def new_report(
 
 
 def report_stem(report: Report) -> str:
-    """File stem naming kind, device, precision, torch, core count, config label and time.
+    """File stem naming kind, device, the network runtime where it is not torch, precision, torch, core
+    count, config label and time.
 
-    Example: ``profile-cpu-float32-pt2.13-2core-synthetic-512x512-b1-s1-20250101T120000Z``.
+    Example: ``profile-cpu-float32-pt2.13-2core-synthetic-512x512-b1-s1-20250101T120000Z``, and
+    ``reproduce-cpu-openvino-int8-pt2.13-2core-20250101T120000Z``.
     """
     parts = [
         report.kind,
         device_label(report.config.device, report.environment),
+        "" if report.config.runtime == TORCH_RUNTIME else report.config.runtime,
         report.config.precision,
         runtime_label(report.environment),
         report.config.label,

@@ -69,7 +69,7 @@ from bench.reading import read_json
 from bench.reports.environment import Environment, machine_name_problem
 from bench.reports.folders import DEFAULT_OUT
 from bench.reports.machine import cpu_mhz, load_average, process_cpu_seconds, this_environment
-from bench.reports.records import ConfigFile, ProfileRecord
+from bench.reports.records import ConfigFile, NetworkBuild, ProfileRecord
 from bench.reports.schema import Memory, Report, Stability, Throughput
 from bench.reports.speed_verdicts import min_samples
 from bench.reports.stats import (
@@ -80,6 +80,10 @@ from bench.reports.stats import (
     unstable_stages,
 )
 from bench.reports.writing import check_name, new_report, write_report
+from bench.runtimes.available import check_runtime
+from bench.runtimes.build import build_network
+from bench.runtimes.export import default_cache_dir
+from bench.runtimes.names import DEFAULT_CALIBRATION_IMAGES, MAX_CALIBRATION_IMAGES, runtime_problem
 from bench.schedule import ImageJob, LoadedBatch, Network, Schedule, image_loader, run_schedule
 from bench.speed.network_maps import BROAD_FILL, BROAD_SEED
 from bench.speed.options import (
@@ -106,6 +110,7 @@ from reference.pipeline import (
     input_limit_problem,
     pipeline_config,
 )
+from reference.precisions import TORCH_RUNTIME
 
 # what grouping decodes without a checkpoint: rendered peaky maps in place of the noise of the fixtures'
 # weights, or the broad maps of the fan-in weights' own output (many joints missing, refine does real work)
@@ -138,7 +143,9 @@ class ProfileConfig:
     quick run's, too short for `bench compare` to judge: the profile warns).
     ``schedule`` is "overlapped" (as `bench reproduce` runs, with ``workers`` reading images ahead) or
     "serial" (one stage at a time). The network settings are validated as the pipeline's own
-    (``pipeline``). ``machine`` names the machine in the reports (default: its host name).
+    (``pipeline``). ``machine`` names the machine in the reports (default: its host name). ``runtime``
+    runs the network (``bench.runtimes``); int8 calibrates on the first ``calibration_images`` sample
+    images; ``network_cache_dir`` keeps exported and quantized networks (default: the user's cache).
     """
 
     device: str = "auto"
@@ -161,6 +168,9 @@ class ProfileConfig:
     workers: int = 2
     config_file: ConfigFile | None = None
     machine: str | None = None
+    runtime: str = TORCH_RUNTIME
+    calibration_images: int = DEFAULT_CALIBRATION_IMAGES
+    network_cache_dir: str | None = None
 
     def __post_init__(self) -> None:
         for checks in (self._problems, self._input_problems):  # the input limits need valid settings
@@ -194,8 +204,12 @@ class ProfileConfig:
         for width, height in self.sizes:
             yield (integer_problem("--sizes width", width, 1, MAX_IMAGE_SIDE)
                    or integer_problem("--sizes height", height, 1, MAX_IMAGE_SIDE))
+        yield integer_problem("--calibration-images", self.calibration_images, 1, MAX_CALIBRATION_IMAGES)
+        runtime = runtime_problem(self.runtime, self.precision)
+        yield runtime
         try:
-            self.pipeline  # noqa: B018 (the network settings are checked by the pipeline's own rules)
+            if runtime is None:  # else the pipeline would say it again
+                self.pipeline  # noqa: B018 (the network settings are checked by the pipeline's own rules)
         except (TypeError, ValueError) as error:
             yield f"pipeline settings: {error}"
 
@@ -218,7 +232,8 @@ class ProfileConfig:
     @property
     def pipeline(self) -> PipelineConfig:
         """The pipeline settings every case runs with."""
-        return pipeline_config(self.scales, self.flip, input_size=self.input_size, precision=self.precision)
+        return pipeline_config(self.scales, self.flip, input_size=self.input_size, precision=self.precision,
+                               runtime=self.runtime)
 
     def runner_schedule(self, batch: int) -> Schedule:
         """The runner's schedule for one case's batch size."""
@@ -254,6 +269,7 @@ def run_profile(
     """
     load_start = load_average()  # before the profile adds its own work
     device = resolve_device(config.device)
+    runtime = check_runtime(config.runtime, config.precision, device)  # a runtime that cannot run: exit 2
     atomic.check_writable_folder(config.out_dir, "--out")
     if config.trace is not None:
         atomic.check_writable_file(config.trace, "--trace")
@@ -262,20 +278,23 @@ def run_profile(
     torch.backends.cudnn.benchmark = config.cudnn_benchmark
     try:
         if model is not None:
-            network, weights = model, Weights("provided")
+            network, weights = model, Weights.provided(model)
         else:
             weights = (SYNTHETIC_WEIGHTS[config.maps] if config.checkpoint is None
                        else Weights.from_checkpoint(resolve_checkpoint(config.checkpoint)))
             network = weights.build_model()
-        predictor = Predictor.from_config(network, config.pipeline, device=device,
+        built = build_network(network, weights.cache_id, config.pipeline, device,
+                              Path(config.network_cache_dir or default_cache_dir()),
+                              sample_images()[0][:config.calibration_images])
+        predictor = Predictor.from_config(built.module, config.pipeline, device=device,
                                           batch_size=max(config.batch_sizes))
-        environment = this_environment(config.machine)
+        environment = this_environment(config.machine, runtime)
         results = []
         with tempfile.TemporaryDirectory(prefix="bench-profile-") as scratch:
             for index, case in enumerate(profile_cases(config, Path(scratch))):
                 trace = config.trace if index == 0 else None
                 report = profile_case(predictor, case, config, weights, environment, trace,
-                                      load_start=load_start)
+                                      load_start=load_start, network=built.build)
                 for line in stability_warnings(report):
                     print(f"warning: {report.config.label}: {line}", file=sys.stderr)
                 results.append((report, write_report(report, config.out_dir)))
@@ -304,9 +323,10 @@ def profile_cases(config: ProfileConfig, scratch: Path) -> list[Case]:
 
 def profile_case(predictor: Predictor, case: Case, config: ProfileConfig, weights: Weights,
                  environment: Environment, trace: Path | None = None, *,
-                 load_start: Load | None = None) -> Report:
+                 load_start: Load | None = None, network: NetworkBuild | None = None) -> Report:
     """Warm up, measure ``case`` until ``measured_enough`` (watching the machine's load and clock),
-    time evaluation, build the report."""
+    time evaluation, build the report; ``network``: how the predictor's runtime network was built (its
+    time is none of the stages')."""
     device = predictor.device
     # broad maps are another workload than rendered ones: the label (and so the file name) says so
     label = case.label(config.scales, config.flip) + ("" if config.maps == "rendered" else f"-{config.maps}")
@@ -337,7 +357,7 @@ def profile_case(predictor: Predictor, case: Case, config: ProfileConfig, weight
         postprocess_input=_postprocess_source(rendered is not None, config.maps, weights),
         evaluation=evaluation, trace=None if trace is None else str(trace),
         pipeline=predictor.config.to_dict(), settings=dataclasses.asdict(config), schedule=config.schedule,
-        config_file=config.config_file,
+        config_file=config.config_file, runtime=config.runtime, network=network,
     )
     stability = stability_of(stats, load_start=load_start, load_before=load_before, load_after=load_after,
                              wall_s=wall_s, own_cores=own_cores, cpu_mhz_before=mhz_before,

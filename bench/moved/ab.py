@@ -1,0 +1,215 @@
+"""``bench ab``: two commits measured in the same job, in alternating rounds, and their predictions
+compared once.
+
+Each round runs one short profile of each side, in an order drawn anew each round from a generator
+seeded with ``AbSettings.seed`` (so neither side always runs first, after the other has warmed the
+machine), and keeps each stage's median of that round. After every round the stages are judged on the
+rounds so far (``bench.moved.speed``); rounds go on while any stage is inconclusive, up to
+``max_rounds`` rounds or ``max_minutes`` minutes, and a stage still inconclusive then is reported as
+such, at the budget. Both sides' predictions (``bench reproduce``, once per side and cached by
+commit) are compared image by image (``bench.moved.accuracy``).
+
+Unlike ``bench compare --baseline``, which judges reports stored at different times, both sides here
+share the same minutes of the same machine: a machine that drifts (thermal state, other jobs, a
+slower spell) moves both sides of a round alike, and pairing by round takes it out.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+import shutil
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench import atomic
+from bench.errors import EXIT_FAILED_VERDICT, EXIT_PASSED, BenchError
+from bench.evaluation.bootstrap import BootstrapSettings
+from bench.moved.accuracy import AccuracyComparison, compare_predictions
+from bench.moved.checkouts import source_tree
+from bench.moved.runner import Runner, SideFailed
+from bench.moved.speed import INCONCLUSIVE, MIN_ROUNDS, round_verdicts
+from bench.reading import read_json
+from bench.reports.speed_verdicts import StageVerdict, VerdictRule
+
+PREDICTIONS = "predictions"
+"""The cache's subfolder of each commit's predictions, one folder per commit and option digest."""
+
+
+@dataclass(frozen=True)
+class Side:
+    """One side of a comparison: its name ("base" or "head"), commit and source tree."""
+
+    name: str
+    sha: str
+    tree: Path
+
+
+@dataclass(frozen=True)
+class AbSettings:
+    """What a comparison measures and how long it may run.
+
+    ``out``: this comparison's folder (each round's reports, the diff files, ``ab.json``); ``cache``:
+    the extracted commits and each commit's predictions, kept between runs. ``stages``: the stages
+    judged (None: all a profile times); ``accuracy``: compare predictions too; ``gt``: the annotation
+    file of results-file predictions (a report names its own); ``predictions_key``: what the
+    predictions depend on besides the commit (a digest of the reproduce options).
+    """
+
+    out: Path
+    cache: Path
+    max_rounds: int = 20
+    max_minutes: float = 60.0
+    seed: int = 0
+    accuracy: bool = False
+    stages: tuple[str, ...] | None = None
+    gt: Path | None = None
+    predictions_key: str = "default"
+    rule: VerdictRule = VerdictRule()
+    bootstrap: BootstrapSettings = field(default_factory=BootstrapSettings)
+
+    def __post_init__(self) -> None:
+        if self.max_rounds < 0 or not self.max_minutes > 0:
+            raise ValueError(f"--max-rounds must be at least 0 and --max-minutes above 0, got "
+                             f"{self.max_rounds} and {self.max_minutes:g}")
+        if self.max_rounds == 0 and not self.accuracy:
+            raise ValueError("--max-rounds 0 measures no speed: compare the predictions (--accuracy) then")
+
+
+@dataclass(frozen=True, eq=False)
+class AbResult:
+    """The outcome: the sides, the rounds run with each stage's per-round medians, the verdicts, why
+    rounds stopped with a stage undecided (None: they did not), and the accuracy comparison."""
+
+    base: Side
+    head: Side
+    medians: dict[str, list[dict[str, float]]]
+    speed: tuple[StageVerdict, ...]
+    at_budget: str | None
+    accuracy: AccuracyComparison | None
+    settings: AbSettings
+
+    @property
+    def rounds(self) -> int:
+        return len(self.medians["base"])
+
+    @property
+    def exit_code(self) -> int:
+        """1 when a stage is slower or a prediction changed, else 0."""
+        slower = any(verdict.verdict == "slower" for verdict in self.speed)
+        changed = self.accuracy is not None and self.accuracy.changed
+        return EXIT_FAILED_VERDICT if slower or changed else EXIT_PASSED
+
+    def lines(self) -> list[str]:
+        """What ``bench ab`` prints: what was compared and how, then one line per stage and one for
+        the accuracy (the last lines)."""
+        rule = self.settings.rule
+        head = [f"ab: base {self.base.sha} against head {self.head.sha}"]
+        if self.settings.max_rounds:
+            head.append(f"speed: {self.rounds} rounds, each side once per round in random order (seed "
+                        f"{self.settings.seed}); per stage, the per-round medians paired by round: Wilcoxon "
+                        f"signed-rank test of log(head/base), p-values Holm-adjusted over the "
+                        f"{len(self.speed)} stage(s), alpha {rule.alpha:g}; ratio head/base of medians with "
+                        f"a {rule.confidence:.0%} paired-bootstrap interval; slower/faster from "
+                        f"{rule.threshold:.0%}, same when the interval lies within +-{rule.threshold:.0%}")
+        if self.at_budget:
+            head.append(f"inconclusive stages remain at the budget: {self.at_budget}")
+        stages = [verdict.describe() for verdict in self.speed] or ["speed: not measured (--max-rounds 0)"]
+        accuracy = (self.accuracy.line() if self.accuracy is not None
+                    else "accuracy: not compared (pass --accuracy, or reproduce options after --)")
+        return [*head, *stages, accuracy]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"base": self.base.sha, "head": self.head.sha, "seed": self.settings.seed,
+                "rule": dataclasses.asdict(self.settings.rule), "rounds": self.rounds,
+                "at_budget": self.at_budget, "medians_ms": self.medians,
+                "speed": [dataclasses.asdict(verdict) for verdict in self.speed],
+                "accuracy": None if self.accuracy is None else self.accuracy.to_dict(),
+                "exit_status": self.exit_code}
+
+
+def run_ab(repo: Path, base: str, head: str, runner: Runner, settings: AbSettings) -> AbResult:
+    """Compare commit ``head`` with commit ``base`` of ``repo`` (full shas) and write ``ab.json``."""
+    sides = [Side(name, sha, source_tree(repo, sha, settings.cache)) for name, sha in (("base", base),
+                                                                                        ("head", head))]
+    return compare_sides(*sides, runner, settings)
+
+
+def compare_sides(base: Side, head: Side, runner: Runner, settings: AbSettings,
+                  clock: Callable[[], float] = time.monotonic) -> AbResult:
+    """Check that both sides build, compare their predictions (``settings.accuracy``) and measure
+    their speed in rounds; SideFailed when a side does not run."""
+    for side in {base.tree: base, head.tree: head}.values():
+        runner.check(side.tree)
+    accuracy = None
+    if settings.accuracy:
+        predictions = [side_predictions(side, runner, settings) for side in (base, head)]
+        accuracy = compare_predictions(*predictions, settings.out / "accuracy", settings.bootstrap,
+                                       settings.gt)
+    medians, speed, at_budget = measure_speed(base, head, runner, settings, clock)
+    result = AbResult(base, head, medians, tuple(speed), at_budget, accuracy, settings)
+    atomic.write_json(settings.out / "ab.json", result.to_dict())
+    return result
+
+
+def side_predictions(side: Side, runner: Runner, settings: AbSettings) -> Path:
+    """The side's predictions, made once per commit and ``predictions_key`` and then taken from the
+    cache (a folder is reused only once its run finished and recorded where its predictions are)."""
+    folder = settings.cache / PREDICTIONS / f"{side.sha}-{settings.predictions_key}"
+    done = folder / "done.json"
+    if done.is_file():
+        return Path(read_json(done, "cached predictions record")["predictions"])
+    shutil.rmtree(folder, ignore_errors=True)  # an interrupted run's leftovers
+    predictions = runner.predictions(side.tree, folder)
+    atomic.write_json(done, {"commit": side.sha, "predictions": str(predictions)})
+    return predictions
+
+
+def measure_speed(base: Side, head: Side, runner: Runner, settings: AbSettings,
+                  clock: Callable[[], float] = time.monotonic
+                  ) -> tuple[dict[str, list[dict[str, float]]], list[StageVerdict], str | None]:
+    """Rounds until no stage is inconclusive or the budget is spent: the per-round medians of each
+    side, the verdicts, and the budget that stopped the rounds with stages undecided (or None)."""
+    medians: dict[str, list[dict[str, float]]] = {"base": [], "head": []}
+    order = random.Random(settings.seed)
+    started, verdicts = clock(), []
+    for number in range(1, settings.max_rounds + 1):
+        sides = [base, head]
+        order.shuffle(sides)
+        for side in sides:
+            samples = runner.profile_round(side.tree, settings.out / "rounds" / f"{number:03d}-{side.name}")
+            medians[side.name].append(chosen_medians(samples, settings.stages, side))
+        verdicts = round_verdicts(medians["base"], medians["head"], settings.rule)
+        undecided = sum(verdict.verdict == INCONCLUSIVE for verdict in verdicts)
+        print(f"round {number}: {' then '.join(side.name for side in sides)}; {undecided} of {len(verdicts)} "
+              f"stages inconclusive", file=sys.stderr)
+        if not undecided:
+            return medians, verdicts, None
+        if clock() - started >= 60 * settings.max_minutes:
+            break
+    if not verdicts:
+        return medians, verdicts, None
+    spent = (f"{len(medians['base'])} rounds in {(clock() - started) / 60:.1f} min (--max-rounds "
+             f"{settings.max_rounds}, --max-minutes {settings.max_minutes:g}; verdicts need at least "
+             f"{MIN_ROUNDS} rounds)")
+    return medians, [dataclasses.replace(verdict, note=f"{verdict.note}; at the budget")
+                     if verdict.verdict == INCONCLUSIVE else verdict for verdict in verdicts], spent
+
+
+def chosen_medians(samples: dict[str, list[float]], stages: tuple[str, ...] | None,
+                   side: Side) -> dict[str, float]:
+    """Each chosen stage's median of one round's samples; BenchError (on the base) or SideFailed (on
+    the head) when a chosen stage was not measured."""
+    missing = sorted(set(stages or ()) - set(samples))
+    if missing:
+        message = (f"the {side.name} {side.sha[:12]} measures no stage {', '.join(missing)}; its stages: "
+                   f"{', '.join(samples)}")
+        raise BenchError(message) if side.name == "base" else SideFailed(message)
+    return {stage: float(np.median(values)) for stage, values in samples.items()
+            if stages is None or stage in stages}

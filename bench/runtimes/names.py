@@ -1,0 +1,64 @@
+"""The runtimes, the precisions and devices each runs, and the packages each needs: plain values that
+import nothing heavy, so that command lines offer the choices at once and a bad pair is refused, with
+what to do, before any work."""
+
+from __future__ import annotations
+
+from reference.precisions import PRECISIONS, QUANTIZED, TORCH_RUNTIME
+
+RUNTIMES = (TORCH_RUNTIME, "onnxruntime", "openvino", "tensorrt")
+"""torch: the ``nn.Module`` itself. onnxruntime: the exported ONNX file in ONNX Runtime (its CPU provider,
+or its CUDA provider on a CUDA device). openvino: the ONNX file compiled by OpenVINO for the CPU.
+tensorrt: the same ONNX file in ONNX Runtime's TensorRT provider (CUDA only)."""
+
+RUNTIME_PRECISIONS = {
+    TORCH_RUNTIME: tuple(precision for precision in PRECISIONS if precision not in QUANTIZED),
+    "onnxruntime": ("float32", "float16"),
+    "openvino": ("float32", "float16", "int8"),
+    "tensorrt": ("float32", "float16"),
+}
+"""The precisions each runtime runs. onnxruntime float16 runs a float16 export on the CUDA provider;
+openvino float16 is its CPU plugin's inference-precision hint (where the CPU has FP16 arithmetic);
+openvino int8 is NNCF post-training quantization; tensorrt float16 is the provider's FP16 mode."""
+
+CUDA_ONLY = {"onnxruntime": ("float16",), "tensorrt": RUNTIME_PRECISIONS["tensorrt"]}
+"""(runtime, precisions) that need a CUDA device."""
+CPU_ONLY = ("openvino",)
+"""Runtimes that run on the CPU only (OpenVINO's GPU plugin is for Intel GPUs)."""
+
+PACKAGES = {"onnxruntime": ("onnx", "onnxruntime"), "openvino": ("onnx", "openvino"),
+            "tensorrt": ("onnx", "onnxruntime")}
+"""The Python packages (import names) each runtime needs: onnx for the export, and the runtime's own."""
+QUANTIZER_PACKAGES = ("nncf",)
+"""What a quantized precision needs besides its runtime's packages."""
+INSTALL = "pip install -c constraints.txt -e .[runtimes]"
+"""How to install every runtime's packages (the CUDA build of ONNX Runtime is onnxruntime-gpu)."""
+
+DEFAULT_CALIBRATION_IMAGES = 50
+"""Images of the data set being evaluated that int8 quantization calibrates on (fewer when it has fewer)."""
+MAX_CALIBRATION_IMAGES = 1000
+"""Most calibration images (``--calibration-images``): each is a pass of the network per scale, and NNCF's
+own default subset is 300."""
+
+
+def runtime_problem(runtime: str, precision: str, device_type: str | None = None) -> str | None:
+    """Why ``runtime`` cannot run ``precision`` (on a ``device_type`` device, "cpu" or "cuda", where
+    given), saying what to choose instead; None when it can."""
+    if runtime not in RUNTIMES:
+        return f"--runtime must be one of {', '.join(RUNTIMES)}, got {runtime!r}"
+    if precision not in PRECISIONS:
+        return f"precision must be one of {PRECISIONS}, got {precision!r}"
+    supported = RUNTIME_PRECISIONS[runtime]
+    if precision not in supported:
+        return (f"--runtime {runtime} does not run --precision {precision}; it runs {', '.join(supported)}"
+                + (" (int8: --runtime openvino)" if precision in QUANTIZED else ""))
+    if device_type == "cuda" and runtime in CPU_ONLY:
+        return f"--runtime {runtime} runs on the CPU only: add --device cpu"
+    if device_type == "cpu" and precision in CUDA_ONLY.get(runtime, ()):
+        return f"--runtime {runtime} --precision {precision} needs a CUDA device (--device cuda)"
+    return None
+
+
+def required_packages(runtime: str, precision: str) -> tuple[str, ...]:
+    """The Python packages (import names) that ``runtime`` at ``precision`` needs."""
+    return PACKAGES.get(runtime, ()) + (QUANTIZER_PACKAGES if precision in QUANTIZED else ())
