@@ -94,6 +94,16 @@ def reproduce(session: nox.Session) -> None:
 
 
 @nox.session(python=False, default=False)
+def gate(session: nox.Session) -> None:
+    """`bench gate`: rerun a stratified subset of a golden's images on this machine and compare them.
+
+    Posargs go to `python -m bench gate` (e.g. `-- --golden golden.npz --subset 200 --data-root D
+    --device cpu`; `-- --power` or `-- --coverage` for the gate's own statistics). The golden comes from
+    a full run: `python -m bench golden record REPORT --out golden.npz` (README, "Gating pull requests")."""
+    session.run(shared_python(session), "-m", "bench", "gate", *session.posargs, external=True)
+
+
+@nox.session(python=False, default=False)
 def sweep(session: nox.Session) -> None:
     """The bundled post-processing sweep: one forward, every variant decoded from it, a row each.
 

@@ -4,6 +4,7 @@ failing step reported with its error, and bad input refused before any work."""
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,12 +12,13 @@ import torch
 from helpers import SYNTHETIC, reproduce_record
 
 from bench.__main__ import main
-from bench.devicecheck.cases import Explanation, Goal, PoseTolerance, load_matrix
+from bench.devicecheck.cases import CaseMatrix, Explanation, Goal, PoseTolerance, RuntimeCase, load_matrix
+from bench.devicecheck.check import profile_steps
 from bench.devicecheck.consistency import compare_poses
 from bench.devicecheck.gpu_tests import pytest_summary, run_gpu_tests
 from bench.devicecheck.outcome import StepOutcome, run_step
 from bench.devicecheck.poses import pose_differences
-from bench.devicecheck.settings import CASES_FILE
+from bench.devicecheck.settings import CASES_FILE, DeviceCheckConfig
 from bench.devicecheck.speed import judge_goals
 from bench.devicecheck.summary import render_markdown, summary_record
 from bench.reports.environment import Environment, Hardware
@@ -24,8 +26,9 @@ from bench.reports.rows import Row, RowBehaviour, RowResult, Subset, Verdict
 from bench.reports.writing import new_report
 from bench.speed.options import DEFAULT_ITERS
 
-STEPS = {"gpu tests": "skipped", "profile float32": "passed", "goals": "passed", "weights": "passed",
-         "reproduce cpu": "passed", "poses cpu vs cpu": "skipped", "torchrun 2 ranks": "passed"}
+STEPS = {"gpu tests": "skipped", "profile float32": "passed", "profile onnxruntime float32": "passed",
+         "goals": "passed", "weights": "passed", "reproduce cpu": "passed", "poses cpu vs cpu": "skipped",
+         "torchrun 2 ranks": "passed"}
 
 
 def person(image_id: int, offset: float = 0.0, joints: int = 14) -> dict:
@@ -45,6 +48,7 @@ reproduce_scales = [[1]]
 pytest_timeout_s = 120
 reproduce_timeout_s = 120
 
+{entries}
 [poses]
 joint_tolerance_px = 0.05
 explained = []
@@ -53,17 +57,35 @@ explained = []
 own reference), so it needs no people found, and every step runs as on a GPU at a quarter of the cost."""
 
 
+def runtime_case_entry(runtime: str, precision: str, size: str = 'size = "96x64"\n') -> str:
+    """One [[quick.runtime_cases]] entry at batch 1 (``size``: its size line, or none)."""
+    return f'[[quick.runtime_cases]]\nruntime = "{runtime}"\nprecision = "{precision}"\n{size}batch = 1\n'
+
+
+QUICK_RUNTIME_CASE = runtime_case_entry("onnxruntime", "float32")
+
+
+def write_cases(tmp_path: Path, entries: str = QUICK_RUNTIME_CASE) -> Path:
+    """A --config file naming a cases file of the small quick matrix with ``entries`` (TOML arrays of
+    tables) in its [quick] table, and a network cache of the test's own."""
+    cases = tmp_path / "cases.toml"
+    cases.write_text(SMALL_QUICK.format(entries=entries))
+    config = tmp_path / "config.toml"
+    config.write_text(f'[device-check]\ncases = "{cases}"\nnetwork_cache_dir = "{tmp_path / "networks"}"\n')
+    return config
+
+
 @pytest.mark.slow
 def test_quick_cpu_run_passes_every_step_and_writes_the_reports_and_summary(tmp_path, capsys):
     out = tmp_path / "tmp"
     shipped = load_matrix(CASES_FILE, quick=True)
-    cases = tmp_path / "cases.toml"
-    cases.write_text(SMALL_QUICK)
-    matrix = load_matrix(cases, quick=True)
+    config = write_cases(tmp_path)
+    matrix = load_matrix(tmp_path / "cases.toml", quick=True)
     assert (matrix.batches, matrix.precisions, matrix.reproduce_scales) == (
         shipped.batches, shipped.precisions, shipped.reproduce_scales)
-    config = tmp_path / "config.toml"
-    config.write_text(f'[device-check]\ncases = "{cases}"\n')
+    assert [(case.runtime, case.precision, case.batch) for case in matrix.runtime_cases] == [
+        (case.runtime, case.precision, case.batch) for case in shipped.runtime_cases] == [
+        ("onnxruntime", "float32", 1)]
     assert main(["device-check", "--device", "cpu", "--quick", "--config", str(config),
                  "--out", str(out)]) == 0
     printed = capsys.readouterr().out
@@ -71,16 +93,21 @@ def test_quick_cpu_run_passes_every_step_and_writes_the_reports_and_summary(tmp_
     record = json.loads(summary_json.read_text())
     assert {step["name"]: step["status"] for step in record["steps"]} == STEPS, record["steps"]
     assert record["exit_code"] == 0 and record["hardware"] == "cpu"
-    assert len(record["speed"]) == len(matrix.batches) * (1 + len(matrix.sizes))
+    assert len(record["speed"]) == len(matrix.batches) * (1 + len(matrix.sizes)) + len(matrix.runtime_cases)
+    assert record["speed"][-1]["runtime"] == "onnxruntime" and record["speed"][-1]["case"] == \
+        "synthetic-96x64-b1-s1-flip"
+    assert list((tmp_path / "networks").glob("*.onnx"))  # exported into the configured cache
     for row in record["speed"]:
         assert row["images_per_s"] > 0 and row["schedule"] == "overlapped"
         assert row["network_ms"] > 0 and row["postprocess_ms"] > 0
         assert row["postprocess_vs_network"] == pytest.approx(row["postprocess_ms"] / row["network_ms"])
         assert (out / row["report"]).is_file()
-    assert len(list(out.glob("profile-cpu-float32-*.json"))) == len(record["speed"])
+    assert len(list(out.glob("profile-cpu-float32-*.json"))) == len(record["speed"]) - 1
+    assert len(list(out.glob("profile-cpu-onnxruntime-float32-*.json"))) == 1
     assert len(list(out.glob("reproduce-cpu-float32-*.json"))) == 2  # the run (its own reference), torchrun
     markdown = summary_json.with_suffix(".md").read_text()
     assert "## Steps" in markdown and "## Speed" in markdown and "post-processing ms/batch" in markdown
+    assert "| synthetic-96x64-b1-s1-flip | onnxruntime | float32 |" in markdown
     assert "| gpu tests | skipped |" in markdown
     assert "images/s" in printed and "torchrun 2 ranks" in printed and str(summary_json) in printed
 
@@ -102,6 +129,49 @@ def test_bad_cases_file_is_refused_with_its_name(tmp_path, capsys):
                  "--out", str(tmp_path / "out")]) == 2
     error = capsys.readouterr().err
     assert str(cases) in error and "[quick]" in error
+
+
+BAD_ENTRIES = {
+    "unknown runtime": (runtime_case_entry("tensorrtx", "float16"), "runtime_cases entry 1",
+                        "--runtime must be one of torch, onnxruntime"),
+    "precision the runtime does not run": (
+        QUICK_RUNTIME_CASE + runtime_case_entry("tensorrt", "int8"), "runtime_cases entry 2",
+        "--runtime tensorrt does not run --precision int8"),
+    "no size": (runtime_case_entry("onnxruntime", "float32", size=""), "runtime_cases entry 1", "'size'"),
+    "relative to an unknown precision": (
+        '[[quick.goals]]\nlabel = "b32"\nruntime = "tensorrt"\nprecision = "float16"\n'
+        'relative_to = { runtime = "torch", precision = "float64" }\nmin_ratio = 1.5\n',
+        "goals entry 1", "precision must be one of"),
+    "a ratio without its reference": (
+        '[[quick.goals]]\nlabel = "b32"\nruntime = "tensorrt"\nprecision = "float16"\nmin_ratio = 1.5\n',
+        "goals entry 1", "relative_to and min_ratio go together"),
+}
+
+
+@pytest.mark.parametrize(("entries", "entry", "problem"), BAD_ENTRIES.values(), ids=BAD_ENTRIES)
+def test_a_bad_runtime_case_or_goal_is_exit_2_naming_the_file_and_the_entry(tmp_path, capsys, entries, entry,
+                                                                          problem):
+    config = write_cases(tmp_path, entries)
+    assert main(["device-check", "--device", "cpu", "--quick", "--config", str(config),
+                 "--out", str(tmp_path / "out")]) == 2
+    error = capsys.readouterr().err
+    assert f"{tmp_path / 'cases.toml'} [quick]" in error and entry in error and problem in error
+
+
+@pytest.mark.parametrize(("runtime", "precision", "reason"), [
+    ("tensorrt", "float16", "--runtime tensorrt --precision float16 needs a CUDA device"),
+    ("onnxruntime", "float16", "--runtime onnxruntime --precision float16 needs a CUDA device"),
+    ("onnxruntime", "float32", "--runtime onnxruntime needs the Python package onnxruntime")])
+def test_a_runtime_case_that_cannot_run_here_is_skipped_with_its_reason(tmp_path, monkeypatch, runtime,
+                                                                        precision, reason):
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # as if the optional package were not installed
+    case = RuntimeCase(runtime, precision, (96, 64), 1)
+    matrix = CaseMatrix(batches=(1,), precisions=(), sizes=((96, 64),), iters=1, warmup=0,
+                        profile_input_size=64, reproduce_input_size=128, reproduce_scales=((1.0,),),
+                        pytest_timeout_s=1.0, reproduce_timeout_s=1.0, runtime_cases=(case,))
+    (outcome,) = profile_steps(DeviceCheckConfig(device="cpu", out=tmp_path), matrix)
+    assert outcome.name == f"profile {case.name}" and outcome.status == "skipped" and outcome.passed
+    assert reason in outcome.detail and not list(tmp_path.iterdir())
 
 
 def test_same_poses_have_no_differences():
@@ -193,13 +263,31 @@ def test_full_matrix_is_batch_1_8_32_at_three_precisions_on_two_synthetic_sizes_
     assert matrix.two_scale_batches == (8,)
     assert [(goal.label, goal.precision, goal.min_images_per_s) for goal in matrix.goals] == [
         ("synthetic-704x512-b32-s1-flip", "bfloat16", 1000.0),
-        ("synthetic-704x512-b8-s2+1-flip", "bfloat16", 200.0)]
+        ("synthetic-704x512-b8-s2+1-flip", "bfloat16", 200.0),
+        ("synthetic-704x512-b32-s1-flip", "float16", None)]
     assert matrix.goals[0].max_postprocess_vs_network == 0.2
     assert matrix.iters >= DEFAULT_ITERS  # two device-check reports can be judged by `bench compare`
 
 
-def speed(case: str, images_per_s: float, post: float = 0.1) -> dict:
-    return {"case": case, "precision": "bfloat16", "images_per_s": images_per_s,
+def test_full_matrix_profiles_tensorrt_and_onnxruntime_cuda_on_the_goal_workload_with_the_relative_goal():
+    matrix = load_matrix(CASES_FILE, quick=False)
+    assert [(case.runtime, case.precision) for case in matrix.runtime_cases] == [
+        ("tensorrt", "float16"), ("onnxruntime", "float32"), ("onnxruntime", "float16")]
+    goal_case = matrix.goals[0].label
+    for case in matrix.runtime_cases:
+        config = matrix.runtime_profile_config(case, device="cuda")
+        assert (config.runtime, config.precision, config.inputs, config.sizes, config.batch_sizes) == (
+            case.runtime, case.precision, "synthetic", ((704, 512),), (32,))
+        assert config.scales == (1.0,) and config.flip
+    relative = matrix.goals[-1]
+    assert (relative.label, relative.runtime, relative.precision) == (goal_case, "tensorrt", "float16")
+    assert relative.relative_to == ("torch", "bfloat16") and relative.min_ratio == 1.5
+    assert relative.min_images_per_s is None
+
+
+def speed(case: str, images_per_s: float, post: float = 0.1, runtime: str = "torch",
+          precision: str = "bfloat16") -> dict:
+    return {"case": case, "runtime": runtime, "precision": precision, "images_per_s": images_per_s,
             "postprocess_vs_network": post}
 
 
@@ -214,3 +302,26 @@ def test_goals_are_met_not_met_or_not_measured_on_the_profiled_cases():
     assert "post-processing 0.3 of the network > 0.2" in first["detail"]
     assert second["status"] == "not measured"
     assert judge_goals((), []).passed
+
+
+TENSORRT_GOAL = Goal("b32", "float16", runtime="tensorrt", relative_to=("torch", "bfloat16"), min_ratio=1.5)
+RELATIVE = {
+    "met": ([speed("b32", 1000.0), speed("b32", 1600.0, runtime="tensorrt", precision="float16")],
+            "met", "1600.0 images/s, post-processing 0.1 of the network, 1.60x torch bfloat16"),
+    "not met": ([speed("b32", 1000.0), speed("b32", 1400.0, runtime="tensorrt", precision="float16")],
+                "not met", "1.40x torch bfloat16 < 1.5x"),
+    "no tensorrt row": ([speed("b32", 1000.0), speed("b32", 1600.0, precision="float16")],
+                        "not measured", "no profile of this case on tensorrt at float16"),
+    "no torch row": ([speed("b8", 1000.0), speed("b32", 1600.0, runtime="tensorrt", precision="float16")],
+                     "not measured", "no profile of this case on torch at bfloat16"),
+}
+
+
+@pytest.mark.parametrize(("rows", "status", "detail"), RELATIVE.values(), ids=RELATIVE)
+def test_tensorrt_float16_goal_is_judged_against_torch_bfloat16_on_the_same_case(rows, status, detail):
+    judged = judge_goals((TENSORRT_GOAL,), rows)
+    (goal,) = judged.data["goals"]
+    assert (goal["goal"], goal["runtime"], goal["precision"]) == ("b32", "tensorrt", "float16")
+    assert goal["status"] == status and judged.passed == (status == "met")
+    assert goal["detail"] == detail
+    assert f"b32 tensorrt float16: {status} ({detail})" == judged.detail

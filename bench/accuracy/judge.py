@@ -90,7 +90,8 @@ def _published_status(result: RowResult, row: ExpectedRow, table: ExpectedTable)
                            f"{'published ' if table.bundled else ''}{table.checkpoint.file_name}"
                            f"{' of ' + custom if custom else ''}; not compared")
     if not subset.full:
-        return "skipped", (f"measured on {subset.num_images} images, not the whole {table.dataset_name} set "
+        images = subset.draw.describe() if subset.draw else f"{subset.num_images} images"
+        return "skipped", (f"measured on {images}, not the whole {table.dataset_name} set "
                            f"({table.dataset_num_images} distinct images and files); not compared")
     if subset.data_pinned is False:
         return "skipped", (f"the {table.dataset_name} data differs from the fingerprints pinned in "

@@ -13,6 +13,7 @@ import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import numpy as np
 from torch import nn
 
 from bench import atomic
@@ -34,6 +35,7 @@ from bench.data.dataset import (
 from bench.data.sample import SAMPLE_DIR, SAMPLE_GT
 from bench.errors import BenchError
 from bench.evaluation import OFFICIAL_PROTOCOL
+from bench.evaluation.subset import SubsetDraw, draw_subset
 from bench.reading import sha256_of
 from bench.reports.rows import Subset
 from bench.weights import Weights
@@ -81,6 +83,12 @@ class DataRun:
     subset: Subset
     references: tuple[PipelineConfig | None, ...]
 
+    @property
+    def stratified(self) -> bool:
+        """Whether the images are a stratified random subset (``--subset``): intervals resample within
+        the strata."""
+        return self.subset.draw is not None
+
 
 @dataclass(frozen=True, eq=False)
 class Plan:
@@ -115,12 +123,15 @@ def make_plan(config: ReproduceConfig, table: ExpectedTable, topology: distribut
     located = _attempt(lambda: locate_files(data.data_root, data.ann_file, data.img_dir), "dataset", problems,
                        explicit=any((data.data_root, data.ann_file, data.img_dir)))
     input_problem = _input_check(specs, config.input_limits)
-    dataset = None
+    dataset, draw = None, None
     if located is not None:
         dataset = open_dataset(data)
+        if data.subset is not None:
+            validate(dataset, check_images=False)  # the crowd indices the draw reads
+            dataset, draw = stratified_subset(dataset, data.subset, data.subset_seed)
         validate(dataset, input_problem=input_problem)
     sample_weights = weights or Weights.synthetic("calibrated", published=default_checkpoint())
-    run = data_run(specs, sample_weights, dataset, table) if weights and dataset else None
+    run = data_run(specs, sample_weights, dataset, table, draw) if weights and dataset else None
     return Plan(table, specs, sample_weights, run, tuple(problems))
 
 
@@ -131,15 +142,27 @@ def smoke_run(plan: Plan) -> DataRun:
     return data_run(specs, plan.weights, load_dataset(ann_file=SAMPLE_GT, img_dir=SAMPLE_DIR), plan.table)
 
 
+def stratified_subset(dataset: CrowdPoseDataset, size: int, seed: int) -> tuple[CrowdPoseDataset, SubsetDraw]:
+    """``size`` of the dataset's images drawn at random within the crowd-index splits (``seed``), and the
+    draw; BenchError unless ``size`` is smaller than the set."""
+    crowd_index = np.array([record["crowdIndex"] for record in dataset.images], dtype=np.float64)
+    try:
+        image_ids, draw = draw_subset(np.array(dataset.image_ids), crowd_index, size, seed)
+    except ValueError as error:
+        raise BenchError(f"--subset: {error}") from None
+    return dataset.select(image_ids=image_ids.tolist()), draw
+
+
 def data_run(specs: Sequence[RowSpec], weights: Weights, dataset: CrowdPoseDataset,
-             table: ExpectedTable) -> DataRun:
-    """Rows on a data set: its content fingerprinted, the float32 references of speed variants."""
+             table: ExpectedTable, draw: SubsetDraw | None = None) -> DataRun:
+    """Rows on a data set (``draw``: how it was drawn, for a stratified subset): its content
+    fingerprinted, the float32 references of speed variants."""
     paths = {record["id"]: dataset.image_path(record) for record in dataset.images}
     digests = DataDigests(sha256_of(dataset.ann_file, "annotation file"), image_digests(paths))
     smoke = any(spec.role == "smoke" for spec in specs)
     references = tuple(float32_reference(spec.config) if spec.role == "published" and is_variant(spec.config)
                        else None for spec in specs)
-    return DataRun(tuple(specs), weights, dataset, digests, data_subset(dataset, table, smoke, digests),
+    return DataRun(tuple(specs), weights, dataset, digests, data_subset(dataset, table, smoke, digests, draw),
                    references)
 
 
@@ -182,14 +205,16 @@ def is_variant(config: PipelineConfig) -> bool:
             or config.runtime != TORCH_RUNTIME)
 
 
-def data_subset(dataset: CrowdPoseDataset, table: ExpectedTable, smoke: bool, digests: DataDigests) -> Subset:
-    """What a row was evaluated on, with the fingerprints of the annotation file and of the image set."""
+def data_subset(dataset: CrowdPoseDataset, table: ExpectedTable, smoke: bool, digests: DataDigests,
+                draw: SubsetDraw | None = None) -> Subset:
+    """What a row was evaluated on, with the fingerprints of the annotation file and of the image set
+    (and ``draw``, how a stratified subset was drawn)."""
     images = image_set_digest(dataset, digests.images)
     pins = [(pin, value) for pin, value in ((table.annotations_sha256, digests.annotations),
                                              (table.images_digest, images)) if pin]
     pinned = all(pin == value for pin, value in pins) if pins and not smoke else None
     return Subset(str(dataset.ann_file), len(dataset), is_full(dataset, table) and not smoke,
-                  annotations_sha256=digests.annotations, images_digest=images, data_pinned=pinned)
+                  annotations_sha256=digests.annotations, images_digest=images, data_pinned=pinned, draw=draw)
 
 
 def is_full(dataset: CrowdPoseDataset, table: ExpectedTable) -> bool:

@@ -17,6 +17,7 @@ from bench.accuracy.predict import Predicted, RowPrediction
 from bench.evaluation import IMPLEMENTATION, Evaluation, evaluate, implementation_version
 from bench.evaluation.bootstrap import BootstrapSettings, bootstrap_distributions, intervals, paired_deltas
 from bench.evaluation.inputs import GroundTruth, load_ground_truth
+from bench.evaluation.subset import strata_of
 from bench.reports.rows import Evaluator, RowBehaviour, RowResult, Subset, VariantCheck
 from bench.reports.stats import StageStats
 
@@ -46,13 +47,16 @@ def score_rows(run: DataRun, predicted: Predicted, bootstrap: BootstrapSettings)
                                                                   predicted.references, strict=True)]
     if not bootstrap.resamples:
         return results
-    samples = bootstrap_distributions([evaluation.matches for evaluation in evaluations], bootstrap)
+    matches = [evaluation.matches for evaluation in evaluations]
+    strata = strata_of(matches[0].crowd_index) if run.stratified else None
+    samples = bootstrap_distributions(matches, bootstrap, strata)
     first = results[0]
     with_intervals = []
     for position, result in enumerate(results):
         paired = position > 0 and result.role == "sweep"
         with_intervals.append(dataclasses.replace(
-            result, ci95=intervals(samples[:, position], bootstrap), bootstrap=bootstrap.to_dict(),
+            result, ci95=intervals(samples[:, position], bootstrap),
+            bootstrap=bootstrap.to_dict(run.stratified),
             paired_delta=paired_deltas(first.metrics, result.metrics, samples[:, 0], samples[:, position],
                                        bootstrap) if paired else None,
             baseline_row=first.name if paired else None))

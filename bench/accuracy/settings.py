@@ -91,6 +91,8 @@ class ReproduceConfig:
                 pipeline_config(scales)
             except (TypeError, ValueError) as error:
                 raise BenchError(f"--scales {','.join(f'{scale:g}' for scale in scales)}: {error}") from None
+        if self.data.subset is not None and self.data.limit is not None:
+            raise BenchError("--limit takes the first N images and --subset draws N at random; give one")
         if self.sweep is not None and self.scales is not None:
             raise BenchError("scales picks published rows and a sweep replaces them by its variants; "
                              "give one")
@@ -103,6 +105,9 @@ class ReproduceConfig:
         yield integer_problem("--calibration-images", self.calibration_images, 1, MAX_CALIBRATION_IMAGES)
         if self.data.limit is not None:
             yield integer_problem("--limit", self.data.limit, 1, LARGEST_INTEGER)
+        if self.data.subset is not None:
+            yield integer_problem("--subset", self.data.subset, 1, LARGEST_INTEGER)
+        yield integer_problem("--subset-seed", self.data.subset_seed, 0, LARGEST_INTEGER)
         for image_id in self.data.image_ids or ():
             yield integer_problem("image_ids entry", image_id, 0, LARGEST_INTEGER)
 

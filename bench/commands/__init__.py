@@ -20,5 +20,7 @@ COMMANDS = {
     "device-check": "check a CUDA machine end to end: gpu tests, profile matrix, poses vs CPU, torchrun",
     "ab": "measure two commits in one job, interleaved: per-stage same/faster/slower, predictions compared",
     "bisect": "find the first commit that made a stage slower or changed the predictions",
+    "golden": "record a golden file (per-image predictions, settings, metrics) from a full reproduce run",
+    "gate": "rerun a stratified subset of a golden's images and compare them image by image",
 }
 """Subcommand name -> one-line help, in the order ``--help`` lists them."""

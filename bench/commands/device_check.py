@@ -10,9 +10,10 @@ from bench.commands.arguments import add_runtime_arguments
 from bench.commands.config_file import config_argument, read_config
 from bench.devicecheck.settings import CASES_FILE, DEVICES, DeviceCheckConfig
 
-CONFIG_KEYS = {"tests": str, "cases": str}
+CONFIG_KEYS = {"tests": str, "cases": str, "network_cache_dir": str}
 """The [device-check] table of a --config file: the tests folder whose gpu-marked tests run (default:
-this checkout's), and a case-matrix file laid out as bench/devicecheck/cases.toml (default: that one)."""
+this checkout's), a case-matrix file laid out as bench/devicecheck/cases.toml (default: that one), and
+the folder of exported networks and TensorRT engines (default: the user's cache)."""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -44,7 +45,8 @@ def run(args: argparse.Namespace) -> int:
     table, _ = read_config(args.config, "device-check", CONFIG_KEYS)
     config = DeviceCheckConfig(device=args.device, quick=args.quick, out=args.out, checkpoint=args.checkpoint,
                                tests_dir=Path(table.get("tests", DeviceCheckConfig.tests_dir)),
-                               cases_file=Path(table.get("cases", CASES_FILE)), runtime=args.runtime)
+                               cases_file=Path(table.get("cases", CASES_FILE)), runtime=args.runtime,
+                               network_cache_dir=table.get("network_cache_dir"))
     result = run_device_check(config)
     print(result.text)
     return result.exit_code

@@ -71,7 +71,8 @@ def run(args: argparse.Namespace) -> int:
         raise BenchError(f"{where}: {error}") from None
     image_ids = table.get("image_ids")
     data = DataConfig(data_root=args.data_root, ann_file=args.ann_file, img_dir=args.img_dir,
-                      limit=args.limit, image_ids=tuple(image_ids) if image_ids is not None else None)
+                      limit=args.limit, image_ids=tuple(image_ids) if image_ids is not None else None,
+                      subset=args.subset, subset_seed=args.subset_seed)
     config = ReproduceConfig(
         checkpoint=args.checkpoint, data=data, scales=tuple(args.scales) if args.scales else None,
         device=args.device, out=args.out, strict=args.strict, batch_size=args.batch_size,

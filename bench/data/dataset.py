@@ -184,7 +184,9 @@ def load_dataset(data_root: str | os.PathLike | None = None, *, ann_file: str | 
 class DataConfig:
     """Where the CrowdPose test set is (see :func:`locate_files`) and which images to use.
 
-    ``image_ids`` (explicit ids) is applied first, then ``limit`` (the first N by id); None means all.
+    ``image_ids`` (explicit ids) is applied first, then ``limit`` (the first N by id) or ``subset`` (N
+    drawn at random within the crowd-index splits with ``subset_seed``; the run's plan draws them, the
+    splits being the evaluation protocol's); None means all.
     """
 
     data_root: Path | None = None
@@ -192,16 +194,31 @@ class DataConfig:
     img_dir: Path | None = None
     limit: int | None = None
     image_ids: tuple[int, ...] | None = None
+    subset: int | None = None
+    subset_seed: int = 0
 
 
 
-def add_data_arguments(parser: argparse.ArgumentParser) -> None:
-    """The CrowdPose location and selection options of the commands that read the test set."""
+def add_data_arguments(parser: argparse.ArgumentParser, selection: bool = True) -> argparse._ArgumentGroup:
+    """The CrowdPose location options of the commands that read the test set, and with ``selection`` the
+    options that pick images (``--limit``, ``--subset``); returns their group."""
     group = parser.add_argument_group("CrowdPose data")
     group.add_argument("--data-root", type=Path, help=f"standard layout root (default: ${ROOT_ENV_VAR})")
     group.add_argument("--ann-file", type=Path, help="annotation file, for another layout")
     group.add_argument("--img-dir", type=Path, help="image folder, for another layout")
-    group.add_argument("--limit", type=int, metavar="N", help="only the first N images by id")
+    if selection:
+        group.add_argument("--limit", type=int, metavar="N", help="only the first N images by id")
+        add_subset_arguments(group)
+    return group
+
+
+def add_subset_arguments(group: argparse._ArgumentGroup) -> None:
+    """``--subset N`` and ``--subset-seed S``: N images drawn at random within the crowd-index splits."""
+    group.add_argument("--subset", type=int, metavar="N",
+                       help="N images drawn at random within the crowd-index splits (easy/medium/hard in the "
+                            "set's proportions); a labelled subset")
+    group.add_argument("--subset-seed", type=int, default=0, metavar="S",
+                       help="seed of the --subset draw (default: %(default)s)")
 
 
 def open_dataset(config: DataConfig) -> CrowdPoseDataset:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -11,7 +12,7 @@ from typing import Any
 import torch
 
 from bench import atomic
-from bench.devicecheck.cases import load_matrix, load_pose_tolerance
+from bench.devicecheck.cases import CaseMatrix, load_matrix, load_pose_tolerance
 from bench.devicecheck.consistency import (
     TORCHRUN_PROCESSES,
     compare_poses,
@@ -24,11 +25,12 @@ from bench.devicecheck.consistency import (
 from bench.devicecheck.gpu_tests import run_gpu_tests
 from bench.devicecheck.outcome import StepOutcome, run_step
 from bench.devicecheck.settings import DEVICES, DeviceCheckConfig
-from bench.devicecheck.speed import judge_goals, profile_precision
+from bench.devicecheck.speed import judge_goals, profile_step
 from bench.devicecheck.summary import render_text, summary_record, write_summary
 from bench.errors import BenchError
 from bench.reports.machine import this_environment
 from bench.runtimes.available import check_runtime
+from bench.speed.profile import ProfileConfig
 
 
 @dataclass(frozen=True)
@@ -58,13 +60,40 @@ def validate(config: DeviceCheckConfig) -> None:
     atomic.check_writable_folder(config.out, "--out")
 
 
-def unsupported(config: DeviceCheckConfig, precision: str) -> str | None:
-    """Why the runtime cannot profile ``precision`` on the device here (its case is skipped), or None."""
+def unsupported(runtime: str, precision: str, device: str) -> str | None:
+    """Why ``runtime`` cannot profile ``precision`` on ``device`` here (a package, execution provider or
+    CUDA device missing: its step is skipped), or None."""
     try:
-        check_runtime(config.runtime, precision, torch.device(config.device))
+        check_runtime(runtime, precision, torch.device(device))
     except BenchError as error:
         return str(error)
     return None
+
+
+def profile_steps(config: DeviceCheckConfig, matrix: CaseMatrix) -> list[StepOutcome]:
+    """A profile step per precision of the matrix on the command's runtime, then one per runtime case on
+    its own runtime; each profiles through the same code path, or is skipped with the reason."""
+    where = {"device": config.device, "checkpoint": config.checkpoint, "out_dir": config.out,
+             "network_cache_dir": config.network_cache_dir}
+    steps = [(f"profile {precision}", config.runtime, precision,
+              lambda precision=precision: matrix.profile_configs(precision=precision, runtime=config.runtime,
+                                                                 **where))
+             for precision in matrix.precisions]
+    steps += [(f"profile {case.name}", case.runtime, case.precision,
+               lambda case=case: [matrix.runtime_profile_config(case, **where)])
+              for case in matrix.runtime_cases]
+    return [profile_or_skip(name, runtime, precision, config.device, configs)
+            for name, runtime, precision, configs in steps]
+
+
+def profile_or_skip(name: str, runtime: str, precision: str, device: str,
+                    configs: Callable[[], list[ProfileConfig]]) -> StepOutcome:
+    """The step ``name`` profiling ``configs()``, or skipped where ``runtime`` cannot run ``precision`` here
+    (a CPU dry run never fails for a CUDA-only runtime or a missing optional package)."""
+    why = unsupported(runtime, precision, device)
+    if why:
+        return StepOutcome.skip(name, f"skipped: {why}")
+    return run_step(name, lambda: profile_step(name, configs()))
 
 
 def run_device_check(config: DeviceCheckConfig) -> DeviceCheckResult:
@@ -77,15 +106,12 @@ def run_device_check(config: DeviceCheckConfig) -> DeviceCheckResult:
         outcomes = [StepOutcome.skip("gpu tests", "skipped: the gpu-marked tests need a CUDA device")]
     else:
         outcomes = [run_step("gpu tests", lambda: run_gpu_tests(config.tests_dir, matrix.pytest_timeout_s))]
-    profiles = [StepOutcome.skip(f"profile {precision}", f"skipped: {unsupported(config, precision)}")
-                if unsupported(config, precision) else
-                run_step(f"profile {precision}", lambda precision=precision: profile_precision(
-                    matrix, precision, config.device, config.out, config.checkpoint, config.runtime))
-                for precision in matrix.precisions]
+    profiles = profile_steps(config, matrix)
     speed = [row for outcome in profiles for row in outcome.data.get("speed", [])]
     outcomes += [*profiles, run_step("goals", lambda: judge_goals(matrix.goals, speed))]
     with tempfile.TemporaryDirectory(prefix="bench-device-check-") as scratch:
-        plan = reproduce_plan(matrix, config.out, Path(scratch), config.checkpoint, config.runtime)
+        plan = reproduce_plan(matrix, config.out, Path(scratch), config.checkpoint, config.runtime,
+                              config.network_cache_dir)
         weights = run_step("weights", lambda: prepare_weights(plan))
         device_run = run_step(f"reproduce {config.device}",
                               lambda: run_reproduce(plan, config.device, config.device, weights))

@@ -39,7 +39,8 @@ SYNTHETIC_CHECKPOINT = "calibrated-synthetic-hrnet.pth"
 class ReproducePlan:
     """What every reproduce run of one check shares: the weights file (``synthetic``: the calibrated
     weights ``prepare_weights`` writes there), the matrix (rows, network input size, time bound of one
-    run), the report folder, a scratch folder for the prediction caches, and the network runtime."""
+    run), the report folder, a scratch folder for the prediction caches, the network runtime, and the
+    folder of exported networks (None: the user's cache)."""
 
     checkpoint: str
     synthetic: bool
@@ -47,6 +48,7 @@ class ReproducePlan:
     out: Path
     scratch: Path
     runtime: str
+    network_cache_dir: str | None = None
 
     def runtime_on(self, device: str) -> str:
         """The runtime of a run on ``device``: the plan's, or torch where the plan's cannot run there (the
@@ -55,10 +57,10 @@ class ReproducePlan:
 
 
 def reproduce_plan(matrix: CaseMatrix, out: Path, scratch: Path, checkpoint: str | None,
-                   runtime: str) -> ReproducePlan:
+                   runtime: str, network_cache_dir: str | None = None) -> ReproducePlan:
     """The plan; without a checkpoint, its weights file is the scratch file ``prepare_weights`` writes."""
     return ReproducePlan(checkpoint or str(scratch / SYNTHETIC_CHECKPOINT), checkpoint is None, matrix, out,
-                         scratch, runtime)
+                         scratch, runtime, network_cache_dir)
 
 
 def prepare_weights(plan: ReproducePlan) -> StepOutcome:
@@ -72,14 +74,16 @@ def prepare_weights(plan: ReproducePlan) -> StepOutcome:
 
 def reproduce_arguments(plan: ReproducePlan, device: str, run_name: str) -> list[str]:
     """`bench reproduce` arguments of one run on ``device``, its prediction cache named by ``run_name``
-    (in the config file this writes: no image-reading workers, no smoke run, the matrix's input size, and one
-    CPU thread per process, so that two torchrun ranks share two cores without oversubscribing them and
-    every run computes with the same thread count)."""
+    (in the config file this writes: no image-reading workers, no smoke run, the matrix's input size, the
+    plan's network cache if it names one, and one CPU thread per process, so that two torchrun ranks share
+    two cores without oversubscribing them and every run computes with the same thread count)."""
     scales = [arg for row in plan.matrix.reproduce_scales
               for arg in ("--scales", ",".join(f"{scale:g}" for scale in row))]
     cache = json.dumps(str(plan.scratch / f"cache-{run_name}"))  # a TOML basic string is a JSON string
+    networks = (f"network_cache_dir = {json.dumps(plan.network_cache_dir)}\n"
+                if plan.network_cache_dir is not None else "")
     config = atomic.write_text(plan.scratch / f"config-{run_name}.toml", (
-        f"[reproduce]\nworkers = 0\nthreads = 1\nsample = false\ncache_dir = {cache}\n"
+        f"[reproduce]\nworkers = 0\nthreads = 1\nsample = false\ncache_dir = {cache}\n{networks}"
         f"[reproduce.pipeline]\ninput_size = {plan.matrix.reproduce_input_size}\n"))
     return ["reproduce", "--checkpoint", plan.checkpoint, "--ann-file", str(SAMPLE_GT), "--img-dir",
             str(SAMPLE_DIR), "--device", device, "--runtime", plan.runtime_on(device), *scales, "--out",

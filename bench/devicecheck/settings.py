@@ -16,8 +16,9 @@ DEVICES = ("cuda", "cpu")
 @dataclass(frozen=True)
 class DeviceCheckConfig:
     """The command's settings: the device type, the quick matrix or the full one, the report folder,
-    real weights (None: synthetic), the tests folder whose gpu-marked tests run, and the runtime that
-    runs the network of every profile and reproduce run (``bench.runtimes``)."""
+    real weights (None: synthetic), the tests folder whose gpu-marked tests run, the runtime that
+    runs the network of every profile and reproduce run (``bench.runtimes``), and where exported networks
+    and TensorRT engines are kept (None: the user's cache, ``bench.runtimes.export.default_cache_dir``)."""
 
     device: str = "cuda"
     quick: bool = False
@@ -26,3 +27,4 @@ class DeviceCheckConfig:
     tests_dir: Path = Path(__file__).parents[2] / "tests"
     cases_file: Path = CASES_FILE
     runtime: str = TORCH_RUNTIME
+    network_cache_dir: str | None = None

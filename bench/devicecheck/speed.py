@@ -1,32 +1,31 @@
 """Steps: profile the case matrix through `bench profile`'s Python API on the overlapped schedule (the one
-`bench reproduce` runs), one step per precision, reduced to each case's throughput and its network /
-post-processing split; then judge the throughput goals of the cases file on those rows."""
+`bench reproduce` runs), one step per precision and one per runtime case, reduced to each case's
+throughput and its network / post-processing split; then judge the throughput goals of the cases file on
+those rows."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bench.devicecheck.cases import CaseMatrix, Goal
+from bench.devicecheck.cases import Goal
 from bench.devicecheck.outcome import StepOutcome
 from bench.reports.schema import Report
 from bench.reports.stats import END_TO_END
 from bench.schedule import READ_IMAGE
-from bench.speed.profile import run_profile
+from bench.speed.profile import ProfileConfig, run_profile
 from reference.pipeline import PREPROCESS, TO_DEVICE, forward_stage
 
 PREPARATION = (READ_IMAGE, PREPROCESS, TO_DEVICE)
 
 
-def profile_precision(matrix: CaseMatrix, precision: str, device: str, out: Path,
-                      checkpoint: str | None, runtime: str) -> StepOutcome:
-    """Profile every batch on the bundled sample and on the synthetic sizes at ``precision`` on
-    ``runtime`` (scale 1), and the synthetic sizes at scales [2, 1] for the two-scale batches."""
-    configs = matrix.profile_configs(device=device, precision=precision, checkpoint=checkpoint, out_dir=out,
-                                     runtime=runtime)
+def profile_step(name: str, configs: Sequence[ProfileConfig]) -> StepOutcome:
+    """Profile every case of ``configs`` (a precision of the matrix, or a runtime case), one report each,
+    and reduce each to its speed row (``data["speed"]``)."""
     written = [case for config in configs for case in run_profile(config)]
     rows = [speed_row(report, paths["json"]) for report, paths in written]
-    return StepOutcome(f"profile {precision}", True, f"{len(rows)} cases profiled",
+    return StepOutcome(name, True, f"{len(rows)} cases profiled",
                        reports=tuple(paths["json"] for _, paths in written), data={"speed": rows})
 
 
@@ -48,17 +47,22 @@ def speed_row(report: Report, path: Path) -> dict[str, Any]:
 
 
 def judge_goals(goals: tuple[Goal, ...], speed_rows: list[dict[str, Any]]) -> StepOutcome:
-    """Each goal against the speed row of its case and precision: met, not met, or not measured."""
+    """Each goal against the speed row of its case on its runtime and precision (and, for a relative goal,
+    the row of the same case it is relative to): met, not met, or not measured."""
     if not goals:
         return StepOutcome("goals", True, "no throughput goals in this matrix", data={"goals": []})
-    judged = []
-    for goal in goals:
-        row = next((row for row in speed_rows
-                    if row["case"] == goal.label and row["precision"] == goal.precision), None)
-        judged.append({**goal.describe(row), "goal": goal.label, "precision": goal.precision})
+    judged = [{**goal.describe(*(_speed_of(speed_rows, goal.label, *pair) for pair in goal.workloads)),
+               "goal": goal.label, "runtime": goal.runtime, "precision": goal.precision} for goal in goals]
     missed = [entry for entry in judged if entry["status"] != "met"]
-    detail = "; ".join(f"{entry['goal']} {entry['precision']}: {entry['status']} ({entry['detail']})"
-                       for entry in judged)
+    detail = "; ".join(f"{entry['goal']} {entry['runtime']} {entry['precision']}: {entry['status']} "
+                       f"({entry['detail']})" for entry in judged)
     return StepOutcome("goals", not missed, detail,
                        f"{len(missed)} of {len(judged)} goals not met" if missed else None,
                        data={"goals": judged})
+
+
+def _speed_of(speed_rows: list[dict[str, Any]], case: str, runtime: str,
+              precision: str) -> dict[str, Any] | None:
+    """The speed row of ``case`` on ``runtime`` at ``precision``, or None where it was not profiled."""
+    return next((row for row in speed_rows
+                 if (row["case"], row["runtime"], row["precision"]) == (case, runtime, precision)), None)

@@ -17,7 +17,7 @@ from bench.reports.markdown import markdown_table
 from bench.reports.typed import to_data
 from bench.reports.writing import device_label, runtime_label, slug, time_label
 
-SPEED_COLUMNS = {"case": "case", "precision": "precision", "images_per_s": "images/s",
+SPEED_COLUMNS = {"case": "case", "runtime": "runtime", "precision": "precision", "images_per_s": "images/s",
                  "network_ms": "network ms/batch", "postprocess_ms": "post-processing ms/batch",
                  "postprocess_vs_network": "post / network"}
 NO_SPEED = "no speed rows (the profile steps failed)"

@@ -19,6 +19,7 @@ from bench.errors import BenchError
 from bench.evaluation import protocol_xtcocotools
 from bench.evaluation.accumulate import point_metrics
 from bench.evaluation.inputs import (
+    Detections,
     GroundTruth,
     GroundTruthInput,
     InputReport,
@@ -73,7 +74,7 @@ def check_protocol(protocol_name: str) -> None:
                          f"{', '.join(PROTOCOLS)}")
 
 
-def evaluate(gt: GroundTruthInput | GroundTruth, results: ResultsInput,
+def evaluate(gt: GroundTruthInput | GroundTruth, results: ResultsInput | Detections,
              protocol_name: str = OFFICIAL_PROTOCOL) -> Evaluation:
     """Score detections on CrowdPose GT with the official protocol (or ``protocol_name``).
 
@@ -82,7 +83,8 @@ def evaluate(gt: GroundTruthInput | GroundTruth, results: ResultsInput,
             ``CrowdPoseDataset.ground_truth()`` for a selection; never modified), or one already read
             (``load_ground_truth``), to score several result sets on it.
         results: path of a results JSON file, or a list of ``{image_id, category_id, keypoints (42),
-            score}`` dicts (other keys are ignored); never modified. Only the top 20 per image count.
+            score}`` dicts (other keys are ignored); never modified; or detections already checked
+            against this GT (``load_detections``). Only the top 20 per image count.
         protocol_name: one of :data:`PROTOCOLS`; "xtcocotools" scores the official protocol on the
             transformed inputs of ``protocol_xtcocotools``.
 
@@ -92,7 +94,7 @@ def evaluate(gt: GroundTruthInput | GroundTruth, results: ResultsInput,
     check_protocol(protocol_name)
     start = time.perf_counter()
     ground_truth = gt if isinstance(gt, GroundTruth) else load_ground_truth(gt)
-    detections = load_detections(results, ground_truth)
+    detections = results if isinstance(results, Detections) else load_detections(results, ground_truth)
     inputs = describe_inputs(ground_truth, detections)
     if protocol_name == protocol_xtcocotools.NAME:
         ground_truth, detections = protocol_xtcocotools.as_official_inputs(ground_truth, detections)

@@ -38,6 +38,8 @@ _INTERVAL_POSITIONS = [protocol.METRIC_NAMES.index(name) for name in INTERVAL_ME
 METHOD = "percentile"
 RESAMPLED = ("images, with replacement, as many as the run has; an image drawn k times counts k times "
              "(its detections, GT and crowd index); the same draws for every metric and every run")
+STRATIFIED_RESAMPLED = ("images within each crowd-index split (easy, medium, hard), with replacement, as "
+                        "many as the split has in the run; otherwise as unstratified")
 MAX_RESAMPLES = 100_000
 """Most bootstrap resamples: intervals settle long before (the default is 1,000), and every resample
 re-accumulates every run, so 10^12 would run for ever (or fail allocating its samples)."""
@@ -60,21 +62,31 @@ class BootstrapSettings:
                 or not 0.0 < confidence < 1.0:
             raise ValueError(f"bootstrap confidence must be a number in (0, 1), got {confidence!r}")
 
-    def to_dict(self) -> dict[str, Any]:
-        """The settings as a report records them, with the method and what is resampled."""
+    def to_dict(self, stratified: bool = False) -> dict[str, Any]:
+        """The settings as a report records them, with the method and what is resampled (``stratified``:
+        within the crowd-index splits of a stratified subset)."""
         return {"resamples": self.resamples, "seed": self.seed, "confidence": self.confidence,
-                "method": METHOD, "resampled": RESAMPLED}
+                "method": METHOD, "resampled": STRATIFIED_RESAMPLED if stratified else RESAMPLED}
 
 
-def resample_weights(num_images: int, settings: BootstrapSettings) -> Iterator[np.ndarray]:
-    """``settings.resamples`` draws of [I] copy counts (multinomial over images), from ``settings.seed``."""
+def resample_weights(num_images: int, settings: BootstrapSettings,
+                     strata: np.ndarray | None = None) -> Iterator[np.ndarray]:
+    """``settings.resamples`` draws of [I] copy counts (multinomial over images), from ``settings.seed``;
+    with ``strata`` [I] (labels), as many images drawn within each stratum as it has."""
     generator = np.random.default_rng(settings.seed)
+    members = [np.arange(num_images)] if strata is None else [
+        np.flatnonzero(strata == label) for label in np.unique(strata)]
     for _ in range(settings.resamples):
-        yield np.bincount(generator.integers(0, num_images, num_images), minlength=num_images)
+        drawn = np.concatenate([group[generator.integers(0, len(group), len(group))] for group in members])
+        yield np.bincount(drawn, minlength=num_images)
 
 
-def bootstrap_distributions(runs: Sequence[ImageMatches], settings: BootstrapSettings) -> np.ndarray:
-    """[S, R, M] metrics of every run under the same resampled images (paired across runs).
+def bootstrap_distributions(runs: Sequence[ImageMatches], settings: BootstrapSettings,
+                            strata: np.ndarray | None = None,
+                            image_weights: np.ndarray | None = None) -> np.ndarray:
+    """[S, R, M] metrics of every run under the same resampled images (paired across runs), drawn within
+    ``strata`` [I] where given (a stratified subset), each copy of an image counting ``image_weights``
+    [I] times (default 1: the images a stratified image stands for, in a full-set estimate).
 
     Raises:
         ValueError: the runs are not on the same images.
@@ -84,9 +96,10 @@ def bootstrap_distributions(runs: Sequence[ImageMatches], settings: BootstrapSet
         if not np.array_equal(accumulation.image_ids, accumulations[0].image_ids):
             raise ValueError("paired bootstrap needs every run on the same images")
     num_images = len(accumulations[0].image_ids) if accumulations else 0
+    scale = np.ones(num_images) if image_weights is None else image_weights
     samples = np.empty((settings.resamples, len(runs), len(INTERVAL_METRICS)))
-    for index, weights in enumerate(resample_weights(num_images, settings)):
-        samples[index] = [weighted_metrics(accumulation, weights)[_INTERVAL_POSITIONS]
+    for index, weights in enumerate(resample_weights(num_images, settings, strata)):
+        samples[index] = [weighted_metrics(accumulation, weights * scale)[_INTERVAL_POSITIONS]
                           for accumulation in accumulations]
     return samples
 
@@ -119,8 +132,10 @@ def intervals(samples: np.ndarray, settings: BootstrapSettings) -> dict[str, Int
 
 
 def paired_deltas(point_a: dict[str, float], point_b: dict[str, float], samples_a: np.ndarray,
-                  samples_b: np.ndarray, settings: BootstrapSettings) -> dict[str, PairedDelta]:
-    """{metric: B - A with its interval} from paired [S, M] samples of A and B.
+                  samples_b: np.ndarray, settings: BootstrapSettings,
+                  levels: dict[str, float] | None = None) -> dict[str, PairedDelta]:
+    """{metric: B - A with its interval} from paired [S, M] samples of A and B, each interval the
+    percentiles of ``levels[metric]`` where given (an expanded interval), else of ``settings.confidence``.
 
     Resamples where either run leaves the metric undefined are left out; the point delta is None
     where either point value is undefined.
@@ -129,6 +144,7 @@ def paired_deltas(point_a: dict[str, float], point_b: dict[str, float], samples_
     for m, name in enumerate(INTERVAL_METRICS):
         defined = (samples_a[:, m] > -1) & (samples_b[:, m] > -1)
         point = None if point_a[name] == -1 or point_b[name] == -1 else point_b[name] - point_a[name]
-        deltas[name] = PairedDelta(point, percentile_interval(samples_b[defined, m] - samples_a[defined, m],
-                                                              settings.confidence))
+        level = (levels or {}).get(name, settings.confidence)
+        differences = samples_b[defined, m] - samples_a[defined, m]
+        deltas[name] = PairedDelta(point, percentile_interval(differences, level))
     return deltas

@@ -8,12 +8,22 @@ not counted) and the mean OKS of those matches (NaN without any). How far an ima
 
 with the mean OKS of an image without matched people taken as 0 there, so losing or gaining a person
 counts at least 1 and a shift of every matched person's OKS by x counts x.
+
+The poses themselves are compared image by image too (:func:`compare_poses`): the people of both runs
+are paired by the least total mean joint distance (Hungarian), and each pair's largest joint move and
+largest score change (person score or joint score) say whether the image is identical, within a
+tolerance, or changed (``bench gate``, and the device's poses against the CPU's in ``device-check``).
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
+from scipy.optimize import linear_sum_assignment
 
 from bench.evaluation.matching import ImageMatches
 
@@ -52,3 +62,60 @@ def image_differences(a: ImageMatches, b: ImageMatches) -> pd.DataFrame:
     frame = frame.reset_index()
     return frame.sort_values(["moved", "image_id"], ascending=[False, True], kind="stable",
                              ignore_index=True)
+
+
+Poses = tuple[np.ndarray, np.ndarray]
+"""One image's people: keypoints [P, K, 3] (x, y, score per joint) and person scores [P]."""
+NO_POSES: Poses = (np.zeros((0, 0, 3)), np.zeros(0))
+
+
+@dataclass(frozen=True)
+class PoseChange:
+    """How one image's people differ between runs A and B: the people of each, the pairs (A's person,
+    B's person, both in run order) and per pair its largest joint move in pixels, the joint that moved
+    most and its largest score change; ``identical`` when both hold the same values in the same order."""
+
+    image_id: int
+    people: tuple[int, int]
+    pairs: tuple[tuple[int, int], ...]
+    moves_px: tuple[float, ...]
+    joints: tuple[int, ...]
+    score_changes: tuple[float, ...]
+    identical: bool
+
+    def within(self, tolerance_px: float, tolerance_score: float) -> bool:
+        """The same number of people, every pair's joints within ``tolerance_px`` and its scores within
+        ``tolerance_score``."""
+        return (self.people[0] == self.people[1] and max(self.moves_px, default=0.0) <= tolerance_px
+                and max(self.score_changes, default=0.0) <= tolerance_score)
+
+    def largest_move(self) -> int | None:
+        """The position in ``pairs`` of the pair whose joint moved most (None without pairs)."""
+        return int(np.argmax(self.moves_px)) if self.moves_px else None
+
+
+def compare_poses(image_id: int, a: Poses, b: Poses) -> PoseChange:
+    """``a`` against ``b`` on one image (see :class:`PoseChange`)."""
+    (joints_a, scores_a), (joints_b, scores_b) = a, b
+    identical = (joints_a.shape == joints_b.shape and np.array_equal(joints_a, joints_b)
+                 and np.array_equal(scores_a, scores_b))
+    if not len(joints_a) or not len(joints_b):
+        return PoseChange(image_id, (len(joints_a), len(joints_b)), (), (), (), (), identical)
+    distances = np.linalg.norm(joints_a[:, None, :, :2] - joints_b[None, :, :, :2], axis=-1)  # [P, Q, K]
+    rows, columns = linear_sum_assignment(distances.mean(axis=-1))
+    paired = distances[rows, columns]  # [pairs, K]
+    joint_scores = np.abs(joints_a[rows, :, 2] - joints_b[columns, :, 2]).max(axis=-1)
+    score_changes = np.maximum(np.abs(scores_a[rows] - scores_b[columns]), joint_scores)
+    pairs = tuple(zip(rows.tolist(), columns.tolist(), strict=True))
+    return PoseChange(image_id, (len(joints_a), len(joints_b)), pairs, tuple(paired.max(axis=-1).tolist()),
+                      tuple(paired.argmax(axis=-1).tolist()), tuple(score_changes.tolist()), identical)
+
+
+def poses_by_image(detections: Sequence[dict]) -> dict[int, Poses]:
+    """image id -> the poses of its detections (mmpose results entries), in the detections' order."""
+    grouped: dict[int, list[dict]] = defaultdict(list)
+    for detection in detections:
+        grouped[int(detection["image_id"])].append(detection)
+    return {image_id: (np.array([person["keypoints"] for person in people], dtype=np.float64).reshape(
+        len(people), -1, 3), np.array([person["score"] for person in people], dtype=np.float64))
+        for image_id, people in grouped.items()}

@@ -15,7 +15,7 @@ import pandas as pd
 from bench.evaluation import metric_text, no_ground_truth_note
 from bench.evaluation.bootstrap import PairedDelta
 from bench.reports.records import NetworkBuild, ProfileRecord
-from bench.reports.rows import Evaluator
+from bench.reports.rows import Evaluator, RowResult
 from bench.reports.schema import Report
 from bench.reports.stats import PERCENTILES, STAT_FIELDS, StageStats
 from bench.reports.typed import to_data
@@ -161,6 +161,12 @@ def evaluator_label(evaluator: Evaluator | None) -> str:
     return " ".join(f"{evaluator.protocol} protocol{official}, {evaluator.implementation} {version}".split())
 
 
+def subset_kind(result: RowResult) -> str:
+    """How a row's images were chosen: "full" (the whole test set), "stratified" (``--subset``) or
+    "limited" (any other selection)."""
+    return "full" if result.subset.full else "stratified" if result.subset.draw else "limited"
+
+
 def rows_table(report: Report) -> str:
     metric_names = list(dict.fromkeys(name for row in report.rows for name in (row.result.metrics or {})))
     timed = any(row.result.decode_ms for row in report.rows)
@@ -173,8 +179,7 @@ def rows_table(report: Report) -> str:
             "scales": ",".join(f"{scale:g}" for scale in result.scales),
             "flip": result.flip,
             "status": verdict.status,
-            "subset": f"{result.subset.dataset} ({result.subset.num_images} images, "
-                      f"{'full' if result.subset.full else 'limited'})",
+            "subset": f"{result.subset.dataset} ({result.subset.num_images} images, {subset_kind(result)})",
             **{name: metric_text((result.metrics or {}).get(name)) for name in metric_names},
             **({"decode p50 ms/img": result.decode_ms and result.decode_ms.percentile_cell("p50_ms")}
                if timed else {}),

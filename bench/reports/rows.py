@@ -13,6 +13,7 @@ from typing import Any
 
 from bench.evaluation import OFFICIAL_PROTOCOL, InputReport
 from bench.evaluation.bootstrap import Interval, PairedDelta
+from bench.evaluation.subset import SubsetDraw
 from bench.reports.records import WeightsRecord
 from bench.reports.stats import StageStats
 from bench.reports.typed import to_data
@@ -48,7 +49,8 @@ class Subset:
     """Which images a row was evaluated on: ``full`` means the whole test set (that many distinct
     image ids and files). ``annotations_sha256`` (of the annotation file) and ``images_digest`` (over
     the selected images' file names and contents) fingerprint the data; ``data_pinned`` says whether
-    they equal fingerprints pinned in the package (None: none pinned, the data is unpinned)."""
+    they equal fingerprints pinned in the package (None: none pinned, the data is unpinned). ``draw``:
+    how a stratified random subset (``--subset``) was drawn, None for any other selection."""
 
     dataset: str
     num_images: int
@@ -56,6 +58,7 @@ class Subset:
     annotations_sha256: str | None = None
     images_digest: str | None = None
     data_pinned: bool | None = None
+    draw: SubsetDraw | None = None
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,8 @@
+"""Gates a CPU runner can afford: a golden file recorded from a full reproduce run, and a gate that reruns
+a stratified random subset of its images and compares them image by image.
+
+``golden`` (what a golden holds, made from a report) and ``golden_file`` (its compressed, self-checking
+file) load no torch; ``check`` runs the subset and judges it, ``estimate`` puts a changed subset's
+numbers on the full set, and ``simulation`` measures both on a generated set (``bench gate --power``
+and ``--coverage``).
+"""
