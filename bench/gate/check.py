@@ -41,6 +41,7 @@ from bench.gate.estimate import full_set_changes
 from bench.gate.golden import Golden, GoldenHeader, RowPoses
 from bench.gate.golden_file import load_golden
 from bench.reading import sha256_of
+from bench.reports.folders import DEFAULT_OUT
 from bench.reports.typed import to_data
 from bench.weights import Weights
 from reference.pipeline import InputLimits
@@ -67,7 +68,7 @@ class GateConfig:
     checkpoint: str | None = None
     device: str = "auto"
     batch_size: int = 1
-    out: str = "runs"
+    out: str = str(DEFAULT_OUT)
     workers: int = 2
     threads: int | None = None
     cache_dir: str | None = None

@@ -108,7 +108,7 @@ def simulated_set(num_images: int = SIMULATED_IMAGES, seed: int = 0,
     return SimulatedSet(golden, changed, published(golden), regression)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Trial:
     """One coverage trial: the true change [6], and where the subset held a changed image, the estimate
     [6] and its interval bounds [6] each (NaN where a metric has none); ``changed`` drawn images."""

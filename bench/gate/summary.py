@@ -13,7 +13,7 @@ from bench.evaluation.bootstrap import INTERVAL_METRICS
 from bench.evaluation.image_diff import PoseChange
 from bench.evaluation.subset import STRATA
 from bench.gate.check import GateOutcome, RowOutcome
-from bench.gate.estimate import changed_fraction_bound
+from bench.gate.estimate import changed_fraction_bound, differing_counts
 from bench.reports.markdown import markdown_table
 from reference.crowdpose import JOINT_NAMES
 
@@ -77,9 +77,11 @@ def change_line(outcome: GateOutcome, row: RowOutcome, change: PoseChange) -> st
 
 def estimate_table(outcome: GateOutcome) -> str:
     """Per row with a changed image and published metric: the golden's full-set value, the estimated
-    change and its interval, and the estimated new value."""
+    change and its interval, the estimated new value, and the drawn images that differ among the
+    metric's (an interval resting on few of them is less sure than its 95%: README)."""
     records = []
     for row in outcome.rows:
+        counts = differing_counts(np.array([not change.identical for change in row.changes]), outcome.strata)
         for name in INTERVAL_METRICS if row.estimate else ():
             delta = row.estimate[name]
             golden = row.golden_metrics.get(name)
@@ -88,5 +90,5 @@ def estimate_table(outcome: GateOutcome) -> str:
                             "95% interval": "-" if delta.ci95 is None else
                             f"[{delta.ci95[0]:+.4f}, {delta.ci95[1]:+.4f}]",
                             "estimated": "-" if delta.delta is None or golden in (None, -1.0)
-                            else metric_text(golden + delta.delta)})
+                            else metric_text(golden + delta.delta), "differing images": counts[name]})
     return markdown_table(pd.DataFrame.from_records(records))
