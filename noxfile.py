@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import platform
+import shutil
 import sys
 import tomllib
 from pathlib import Path
@@ -37,17 +38,23 @@ def shared_python(session: nox.Session) -> str:
     progress shown), also under ``--install-only``. Installed without pip's byte-compilation of every
     file (11,666 files, about 75 s on 2 cores, most never imported): modules are compiled as they are
     imported."""
-    python = SHARED_ENV / "bin" / "python"
-    stamp = SHARED_ENV / "installed.sha256"
+    return environment_python(session, SHARED_ENV, ("-e", f".[{SHARED_EXTRAS}]"))
+
+
+def environment_python(session: nox.Session, env: Path, requirements: tuple[str, ...]) -> str:
+    """The Python of the environment ``env``, created and brought up to date (``shared_python``) with
+    ``requirements`` (pip install arguments) when they, ``constraints.txt`` or ``pyproject.toml`` changed
+    since it was last installed."""
+    python = env / "bin" / "python"
+    stamp = env / "installed.sha256"
     inputs = b"".join(Path(name).read_bytes() for name in ("constraints.txt", "pyproject.toml"))
-    wanted = hashlib.sha256(inputs + SHARED_EXTRAS.encode()).hexdigest()
+    wanted = hashlib.sha256(inputs + " ".join(requirements).encode()).hexdigest()
     if not python.exists():
-        session.run_install(sys.executable, "-m", "venv", str(SHARED_ENV), external=True)
+        session.run_install(sys.executable, "-m", "venv", str(env), external=True)
     if not stamp.exists() or stamp.read_text() != wanted:
-        session.log(f"installing the shared environment {SHARED_ENV} (torch: a few minutes the first time)")
+        session.log(f"installing the environment {env} (torch: a few minutes the first time)")
         session.run_install(str(python), "-m", "pip", "install", "--no-compile", "--progress-bar", "on",
-                            *CONSTRAINTS, "-e", f".[{SHARED_EXTRAS}]", external=True,
-                            silent=False)
+                            *CONSTRAINTS, *requirements, external=True, silent=False)
         stamp.write_text(wanted)
     return str(python)
 
@@ -60,11 +67,17 @@ def tests(session: nox.Session) -> None:
     whole on a worker (module fixtures are built once), with one thread per worker.
 
     Bytecode is written only for the modules the tests import (a collection run), not for every file
-    of every package: on a fresh 2-core machine that takes 22 s where pip's compilation takes 75 s."""
+    of every package: on a fresh 2-core machine that takes 22 s where pip's compilation takes 75 s.
+
+    The tests marked ``runtime_libraries`` run in processes of their own, after the others: once ONNX
+    Runtime's and OpenVINO's thread pools are in a process, a later fork of it (the DataLoader's
+    image-reading workers in other files' tests) was seen to crash it with a segmentation fault.
+    Exit status 5 (no test selected, e.g. by ``-k``) is not a failure of either part."""
     python = shared_python(session)
     session.run(python, "-c", WRITE_IMPORTED_BYTECODE, silent=True, external=True)
-    session.run(python, "-m", "pytest", "-n", "auto", "--dist", "loadfile", *session.posargs,
-                env={"OMP_NUM_THREADS": "1"}, external=True)
+    for selection in ("not runtime_libraries", "runtime_libraries"):
+        session.run(python, "-m", "pytest", "-n", "auto", "--dist", "loadfile", "-m", selection,
+                    *session.posargs, env={"OMP_NUM_THREADS": "1"}, success_codes=[0, 5], external=True)
 
 
 @nox.session
@@ -126,13 +139,43 @@ def profile(session: nox.Session) -> None:
     session.run(shared_python(session), "-m", "bench", "profile", *session.posargs, external=True)
 
 
+DEVICE_ENV = Path(".nox/device")
+"""The environment of `nox -s device` on a CUDA machine: the shared one's packages, but ONNX Runtime's CUDA
+build in place of its CPU build, and TensorRT's libraries (``bench.runtimes.names.CUDA_BUILDS`` says why
+the two builds cannot share one environment)."""
+
+
 @nox.session(python=False, default=False)
 def device(session: nox.Session) -> None:
     """`bench device-check` on a CUDA machine, about 6 minutes (posargs: `-- --quick --out DIR`).
 
-    Runs the gpu tests, the profile matrix, the poses against the CPU and torchrun. torch is the pinned
-    version from pip, whose Linux wheel is the CUDA build (another CUDA build: set PIP_EXTRA_INDEX_URL)."""
-    session.run(shared_python(session), "-m", "bench", "device-check", *session.posargs, external=True)
+    Runs the gpu tests, the profile matrix with the GPU runtimes (TensorRT, ONNX Runtime CUDA), the poses
+    against the CPU and torchrun. torch is the pinned version from pip, whose Linux wheel is the CUDA build
+    (another CUDA build: set PIP_EXTRA_INDEX_URL). Where nvidia-smi is found the session runs in
+    ``DEVICE_ENV`` (``device_requirements``), elsewhere in the shared one (a `--device cpu` dry run)."""
+    if cuda_present():
+        python = environment_python(session, DEVICE_ENV, device_requirements())
+    else:
+        python = shared_python(session)
+    session.run(python, "-m", "bench", "device-check", *session.posargs, external=True)
+
+
+def cuda_present() -> bool:
+    """Whether this machine has an NVIDIA driver (its nvidia-smi on the PATH)."""
+    return shutil.which("nvidia-smi") is not None
+
+
+def device_requirements() -> tuple[str, ...]:
+    """pip install arguments of ``DEVICE_ENV``: the project with the shared extras but the runtimes, and the
+    runtimes' CUDA requirements (``bench.runtimes.names.cuda_runtime_requirements``, read from this checkout:
+    plain values, importable without installing the project), TensorRT's from NVIDIA's index."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    from bench.runtimes.names import TENSORRT_INDEX, cuda_runtime_requirements
+
+    project = tomllib.loads(Path("pyproject.toml").read_text())["project"]
+    extras = ",".join(extra for extra in SHARED_EXTRAS.split(",") if extra != "runtimes")
+    runtimes = cuda_runtime_requirements(project["optional-dependencies"]["runtimes"])
+    return ("--extra-index-url", TENSORRT_INDEX, "-e", f".[{extras}]", *runtimes)
 
 
 @nox.session(default=False)
@@ -169,6 +212,29 @@ def benchmark(session: nox.Session) -> None:
     storage = f"file://.benchmarks/{platform.node() or 'machine'}"
     session.run(shared_python(session), "-m", "pytest", "benchmarks", f"--benchmark-storage={storage}",
                 "--benchmark-autosave", *session.posargs, external=True)
+
+
+MATRIX = Path("bench/matrix/environments.toml")
+"""The declared environment matrix: per environment the versions that differ from constraints.txt."""
+
+
+@nox.session(python=False, default=False)
+@nox.parametrize("environment", [entry["name"] for entry in tomllib.loads(MATRIX.read_text())["environment"]])
+def matrix(session: nox.Session, environment: str) -> None:
+    """One environment of the matrix: the bundled sample (posargs: `-- --data-root D --subset N`,
+    `-- --checkpoint PATH`) under its versions, then the table (`matrix_table`) once all have run.
+
+    Its interpreter is the shared environment's with only the environment's pins installed on top (cached
+    in .nox/matrix); an environment that cannot be installed or run gets a line saying why in the table."""
+    session.notify("matrix_table", posargs=["--entries", _option(session.posargs, "--out", "runs/matrix")])
+    session.run(shared_python(session), "-m", "bench", "matrix", "run", environment, *session.posargs,
+                success_codes=[0, 1], external=True)
+
+
+@nox.session(python=False, default=False)
+def matrix_table(session: nox.Session) -> None:
+    """The matrix table from the environments' entries: results/matrix.md and results/matrix.csv."""
+    session.run(shared_python(session), "-m", "bench", "matrix", "table", *session.posargs, external=True)
 
 
 def _option(args: list[str], name: str, default: str) -> str:

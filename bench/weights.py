@@ -112,7 +112,7 @@ class Weights:
             builder = SYNTHETIC_FILLS[self.fill]
             return WeightsRecord("synthetic", builder=f"{builder.__module__}.{builder.__qualname__}",
                                  seed=self.seed)
-        return WeightsRecord("provided")
+        return WeightsRecord("provided", sha256=state_digest(self.model))
 
 
 def state_digest(model: nn.Module) -> str:

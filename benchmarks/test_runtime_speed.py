@@ -10,12 +10,20 @@ runtime alike; the medians and the ratios to PyTorch eager float32 go into ``ext
 printed. Goals (issue: the network on other runtimes), on a 2-core CPU: the fastest faithful runtime
 at least 1.8x PyTorch eager on the forward and 1.6x on `reproduce`; OpenVINO int8 at least 4x on the
 forward. Run on a quiet machine: ``nox -s benchmark -- benchmarks/test_runtime_speed.py -s``.
+
+``test_dynamic_axes_against_static_shapes`` measures the two shape policies of a runtime other than torch
+(``bench.runtimes.names.SHAPE_POLICIES``) side by side, interleaved, on the network inputs (batch 2: with
+flip) the pipeline feeds for the bundled sample and for a CrowdPose-sized image (640x480: 704x512 at
+scale 1) at scales 1 and 2; the faster sets ``SHAPE_POLICY``. One runtime:
+``nox -s benchmark -- benchmarks/test_runtime_speed.py -s -k "shapes and openvino"``.
 """
 
 from __future__ import annotations
 
 import copy
+import itertools
 import json
+import os
 import random
 import statistics
 import subprocess
@@ -23,14 +31,18 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 import torch
 
+from bench.data.images import read_image
 from bench.data.sample import sample_images
 from bench.runtimes.build import build_network
+from bench.runtimes.names import SHAPE_POLICIES
 from bench.speed.network_maps import BROAD_FILL, BROAD_SEED
 from bench.weights import Weights
-from reference.pipeline import pipeline_config
+from reference.pipeline import pipeline_config, preprocess_image
 
 pytest.importorskip("onnxruntime", reason="needs the runtimes extra: pip install -e .[runtimes]")
 pytest.importorskip("openvino", reason="needs the runtimes extra: pip install -e .[runtimes]")
@@ -49,6 +61,11 @@ FAITHFUL = 1e-4
 """Largest difference from PyTorch's float32 outputs, relative to their largest value, of a runtime
 counted faithful (int8 is a reduced-precision variant, never counted)."""
 REPRODUCE_RUNTIMES = ("torch", "onnxruntime", "openvino")
+SHAPES_INPUT_SIZE = int(os.environ.get("BENCH_SHAPES_INPUT_SIZE", "512"))
+"""Network input size of the shape-policy benchmark: the pipeline's (512). A small one (e.g. 64) only
+checks that the benchmark runs; its numbers mean nothing."""
+CROWDPOSE_SIZED = (480, 640)
+"""Height and width of a CrowdPose-sized image: its network input is 512x704 at scale 1."""
 
 
 def interleaved_medians(cases: dict, rounds: int, seed: int = 0) -> dict[str, float]:
@@ -137,3 +154,53 @@ def test_reproduce_the_sample_per_runtime(benchmark, tmp_path):
     cases = {runtime: lambda runtime=runtime: reproduce(runtime) for runtime in REPRODUCE_RUNTIMES}
     medians = benchmark.pedantic(interleaved_medians, args=(cases, ROUNDS), rounds=1, iterations=1)
     report(benchmark, "reproduce of the bundled sample, end to end", medians, "torch")
+
+
+def pipeline_input_shapes(input_size: int) -> list[tuple[int, ...]]:
+    """The network input shapes [2, 3, h, w] (batch 2: the input and its mirror) that the pipeline feeds
+    at scales 2 and 1 for the bundled sample's images and a CrowdPose-sized one, each shape once."""
+    images = [read_image(path) for path in sample_images()[0]]
+    images.append(np.full((*CROWDPOSE_SIZED, 3), 128, np.uint8))
+    shapes = {(2, *x.shape) for image in images for x in preprocess_image(image, input_size, (2, 1)).inputs}
+    return sorted(shapes, key=lambda shape: shape[2] * shape[3])
+
+
+@pytest.mark.parametrize("runtime", ["onnxruntime", "openvino"])
+def test_dynamic_axes_against_static_shapes(benchmark, tmp_path, runtime):
+    """The forward with flip on every input shape of ``pipeline_input_shapes`` under each shape policy,
+    interleaved; each network's first call of a shape (the static network's compilation) is timed apart,
+    before the rounds."""
+    weights = Weights.synthetic(BROAD_FILL, seed=BROAD_SEED)
+    model = weights.build_model().eval()
+    config = pipeline_config((1,), runtime=runtime, input_size=SHAPES_INPUT_SIZE)
+    networks = {policy: build_network(model, weights.cache_id, config, torch.device("cpu"), tmp_path,
+                                      shapes=policy).module for policy in SHAPE_POLICIES}
+    torch.manual_seed(0)
+    inputs = {shape: torch.randn(*shape) for shape in pipeline_input_shapes(SHAPES_INPUT_SIZE)}
+
+    def call(policy: str, shape: tuple[int, ...]) -> None:
+        with torch.inference_mode():
+            networks[policy](inputs[shape])
+
+    first_call_s = {}
+    for key in itertools.product(SHAPE_POLICIES, inputs):
+        start = time.perf_counter()
+        call(*key)
+        first_call_s[key] = time.perf_counter() - start
+    benchmark.group = f"{GROUP}-shapes"
+    cases = {key: lambda key=key: call(*key) for key in first_call_s}
+    medians = benchmark.pedantic(interleaved_medians, args=(cases, ROUNDS), rounds=1, iterations=1)
+    table = pd.DataFrame({"x".join(map(str, shape)): {
+        **{f"{policy} s": medians[policy, shape] for policy in SHAPE_POLICIES},
+        "static / dynamic": medians["static", shape] / medians["dynamic", shape],
+        **{f"{policy} first call s": first_call_s[policy, shape] for policy in SHAPE_POLICIES}}
+        for shape in inputs}).T
+    table.loc["all shapes"] = table.sum()
+    table.loc["all shapes", "static / dynamic"] = table.loc["all shapes", "static s"] / table.loc[
+        "all shapes", "dynamic s"]
+    benchmark.extra_info.update(runtime=runtime, input_size=SHAPES_INPUT_SIZE, rounds=ROUNDS,
+                                shapes=table.to_dict(orient="index"))
+    print(f"\n{runtime}: forward with flip per network input, dynamic axes against static shapes (median "
+          f"of {ROUNDS} interleaved rounds, {torch.get_num_threads()} threads; first call: the static "
+          f"network's compilation, the dynamic one's warm-up)")
+    print(table.to_string(float_format="{:.4f}".format))

@@ -21,11 +21,13 @@ import pytest
 from bench.__main__ import main
 from bench.commands.moved_arguments import passed_options
 from bench.evaluation.bootstrap import BootstrapSettings
-from bench.moved.ab import AbSettings, Side, compare_sides, run_ab
-from bench.moved.bisection import run_bisect, search
+from bench.evaluation.image_diff import TOLERANCE_PX
+from bench.moved.ab import AbSettings, compare_sides, run_ab
+from bench.moved.bisection import commit_candidates, run_bisect, search
 from bench.moved.checkouts import source_tree
 from bench.moved.revisions import first_parent_commits, resolve
-from bench.moved.runner import Runner, SideFailed, subprocess_runner
+from bench.moved.runner import Runner, Setup, SideFailed, subprocess_runner
+from bench.moved.sides import Ref, prepare_side
 from bench.moved.speed import holm, rounds_to_reach
 from bench.testing.synthetic_data import DetectionSpec, GroundTruthSpec, make_detections, make_ground_truth
 
@@ -37,9 +39,13 @@ def pipeline_source(stages_ms: dict[str, float] = STAGES_MS, shift_px: float = 0
     return f"STAGES_MS = {stages_ms!r}\nSHIFT_PX = {shift_px!r}\n"
 
 
-def make_repo(folder: Path, sources: list[str]) -> list[str]:
-    """A git repository with one commit per source of `pipeline.py`; the commits' full shas."""
+def make_repo(folder: Path, sources: list[str], files: dict[str, str] | None = None) -> list[str]:
+    """A git repository with one commit per source of `pipeline.py` (the first commit with ``files``
+    too, path -> text); the commits' full shas."""
     folder.mkdir()
+    for path, text in (files or {}).items():
+        (folder / path).parent.mkdir(parents=True, exist_ok=True)
+        (folder / path).write_text(text)
 
     def git(*arguments: str) -> str:
         return subprocess.run(["git", "-C", str(folder), "-c", "user.name=t", "-c", "user.email=t@t",
@@ -70,15 +76,15 @@ class FakeRunner:
     def runner(self) -> Runner:
         return Runner(check=self.settings, profile_round=self.profile_round, predictions=self.predictions)
 
-    def settings(self, tree: Path) -> dict:
+    def settings(self, setup: Setup) -> dict:
         try:
-            return runpy.run_path(str(tree / "pipeline.py"))
+            return runpy.run_path(str(setup.tree / "pipeline.py"))
         except SyntaxError as error:
             raise SideFailed(f"pipeline.py does not build: {error}") from None
 
-    def profile_round(self, tree: Path, out: Path) -> dict[str, list[float]]:
+    def profile_round(self, setup: Setup, out: Path) -> dict[str, list[float]]:
         self.calls["profile"] += 1
-        stages = self.settings(tree)["STAGES_MS"]
+        stages = self.settings(setup)["STAGES_MS"]
         return {stage: [self.duration(ms) for _ in range(3)] for stage, ms in stages.items()}
 
     def duration(self, ms: float) -> float:
@@ -88,9 +94,9 @@ class FakeRunner:
         time.sleep(ms / 1000)
         return 1000 * (time.perf_counter() - start)
 
-    def predictions(self, tree: Path, out: Path) -> Path:
+    def predictions(self, setup: Setup, out: Path) -> Path:
         self.calls["predictions"] += 1
-        shift = self.settings(tree)["SHIFT_PX"]
+        shift = self.settings(setup)["SHIFT_PX"]
         moved = sorted({det["image_id"] for det in self.detections})[:SHIFTED_IMAGES]
         results = [dict(det, keypoints=[value + shift * (det["image_id"] in moved and index % 3 != 2)
                                         for index, value in enumerate(det["keypoints"])])
@@ -119,6 +125,15 @@ def settings(tmp_path: Path, fake: FakeRunner, **fields) -> AbSettings:
                          "bootstrap": BootstrapSettings(resamples=100), **fields})
 
 
+def commit(sha: str) -> Ref:
+    return Ref(sha, sha)
+
+
+def commit_sides(tmp_path: Path, base: str, head: str) -> list:
+    return [prepare_side(name, commit(sha), tmp_path / "repo", tmp_path / "cache")
+            for name, sha in (("base", base), ("head", head))]
+
+
 def test_holm_adjusts_the_smallest_p_value_most_and_keeps_the_order():
     adjusted = holm([0.01, 0.04, 0.03, 0.005])
     assert adjusted == pytest.approx([0.03, 0.06, 0.06, 0.02])
@@ -133,18 +148,24 @@ def test_the_signed_rank_test_needs_more_rounds_the_more_stages_it_judges():
 
 def test_an_a_a_pair_is_never_different(tmp_path, fake):
     sha, = make_repo(tmp_path / "repo", [pipeline_source()])
-    result = run_ab(tmp_path / "repo", sha, sha, fake.runner(), settings(tmp_path, fake, accuracy=True))
+    result = run_ab(tmp_path / "repo", commit(sha), commit(sha), fake.runner(),
+                    settings(tmp_path, fake, accuracy=True))
     assert {verdict.verdict for verdict in result.speed} == {"same"}
     assert result.rounds == 5 and result.exit_code == 0
     assert all(0.9 < verdict.ci_low <= verdict.ratio <= verdict.ci_high < 1.1 for verdict in result.speed)
     assert set(result.accuracy.outcomes.values()) == {"identical"} and not result.accuracy.changed
-    assert json.loads((tmp_path / "out" / "ab.json").read_text())["exit_status"] == 0
+    record = json.loads((tmp_path / "out" / "ab.json").read_text())
+    assert record["exit_status"] == 0 and record["base"] == record["head"]
+    assert record["base"]["kind"] == "commit" and record["base"]["commit"] == sha
+    assert record["accuracy"]["tolerance"] == {"px": TOLERANCE_PX, "score": 1e-4}
+    assert fake.calls["predictions"] == 1  # the same REF twice: predicted once
 
 
 def test_an_a_a_pair_of_real_sleeps_is_never_different(tmp_path, fake):
     sha, = make_repo(tmp_path / "repo", [pipeline_source({"read": 2.0, "group": 3.0})])
     fake.sleep = True
-    result = run_ab(tmp_path / "repo", sha, sha, fake.runner(), settings(tmp_path, fake, max_rounds=8))
+    result = run_ab(tmp_path / "repo", commit(sha), commit(sha), fake.runner(),
+                    settings(tmp_path, fake, max_rounds=8))
     assert {verdict.verdict for verdict in result.speed} <= {"same", "inconclusive"}
     assert result.exit_code == 0
 
@@ -153,7 +174,8 @@ def test_a_commit_that_sleeps_longer_in_one_stage_is_slower_on_that_stage(tmp_pa
     base, head = make_repo(tmp_path / "repo", [pipeline_source({"read": 2.0, "forward": 3.0, "group": 2.0}),
                                                pipeline_source({"read": 2.0, "forward": 12.0, "group": 2.0})])
     fake.sleep = True
-    result = run_ab(tmp_path / "repo", base, head, fake.runner(), settings(tmp_path, fake, max_rounds=10))
+    result = run_ab(tmp_path / "repo", commit(base), commit(head), fake.runner(),
+                    settings(tmp_path, fake, max_rounds=10))
     verdicts = {verdict.stage: verdict for verdict in result.speed}
     assert verdicts["forward"].verdict == "slower" and verdicts["forward"].ci_low > 2
     assert {verdicts[stage].verdict for stage in ("read", "group")} <= {"same", "inconclusive"}
@@ -167,7 +189,8 @@ def test_a_commit_that_sleeps_longer_in_one_stage_is_slower_on_that_stage(tmp_pa
 def test_the_rounds_stop_at_the_budget_and_say_so(tmp_path, fake):
     base, head = make_repo(tmp_path / "repo", [pipeline_source(),
                                                pipeline_source({**STAGES_MS, "group": 21.5})])
-    result = run_ab(tmp_path / "repo", base, head, fake.runner(), settings(tmp_path, fake, max_rounds=3))
+    result = run_ab(tmp_path / "repo", commit(base), commit(head), fake.runner(),
+                    settings(tmp_path, fake, max_rounds=3))
     assert result.rounds == 3 and {verdict.verdict for verdict in result.speed} == {"inconclusive"}
     assert result.exit_code == 0 and "; at the budget)" in result.lines()[-2]
     assert "3 rounds" in result.at_budget
@@ -176,21 +199,21 @@ def test_the_rounds_stop_at_the_budget_and_say_so(tmp_path, fake):
 def test_no_round_starts_after_the_minutes_of_the_budget(tmp_path, fake):
     base, head = make_repo(tmp_path / "repo", [pipeline_source(),
                                                pipeline_source({**STAGES_MS, "group": 21.5})])
-    sides = [Side(name, sha, source_tree(tmp_path / "repo", sha, tmp_path / "cache"))
-             for name, sha in (("base", base), ("head", head))]
+    sides = commit_sides(tmp_path, base, head)
     half_hours = itertools.count(0, 1800).__next__  # each reading of the clock is 30 minutes later
     result = compare_sides(*sides, fake.runner(), settings(tmp_path, fake, max_minutes=60), clock=half_hours)
     assert result.rounds == 2 and result.at_budget.startswith("2 rounds in 90.0 min")
 
 
 def test_a_changed_grouping_constant_changes_the_predictions(tmp_path, fake):
-    base, nudged, shifted = make_repo(tmp_path / "repo", [pipeline_source(), pipeline_source(shift_px=1e-4),
+    base, nudged, shifted = make_repo(tmp_path / "repo", [pipeline_source(),
+                                                          pipeline_source(shift_px=TOLERANCE_PX / 2),
                                                           pipeline_source(shift_px=25.0)])
     only_accuracy = settings(tmp_path, fake, accuracy=True, max_rounds=0)
-    within = run_ab(tmp_path / "repo", base, nudged, fake.runner(), only_accuracy)
+    within = run_ab(tmp_path / "repo", commit(base), commit(nudged), fake.runner(), only_accuracy)
     assert Counter(within.accuracy.outcomes.values())["within tolerance"] == SHIFTED_IMAGES
     assert within.exit_code == 0 and within.lines()[-1].startswith("accuracy: same: 0 of 12 images changed")
-    changed = run_ab(tmp_path / "repo", base, shifted, fake.runner(),
+    changed = run_ab(tmp_path / "repo", commit(base), commit(shifted), fake.runner(),
                      dataclasses.replace(only_accuracy, out=tmp_path / "shifted"))
     moved = sorted({det["image_id"] for det in fake.detections})[:SHIFTED_IMAGES]
     assert sorted(changed.accuracy.changed_images) == moved and changed.exit_code == 1
@@ -208,24 +231,24 @@ def sixteen_commits(tmp_path: Path, changed: int, source: str) -> list[str]:
 
 def test_bisect_names_the_commit_that_changed_the_poses(tmp_path, fake):
     shas = sixteen_commits(tmp_path, 11, pipeline_source(shift_px=25.0))
-    commits = first_parent_commits(tmp_path / "repo", shas[0], shas[-1])
+    commits = commit_candidates(tmp_path / "repo", shas[0], shas[-1])
     bisect = settings(tmp_path, fake, accuracy=True, max_rounds=0)
-    result = run_bisect(tmp_path / "repo", shas[0], commits, fake.runner(), bisect, None)
-    assert result.first_bad.sha == shas[10] and result.exit_code == 0
+    result = run_bisect(tmp_path / "repo", commits, fake.runner(), bisect, None)
+    assert result.first_bad.ref.commit == shas[10] and result.exit_code == 0
     assert len(result.steps) <= math.ceil(math.log2(15))
     assert f"first bad commit: {shas[10]}" in result.lines()
     assert fake.calls["predictions"] == 1 + len(result.steps)  # good predicted once
-    again = run_bisect(tmp_path / "repo", shas[0], commits, fake.runner(),
+    again = run_bisect(tmp_path / "repo", commits, fake.runner(),
                        dataclasses.replace(bisect, out=tmp_path / "again"), None)
-    assert again.first_bad.sha == shas[10] and fake.calls["predictions"] == 1 + len(result.steps)
+    assert again.first_bad.ref.commit == shas[10] and fake.calls["predictions"] == 1 + len(result.steps)
 
 
 def test_bisect_names_the_commit_that_made_a_stage_30_percent_slower(tmp_path, fake):
     shas = sixteen_commits(tmp_path, 6, pipeline_source({**STAGES_MS, "forward": 52.0}))
-    commits = first_parent_commits(tmp_path / "repo", shas[0], shas[-1])
-    result = run_bisect(tmp_path / "repo", shas[0], commits, fake.runner(),
+    commits = commit_candidates(tmp_path / "repo", shas[0], shas[-1])
+    result = run_bisect(tmp_path / "repo", commits, fake.runner(),
                         settings(tmp_path, fake, stages=("forward",)), "forward")
-    assert result.first_bad.sha == shas[5] and len(result.steps) <= math.ceil(math.log2(15))
+    assert result.first_bad.ref.commit == shas[5] and len(result.steps) <= math.ceil(math.log2(15))
     assert result.first_bad.evidence.startswith("forward: slower")
     assert all([verdict.stage for verdict in step.result.speed] == ["forward"] for step in result.steps)
 
@@ -234,19 +257,19 @@ def test_bisect_skips_a_commit_that_does_not_build_and_still_finds_the_first_bad
     sources = [pipeline_source(shift_px=25.0 if number >= 11 else 0.0) for number in range(1, 17)]
     sources[7] = "STAGES_MS = {\n"  # commit 8, the first one tested, does not build
     shas = make_repo(tmp_path / "repo", sources)
-    commits = first_parent_commits(tmp_path / "repo", shas[0], shas[-1])
-    result = run_bisect(tmp_path / "repo", shas[0], commits, fake.runner(),
+    commits = commit_candidates(tmp_path / "repo", shas[0], shas[-1])
+    result = run_bisect(tmp_path / "repo", commits, fake.runner(),
                         settings(tmp_path, fake, accuracy=True, max_rounds=0), None)
-    assert result.first_bad.sha == shas[10]
+    assert result.first_bad.ref.commit == shas[10]
     skipped = [step for step in result.steps if step.outcome == "skipped"]
-    assert [step.sha for step in skipped] == [shas[7]] and "does not build" in skipped[0].evidence
+    assert [step.ref.commit for step in skipped] == [shas[7]] and "does not build" in skipped[0].evidence
     assert len(result.steps) <= math.ceil(math.log2(15)) + 1
 
 
 def test_bisect_says_so_when_bad_is_not_bad(tmp_path, fake):
     shas = make_repo(tmp_path / "repo", [pipeline_source()] * 4)
-    commits = first_parent_commits(tmp_path / "repo", shas[0], shas[-1])
-    result = run_bisect(tmp_path / "repo", shas[0], commits, fake.runner(),
+    commits = commit_candidates(tmp_path / "repo", shas[0], shas[-1])
+    result = run_bisect(tmp_path / "repo", commits, fake.runner(),
                         settings(tmp_path, fake, accuracy=True, max_rounds=0), None)
     assert result.first_bad is None and result.exit_code == 1
     assert result.lines()[-1].startswith("no first bad commit")
@@ -309,18 +332,17 @@ def test_the_subprocess_runner_runs_the_trees_own_bench_and_reads_its_report(tmp
     (tree / "bench" / "__main__.py").write_text(FAKE_MAIN)
     (tree / "bench" / "report.json").write_bytes(template[0].read_bytes())
     runner = subprocess_runner(profile_options=("--batch-size", "1"))
-    runner.check(tree)
-    samples = runner.profile_round(tree, tmp_path / "round")
+    runner.check(Setup(tree))
+    samples = runner.profile_round(Setup(tree), tmp_path / "round")
     assert "end_to_end" in samples and all(values for values in samples.values())
     (tree / "bench" / "broken").write_text("")
     with pytest.raises(SideFailed, match="this commit's bench is broken"):
-        runner.profile_round(tree, tmp_path / "round-2")
+        runner.profile_round(Setup(tree), tmp_path / "round-2")
 
 
 def test_the_sides_of_a_comparison_that_do_not_build_are_refused(tmp_path, fake):
     base, broken = make_repo(tmp_path / "repo", [pipeline_source(), "STAGES_MS = {\n"])
-    sides = [Side(name, sha, source_tree(tmp_path / "repo", sha, tmp_path / "cache"))
-             for name, sha in (("base", base), ("head", broken))]
+    sides = commit_sides(tmp_path, base, broken)
     with pytest.raises(SideFailed, match="does not build"):
         compare_sides(*sides, fake.runner(), settings(tmp_path, fake))
 
@@ -333,6 +355,9 @@ def test_the_sides_of_a_comparison_that_do_not_build_are_refused(tmp_path, fake)
     (["ab", "--base", "HEAD", "--head", "HEAD", "--", "reproduce", "--batch-size", "two"], "invalid int"),
     (["ab", "--base", "HEAD", "--head", "HEAD", "--max-rounds", "0"], "measures no speed"),
     (["bisect", "--good", "HEAD", "--bad", "HEAD~1", "--accuracy"], "is not an ancestor"),
+    (["ab", "--base", "env:no-such-file.txt", "--head", "HEAD"], "environment file no-such-file.txt does"),
+    (["bisect", "--package", "benchprobe", "--good", "one", "--bad", "2", "--accuracy"], "is not a version"),
+    (["bisect", "--package", "../x", "--good", "1", "--bad", "2", "--accuracy"], "is not a package name"),
 ])
 def test_bad_input_is_refused_before_any_work(tmp_path, monkeypatch, capsys, arguments, message):
     make_repo(tmp_path / "repo", [pipeline_source(), pipeline_source(shift_px=1.0)])

@@ -1,19 +1,22 @@
 """`bench golden record` and `bench gate` end to end, offline: a generated mini CrowdPose run through the
 pipeline with the tiny stand-in network, recorded as a golden, then gated: unchanged images pass with the
-binomial bound, changed ones fail naming the images with estimates, and a golden, data, settings or
-checkpoint that do not fit are bad input (exit status 2)."""
+binomial bound, changed ones fail naming the images with estimates, each run leaves a JSON record, a
+float32 golden recorded with torch is gated with ONNX Runtime, and a golden, data, settings, precision or
+weights that do not fit are bad input (exit status 2)."""
 
 from __future__ import annotations
 
 import dataclasses
 import io
 import json
+import math
 import shutil
 import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from helpers import TinyPoseNet
 
 from bench.__main__ import main
@@ -27,10 +30,13 @@ from bench.evaluation.image_diff import compare_poses
 from bench.gate.check import GateConfig, run_gate
 from bench.gate.golden import RowPoses
 from bench.gate.golden_file import load_golden, write_golden
+from bench.gate.record import write_gate_record
 from bench.gate.summary import gate_text
 from bench.reading import sha256_of
 from bench.reports.schema import load_report
 from bench.testing.synthetic_data import GroundTruthSpec, write_mini_dataset
+
+pytestmark = pytest.mark.runtime_libraries  # loads ONNX Runtime into this process: run last
 
 IMAGES = 24
 SUBSET = 8
@@ -55,13 +61,20 @@ def recorded(tmp_path_factory):
     return root, result.paths["json"], golden, work
 
 
-def gate(golden: Path, root: Path, work: Path, **changes):
+def gate(golden: Path, root: Path, work: Path, model: torch.nn.Module | None = None, **changes):
     """The gate of ``golden`` over 8 images with the tiny network (predictions from the golden's cache
     unless ``cache_dir`` says otherwise)."""
     settings = {"cache_dir": str(work / "cache"), **changes}
     config = GateConfig(golden=golden, subset=SUBSET, data=DataConfig(data_root=root), out=str(work / "gate"),
                         workers=0, bootstrap=BootstrapSettings(resamples=50), **settings)
-    return run_gate(config, model=TinyPoseNet())
+    return run_gate(config, model=model or TinyPoseNet())
+
+
+def edited_header(golden_path: Path, out: Path, **changes) -> Path:
+    """A copy of the golden whose header has ``changes``."""
+    golden, _ = load_golden(golden_path)
+    write_golden(dataclasses.replace(golden, header=dataclasses.replace(golden.header, **changes)), out)
+    return out
 
 
 def moved(golden_path: Path, out: Path, offsets: dict[int, float]) -> Path:
@@ -120,6 +133,21 @@ def test_a_golden_needs_a_run_over_every_image(recorded, tmp_path, capsys):
     assert f"scored {SUBSET} of the images" in capsys.readouterr().err
 
 
+def test_without_a_cache_dir_every_drawn_image_goes_through_the_network_again(recorded, tmp_path,
+                                                                             monkeypatch):
+    """The shared prediction cache (here: the golden run's own) is keyed by reference/ and torch only:
+    a gate reading it would not see a new OpenCV or bench/, so by default it predicts afresh."""
+    root, _, golden_path, work = recorded
+    shared = tmp_path / "home" / ".cache" / "hhrnet-crowdpose-bench" / "predictions"
+    shared.parent.mkdir(parents=True)
+    shared.symlink_to(work / "cache")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    outcome = gate(golden_path, root, work, cache_dir=None)
+    assert outcome.exit_code == 0
+    (forward,) = load_report(outcome.rerun.report).throughput.forwards
+    assert (forward.computed, forward.from_cache) == (SUBSET, 0)
+
+
 def test_unchanged_images_pass_with_the_exact_binomial_bound(recorded, tmp_path):
     """A fresh cache: the subset goes through the network again and gives the golden's poses."""
     root, _, golden_path, work = recorded
@@ -130,7 +158,7 @@ def test_unchanged_images_pass_with_the_exact_binomial_bound(recorded, tmp_path)
     assert (f"0 of {SUBSET} images changed: with 95% confidence at most {bound:.1%} of the test set changes"
             in gate_text(outcome))
     assert [record.drawn for record in outcome.draw.strata] == [stratum.drawn for stratum in load_report(
-        outcome.report).rows[0].result.subset.draw.strata]
+        outcome.rerun.report).rows[0].result.subset.draw.strata]
 
 
 def test_changed_images_fail_naming_them_with_full_set_estimates(recorded, tmp_path):
@@ -174,6 +202,78 @@ def test_data_settings_or_checkpoint_unlike_the_golden_are_bad_input(recorded, t
     assert "checkpoint differs from the golden's" in capsys.readouterr().err
     assert main(["gate", "--subset", "4"]) == 2
     assert "give --golden GOLDEN and --subset N" in capsys.readouterr().err
+
+
+def test_a_float32_golden_is_gated_with_another_runtime(recorded, tmp_path):
+    """The runtime is an execution choice, as the device is: the torch golden's images rerun in ONNX
+    Runtime, and the tolerances decide."""
+    root, _, golden_path, work = recorded
+    outcome = gate(golden_path, root, work, runtime="onnxruntime", cache_dir=str(tmp_path / "cache"),
+                   network_cache_dir=str(tmp_path / "networks"))
+    assert outcome.exit_code == 0 and outcome.rows[0].count("changed") == 0
+    assert (outcome.header.runtime, outcome.rerun.runtime, outcome.rerun.precision) == (
+        "torch", "onnxruntime", "float32")
+    assert "rerun on cpu with onnxruntime float32" in gate_text(outcome)
+    assert load_report(outcome.rerun.report).config.runtime == "onnxruntime"
+
+
+def test_another_precision_an_int8_golden_or_other_weights_are_bad_input(recorded, tmp_path):
+    root, _, golden_path, work = recorded
+    with pytest.raises(BenchError, match="--precision float16 differs from the golden's float32"):
+        gate(golden_path, root, work, precision="float16")
+    int8 = edited_header(golden_path, tmp_path / "int8.npz", precision="int8")
+    with pytest.raises(BenchError, match="quantized on the first 50 images of the full set"):
+        gate(int8, root, work, precision="int8")
+    other = TinyPoseNet()
+    with torch.no_grad():
+        other.high.bias.add_(1e-3)
+    with pytest.raises(BenchError, match="differs from the golden's: provided weights with sha256"):
+        gate(golden_path, root, work, model=other)
+
+
+def test_a_reduced_precision_golden_says_its_reruns_may_differ_by_rounding(recorded):
+    root, _, golden_path, work = recorded
+    outcome = gate(golden_path, root, work)
+    assert "reduced-precision" not in gate_text(outcome)
+    bfloat16 = dataclasses.replace(outcome, header=dataclasses.replace(outcome.header, precision="bfloat16"))
+    assert "a bfloat16 golden: reduced-precision reruns round otherwise" in gate_text(bfloat16)
+
+
+def test_every_gate_leaves_a_json_record(recorded, tmp_path):
+    root, _, golden_path, work = recorded
+    passed = gate(golden_path, root, work)
+    record = json.loads(write_gate_record(passed, tmp_path).read_text())
+    assert (record["verdict"], record["exit_status"]) == ("pass", 0)
+    assert record["golden"]["sha256"] == sha256_of(golden_path)
+    assert record["golden"]["content_sha256"] == passed.golden_sha256
+    drawn = [image_id for stratum in record["subset"]["strata"] for image_id in stratum["image_ids"]]
+    assert sorted(drawn) == passed.image_ids.tolist() and record["subset"]["size"] == SUBSET
+    assert [stratum["drawn"] for stratum in record["subset"]["strata"]] == [
+        len(stratum["image_ids"]) for stratum in record["subset"]["strata"]]
+    assert record["bound"]["largest_changed_fraction"] == pytest.approx(1 - 0.05 ** (1 / SUBSET))
+    assert (record["rerun"]["runtime"], record["rerun"]["device"], record["rerun"]["batch_size"]) == (
+        "torch", "cpu", 1)
+    environment = record["rerun"]["environment"]
+    assert environment["fingerprint_id"] == passed.rerun.environment.fingerprint_id
+    assert "git_commit" in environment["host"]
+    assert set(record["seconds"]) == {"check", "rerun", "compare", "estimate"}
+    assert all(seconds >= 0 for seconds in record["seconds"].values())
+    assert record["rows"][0]["identical"] == SUBSET and record["rows"][0]["estimate"] is None
+
+    drawn = passed.image_ids.tolist()
+    failed = gate(moved(golden_path, tmp_path / "changed.npz", {drawn[1]: 3.0}), root, work)
+    path = write_gate_record(failed, tmp_path)
+    assert path.name.startswith("gate-cpu-float32-") and path != tmp_path / "gate.json"
+    record = json.loads(path.read_text())
+    assert (record["verdict"], record["exit_status"], record["changed_images"]) == ("fail", 1, [drawn[1]])
+    assert "bound" not in record
+    (row,) = record["rows"]
+    (change,) = row["changed_images"]
+    assert change["image_id"] == drawn[1] and change["people"][0] == change["people"][1]
+    assert change["largest_joint_move_px"] == pytest.approx(3.0 * math.sqrt(2), abs=1e-3)
+    estimate = row["estimate"]["AP"]
+    assert estimate["differing_images"] == 1 and estimate["change"] == failed.rows[0].estimate["AP"].delta
+    assert estimate["golden"] == failed.rows[0].golden_metrics["AP"]
 
 
 def test_poses_are_identical_within_tolerance_or_changed():

@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import dataclasses
 import sys
+import tomllib
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from helpers import profile_record
+from helpers import TinyPoseNet, profile_record
 from torch import nn
 
 from bench.__main__ import main
@@ -38,15 +40,26 @@ from bench.evaluation.bootstrap import BootstrapSettings
 from bench.evaluation.results import people_to_results
 from bench.reports.compare import LoadedReport
 from bench.reports.environment import fingerprint_id
+from bench.reports.results_page import system_names, systems_table
 from bench.reports.rows import VariantCheck
+from bench.reports.schema import load_report
 from bench.reports.writing import new_report, report_stem
 from bench.runtimes import export
+from bench.runtimes.available import check_runtime
 from bench.runtimes.build import build_network
 from bench.runtimes.export import INPUT_NAME, OPSET, exported_network
-from bench.runtimes.onnxruntime_network import onnxruntime_network
+from bench.runtimes.names import (
+    CUDA_BUILDS,
+    TENSORRT_INDEX,
+    TENSORRT_LIBRARIES,
+    cuda_runtime_requirements,
+)
+from bench.runtimes.onnxruntime_network import onnxruntime_network, run_bound
 from bench.runtimes.openvino_network import openvino_network
 from bench.weights import Weights
 from reference.pipeline import Predictor, pipeline_config, preprocess_image
+
+pytestmark = pytest.mark.runtime_libraries  # loads ONNX Runtime and OpenVINO into this process: run last
 
 RUNTIMES = ("onnxruntime", "openvino")
 RAW_INPUT_SIZE = 128
@@ -266,6 +279,22 @@ def test_reports_of_two_runtimes_are_two_workloads(environment):
     assert "-openvino-float32-" in report_stem(openvino) and "torch" not in report_stem(torch_report)
 
 
+def test_the_results_page_has_a_system_row_per_runtime_and_precision(environment):
+    """Systems against workloads: one machine measured on three networks is three rows, each naming its
+    runtime (with the version the environment records) and precision."""
+    networks = (("torch", "float32", None), ("openvino", "float32", "openvino 2026.4.1"),
+                ("openvino", "int8", "openvino 2026.4.1 + nncf 3.4.0"))
+    reports = [new_report("profile", profile_record(runtime=runtime, precision=precision),
+                          environment=dataclasses.replace(environment, software=dataclasses.replace(
+                              environment.software, runtime=version)))
+               for runtime, precision, version in networks]
+    frame, _, _ = systems_table([(f"report-{index}", report) for index, report in enumerate(reports)],
+                                system_names(reports))
+    assert sorted(zip(frame["runtime"].str.split(",").str[0], frame["precision"], strict=True)) == [
+        ("openvino 2026.4.1", "float32"), ("openvino 2026.4.1 + nncf 3.4.0", "int8"),
+        (f"torch {torch.__version__} / cpu", "float32")]
+
+
 def test_the_runtime_enters_the_fingerprint_only_where_it_is_not_torch(environment):
     software = environment.software
     assert software.runtime is None
@@ -285,3 +314,84 @@ def test_device_check_runs_the_runtime_where_it_can_and_torch_as_the_cpu_referen
     plan = reproduce_plan(load_matrix(CASES_FILE, quick=True), tmp_path, tmp_path, None, runtime)
     arguments = reproduce_arguments(plan, "cpu", "cpu")
     assert arguments[arguments.index("--runtime") + 1] == on_cpu
+
+
+@pytest.fixture(scope="module")
+def tiny_networks(cache) -> dict[tuple[str, str], nn.Module]:
+    """Per (runtime, shape policy) a network of the tiny stand-in model (the network's interface, two
+    convolutions: fast to compile), built as runs build theirs."""
+    return {(runtime, shapes): build_network(TinyPoseNet(), "tiny", pipeline_config(runtime=runtime), CPU,
+                                             cache, shapes=shapes)
+            for runtime in RUNTIMES for shapes in ("dynamic", "static")}
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_static_shapes_compile_one_network_per_input_shape_giving_the_dynamic_outputs(tiny_networks, runtime):
+    dynamic, static = tiny_networks[runtime, "dynamic"], tiny_networks[runtime, "static"]
+    assert "per input shape" in static.build.shapes and "per input shape" not in dynamic.build.shapes
+    for height, width in ((64, 96), (128, 64), (64, 96)):
+        x = torch.linspace(-1, 1, 2 * 3 * height * width).reshape(2, 3, height, width)
+        for ours, theirs in zip(static.module(x), dynamic.module(x), strict=True):
+            torch.testing.assert_close(ours, theirs, rtol=RELATIVE, atol=RELATIVE * float(theirs.abs().max()))
+    compiled = getattr(static.module, "session_for", None) or static.module.request_for
+    assert compiled.cache_info().currsize == 2 + (runtime == "onnxruntime")  # (+ the dynamic session)
+
+
+def test_io_binding_gives_the_session_outputs(tiny_networks):
+    """The CUDA path binds torch tensors to the session by pointer; on the CPU provider the same binding
+    must give what ``session.run`` gives (the CPU forward itself runs on NumPy, unchanged)."""
+    network = tiny_networks["onnxruntime", "dynamic"].module
+    x = torch.linspace(-1, 1, 2 * 3 * 64 * 96).reshape(2, 3, 64, 96)
+    bound = run_bound(network.session, x, network.input_dtype)
+    for ours, theirs in zip(bound, network(x), strict=True):
+        assert ours.dtype == torch.float32 and torch.equal(ours, theirs)
+
+
+def test_the_cuda_environment_takes_onnxruntime_gpu_and_tensorrt_pinned():
+    """What `nox -s device` installs where CUDA is: the runtimes extra with ONNX Runtime's CUDA build in
+    place of its CPU build (never both: one module), TensorRT's libraries, each pinned in constraints.txt."""
+    root = Path(__file__).parents[1]
+    project = tomllib.loads((root / "pyproject.toml").read_text())["project"]
+    extra = project["optional-dependencies"]["runtimes"]
+    requirements = cuda_runtime_requirements(extra)
+    (cpu_build,) = [wanted for wanted in extra if wanted.startswith("onnxruntime")]
+    assert [found for found in requirements if found.startswith("onnxruntime")] == [
+        cpu_build.replace("onnxruntime", "onnxruntime-gpu")]
+    assert requirements[-1] == TENSORRT_LIBRARIES and len(requirements) == len(extra) + 1
+    assert TENSORRT_INDEX.startswith("https://")
+    pinned = dict(line.split("==") for line in (root / "constraints.txt").read_text().splitlines()
+                  if "==" in line and not line.startswith("#"))
+    assert {*CUDA_BUILDS.values(), TENSORRT_LIBRARIES} <= set(pinned)
+    assert cuda_runtime_requirements(["onnxruntime>=1.18", "onnx"]) == ["onnxruntime-gpu>=1.18", "onnx",
+                                                                        TENSORRT_LIBRARIES]
+
+
+def test_tensorrt_without_its_libraries_is_refused_naming_the_wheel(monkeypatch):
+    monkeypatch.setitem(sys.modules, "tensorrt_libs", None)
+    wanted = f"tensorrt_libs.*pip install {TENSORRT_LIBRARIES} --extra-index-url"
+    with pytest.raises(BenchError, match=wanted):
+        check_runtime("tensorrt", "float16", torch.device("cuda"))
+
+
+def test_a_runtime_row_has_its_paired_ap_change_against_pytorch_and_diffs_against_a_torch_report(tmp_path,
+                                                                                                 capsys):
+    """On real data (here the sample given as the data set) a runtime row carries its AP change against
+    the float32 PyTorch run on the same images with a paired bootstrap interval, and `bench diff` takes a
+    torch report and an onnxruntime report of the same images."""
+    def reproduce(runtime: str) -> Path:
+        config = ReproduceConfig(
+            data=DataConfig(ann_file=str(SAMPLE_GT), img_dir=str(SAMPLE_DIR)), scales=((1.0,),), device="cpu",
+            runtime=runtime, pipeline_options={"input_size": 64}, sample=False, workers=0,
+            bootstrap=BootstrapSettings(resamples=50), cache_dir=str(tmp_path / runtime / "predictions"),
+            network_cache_dir=str(tmp_path / "networks"), out=str(tmp_path / runtime / "out"))
+        return run_reproduction(config, model=TinyPoseNet()).paths["json"]
+
+    torch_report, onnx_report = reproduce("torch"), reproduce("onnxruntime")
+    (row,) = load_report(onnx_report).rows
+    variant = row.result.behaviour.variant_vs_float32
+    low, high = variant.ap_delta_ci95
+    assert low <= variant.ap_delta <= high
+    assert load_report(torch_report).rows[0].result.behaviour.variant_vs_float32 is None
+    capsys.readouterr()
+    assert main(["diff", str(torch_report), str(onnx_report), "--out", str(tmp_path / "diff")]) == 0
+    assert "AP" in capsys.readouterr().out and (tmp_path / "diff" / "diff.md").is_file()

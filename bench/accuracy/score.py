@@ -3,8 +3,8 @@
 Each row's predictions are matched once (``bench.evaluation.evaluate``; rows with the same predictions
 and protocol share it), and everything else is read off those matches: the nine metrics, the
 bootstrap intervals (all rows on the same resampled images), a sweep variant's paired difference to
-the first variant, and a speed variant's AP difference to its float32 run. The result is one typed
-``RowResult`` per row, not yet judged.
+the first variant, and a speed variant's AP difference to its float32 run (its interval paired on the
+same resampled images). The result is one typed ``RowResult`` per row, not yet judged.
 """
 
 from __future__ import annotations
@@ -41,22 +41,32 @@ def score_rows(run: DataRun, predicted: Predicted, bootstrap: BootstrapSettings)
     score = _Scorer(load_ground_truth(run.dataset.ground_truth()), {})
     evaluations = [score(prediction, spec.protocol) for spec, prediction in zip(run.specs, predicted.rows,
                                                                                  strict=True)]
-    results = [_result(spec, run, prediction, evaluation,
-                       reference and _variant_check(evaluation, score(reference, spec.protocol)))
+    references = [reference and score(reference, spec.protocol)
+                  for spec, reference in zip(run.specs, predicted.references, strict=True)]
+    results = [_result(spec, run, prediction, evaluation, reference and _variant_check(evaluation, reference))
                for spec, prediction, evaluation, reference in zip(run.specs, predicted.rows, evaluations,
-                                                                  predicted.references, strict=True)]
+                                                                  references, strict=True)]
     if not bootstrap.resamples:
         return results
-    matches = [evaluation.matches for evaluation in evaluations]
+    # the float32 references after the rows: resampled with them, so each variant's AP change is paired
+    matches = [evaluation.matches for evaluation in evaluations + [ref for ref in references if ref]]
     strata = strata_of(matches[0].crowd_index) if run.stratified else None
     samples = bootstrap_distributions(matches, bootstrap, strata)
+    reference_columns = iter(range(len(evaluations), len(matches)))
     first = results[0]
     with_intervals = []
-    for position, result in enumerate(results):
+    for position, (result, reference) in enumerate(zip(results, references, strict=True)):
         paired = position > 0 and result.role == "sweep"
+        behaviour = result.behaviour
+        if reference:
+            column = next(reference_columns)
+            interval = paired_deltas(reference.metrics, result.metrics, samples[:, column],
+                                     samples[:, position], bootstrap)["AP"].ci95
+            behaviour = dataclasses.replace(behaviour, variant_vs_float32=dataclasses.replace(
+                behaviour.variant_vs_float32, ap_delta_ci95=interval))
         with_intervals.append(dataclasses.replace(
             result, ci95=intervals(samples[:, position], bootstrap),
-            bootstrap=bootstrap.to_dict(run.stratified),
+            bootstrap=bootstrap.to_dict(run.stratified), behaviour=behaviour,
             paired_delta=paired_deltas(first.metrics, result.metrics, samples[:, 0], samples[:, position],
                                        bootstrap) if paired else None,
             baseline_row=first.name if paired else None))

@@ -18,9 +18,12 @@ COMMANDS = {
     "publish": "copy chosen reports into the committed results/ and rebuild its tables and page",
     "fetch": "download and verify a checkpoint",
     "device-check": "check a CUDA machine end to end: gpu tests, profile matrix, poses vs CPU, torchrun",
-    "ab": "measure two commits in one job, interleaved: per-stage same/faster/slower, predictions compared",
-    "bisect": "find the first commit that made a stage slower or changed the predictions",
+    "ab": "measure two commits or environments in one job, interleaved: per-stage same/faster/slower, "
+          "predictions compared",
+    "bisect": "find the first commit (or version of a dependency) that made a stage slower or changed the "
+              "predictions",
     "golden": "record a golden file (per-image predictions, settings, metrics) from a full reproduce run",
     "gate": "rerun a stratified subset of a golden's images and compare them image by image",
+    "matrix": "run the sample under several library versions and tabulate what changed against the pins",
 }
 """Subcommand name -> one-line help, in the order ``--help`` lists them."""

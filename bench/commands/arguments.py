@@ -16,14 +16,16 @@ def parse_scales(text: str) -> tuple[float, ...]:
         raise argparse.ArgumentTypeError(f"scales must be numbers such as 1 or 2,1; got {text!r}") from None
 
 
-def add_runtime_arguments(parser: argparse.ArgumentParser, calibration: bool = True) -> None:
-    """``--runtime`` (what runs the network, ``bench.runtimes.names``) and, with ``calibration``,
-    ``--calibration-images`` (how many images int8 calibrates on)."""
+def add_runtime_arguments(parser: argparse.ArgumentParser, calibration: bool = True,
+                          default: str | None = TORCH_RUNTIME, default_text: str = "%(default)s") -> None:
+    """``--runtime`` (what runs the network, ``bench.runtimes.names``; ``default``, which the help calls
+    ``default_text``) and, with ``calibration``, ``--calibration-images`` (how many images int8
+    calibrates on)."""
     precisions = "; ".join(f"{runtime} {', '.join(names)}" for runtime, names in RUNTIME_PRECISIONS.items())
-    parser.add_argument("--runtime", choices=RUNTIMES, default=TORCH_RUNTIME,
+    parser.add_argument("--runtime", choices=RUNTIMES, default=default,
                         help="what runs the network: torch itself, or our model exported to ONNX and run by "
                              "ONNX Runtime, OpenVINO (CPU) or TensorRT (ONNX Runtime's provider, CUDA); "
-                             f"precisions: {precisions} (default: %(default)s)")
+                             f"precisions: {precisions} (default: {default_text})")
     if calibration:
         parser.add_argument("--calibration-images", type=int, default=DEFAULT_CALIBRATION_IMAGES,
                             metavar="N",

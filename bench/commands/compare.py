@@ -39,6 +39,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="also write comparison.md, CSV tables and stages.png into DIR")
     parser.add_argument("--html", type=Path, metavar="OUT.html",
                         help="also write the comparison as one self-contained, sortable HTML page")
+    parser.add_argument("--history", type=Path, metavar="FILE.csv",
+                        help="append every compared report's figures (stage p50s, AP rows) to this history "
+                             "CSV, once per report (created if missing; `bench publish` keeps "
+                             "results/history.csv), and add each series with its change points to --html")
     parser.set_defaults(run=run)
 
 
@@ -52,11 +56,14 @@ def run(args: argparse.Namespace) -> int:
     )
 
     config = CompareConfig(paths=tuple(args.paths), baseline=args.baseline, threshold=args.threshold,
-                           out_dir=args.out, html=args.html)
+                           out_dir=args.out, html=args.html, history=args.history)
     comparison = compare(config)
     written = None if config.out_dir is None else write_comparison(comparison, config.out_dir)
     page = None if config.html is None else atomic.write_text(config.html, comparison_page(comparison))
     print(comparison_summary(comparison, written, page))
+    if comparison.history is not None:
+        print(f"history: {comparison.history.path} ({comparison.history.new_reports} new report(s), "
+              f"{comparison.history.new_rows} row(s) added)")
     for message in comparison.skipped:
         print(f"warning: {message}", file=sys.stderr)
     return 1 if comparison.regressed else 0

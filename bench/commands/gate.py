@@ -8,10 +8,12 @@ import sys
 from pathlib import Path
 
 from bench.commands import COMMANDS
+from bench.commands.arguments import add_runtime_arguments
 from bench.commands.config_file import config_argument, read_config
 from bench.data.dataset import add_data_arguments, add_subset_arguments
 from bench.errors import BenchError
 from bench.reports.folders import DEFAULT_OUT
+from reference.precisions import PRECISIONS
 
 CONFIG_KEYS = {
     "workers": int, "threads": int, "cache_dir": str, "checkpoint_cache_dir": str, "network_cache_dir": str,
@@ -28,10 +30,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "gate", help=COMMANDS["gate"],
         description="Rerun N images of a golden's test set, drawn at random within the crowd-index splits, "
                     "with the golden's settings, and compare each with the golden: identical, within "
-                    "0.05 px and 1e-4 in score, or changed. Exit 0 when none changed (with the exact "
+                    "0.05 px and 1e-4 in score, or changed. The device and the runtime are this "
+                    "machine's choice (a float32 golden from torch on a GPU gates ONNX Runtime on a CPU); "
+                    "the precision is the golden's. Exit 0 when none changed (with the exact "
                     "binomial bound on the share of the set that changes), 1 when some did (naming them, "
                     "with every published metric's estimated full-set change and its 95% interval), 2 "
-                    "when the data, settings or checkpoint differ from the golden's. --power prints the "
+                    "when the data, settings, precision or checkpoint differ from the golden's. A JSON "
+                    "record of the run goes into --out (gate-*.json). --power prints the "
                     "gate's power and --coverage its intervals' coverage, by simulation on a generated set.")
     parser.add_argument("--golden", type=Path, metavar="GOLDEN",
                         help="the golden file (`bench golden record`)")
@@ -39,9 +44,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_subset_arguments(data)
     parser.add_argument("--checkpoint", help="checkpoint URL or local path (default: the published URL)")
     parser.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda, cuda:N")
+    add_runtime_arguments(parser, calibration=False, default=None, default_text="the golden's")
+    parser.add_argument("--precision", choices=PRECISIONS,
+                        help="the golden's (default); any other is refused: a golden is gated at its own "
+                             "precision")
     parser.add_argument("--batch-size", type=int, default=1, help="images per forward pass (default: 1)")
-    parser.add_argument("--out", default=str(DEFAULT_OUT), help="folder of the subset's reproduce report "
-                                                                "(default: %(default)s)")
+    parser.add_argument("--out", default=str(DEFAULT_OUT),
+                        help="folder of the subset's reproduce report and the gate's record (default: "
+                             "%(default)s)")
     parser.add_argument("--power", action="store_true",
                         help="print the smallest share of the set, and the AP change, detected with 90%% "
                              "power at N = 100, 200, 500 (simulated on a generated 8,000-image set)")
@@ -61,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
     from bench.data.dataset import DataConfig
     from bench.evaluation.bootstrap import BootstrapSettings
     from bench.gate.check import GateConfig, run_gate
+    from bench.gate.record import write_gate_record
     from bench.gate.summary import gate_text
 
     table, _ = read_config(args.config, "gate", CONFIG_KEYS)
@@ -72,12 +83,14 @@ def run(args: argparse.Namespace) -> int:
     data = DataConfig(data_root=args.data_root, ann_file=args.ann_file, img_dir=args.img_dir)
     config = GateConfig(
         golden=args.golden, subset=args.subset, subset_seed=args.subset_seed, data=data,
-        checkpoint=args.checkpoint, device=args.device, batch_size=args.batch_size, out=args.out,
+        checkpoint=args.checkpoint, device=args.device, runtime=args.runtime, precision=args.precision,
+        batch_size=args.batch_size, out=args.out,
         bootstrap=bootstrap, **{key: table[key] for key in PLAIN_KEYS if key in table},
         **({"tolerance_px": tolerance["joint_px"]} if "joint_px" in tolerance else {}),
         **({"tolerance_score": tolerance["score"]} if "score" in tolerance else {}))
     outcome = run_gate(config)
     print(gate_text(outcome))
+    print(f"record: {write_gate_record(outcome, args.out)}")
     return outcome.exit_code
 
 

@@ -38,8 +38,8 @@ def add_moved_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0,
                         help="seed of each round's random order and of the bootstrap (default: %(default)s)")
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE, metavar="DIR",
-                        help="extracted commits (by full sha) and each commit's predictions, kept between "
-                             "runs (default: %(default)s)")
+                        help="extracted commits (by full sha), environments (by file and interpreter) and "
+                             "each side's predictions, kept between runs (default: %(default)s)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, metavar="DIR",
                         help="folder for a new subfolder holding each round's reports, the diff files and "
                              "the JSON record (default: %(default)s)")
@@ -86,21 +86,22 @@ def check_options(command: str, options: Sequence[str]) -> None:
 
 
 def options_digest(options: Sequence[str]) -> str:
-    """What a commit's cached predictions depend on besides the commit: a digest of the reproduce
-    options (a changed data set under the same options needs another --cache)."""
+    """What a side's cached predictions depend on besides its REF: a digest of the reproduce options (a
+    changed data set under the same options needs another --cache)."""
     return hashlib.sha256(json.dumps(list(options)).encode()).hexdigest()[:16]
 
 
-def moved_settings(args: argparse.Namespace, command: str, shas: Sequence[str], **fields: Any) -> AbSettings:
+def moved_settings(args: argparse.Namespace, command: str, labels: Sequence[str],
+                   **fields: Any) -> AbSettings:
     """The settings of an ab comparison (of each of bisect's) from the shared options and ``fields``
-    (which win),
-    with a new folder for this run, ``OUT/COMMAND-UTCTIME-SHA12-SHA12``; BenchError for values out of
-    range or an ``--out`` that cannot be written, before the folder is made."""
+    (which win), with a new folder for this run, ``OUT/COMMAND-UTCTIME-LABEL-LABEL`` (a label: a short
+    sha, ``env-`` and a file's stem, a package and version); BenchError for values out of range or an
+    ``--out`` that cannot be written, before the folder is made."""
     from bench.moved.ab import AbSettings
     from bench.reports.speed_verdicts import VerdictRule
 
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    out = Path(args.out) / "-".join([command, stamp, *(sha[:12] for sha in shas)])
+    out = Path(args.out) / "-".join([command, stamp, *labels])
     try:
         settings = AbSettings(**{"out": out, "cache": args.cache.expanduser(), "max_rounds": args.max_rounds,
                                  "max_minutes": args.max_minutes, "seed": args.seed,

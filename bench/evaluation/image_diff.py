@@ -64,6 +64,15 @@ def image_differences(a: ImageMatches, b: ImageMatches) -> pd.DataFrame:
                              ignore_index=True)
 
 
+TOLERANCE_PX = 0.05
+"""Largest joint move, in pixels, of an image "within tolerance" of another run (``PoseChange.within``):
+float rounding of another device, thread count or library build stays far below it."""
+TOLERANCE_SCORE = 1e-4
+"""Largest change of a person or joint score of an image "within tolerance" of another run."""
+
+IDENTICAL, WITHIN_TOLERANCE, CHANGED = OUTCOMES = ("identical", "within tolerance", "changed")
+"""How an image of one run compares with the same image of another (``PoseChange.outcome``)."""
+
 Poses = tuple[np.ndarray, np.ndarray]
 """One image's people: keypoints [P, K, 3] (x, y, score per joint) and person scores [P]."""
 NO_POSES: Poses = (np.zeros((0, 0, 3)), np.zeros(0))
@@ -88,6 +97,13 @@ class PoseChange:
         ``tolerance_score``."""
         return (self.people[0] == self.people[1] and max(self.moves_px, default=0.0) <= tolerance_px
                 and max(self.score_changes, default=0.0) <= tolerance_score)
+
+    def outcome(self, tolerance_px: float = TOLERANCE_PX, tolerance_score: float = TOLERANCE_SCORE) -> str:
+        """"identical", "within tolerance" (``within``) or "changed": the one classification of an image
+        that the gate, ``ab`` and the environment matrix print."""
+        if self.identical:
+            return IDENTICAL
+        return WITHIN_TOLERANCE if self.within(tolerance_px, tolerance_score) else CHANGED
 
     def largest_move(self) -> int | None:
         """The position in ``pairs`` of the pair whose joint moved most (None without pairs)."""

@@ -3,18 +3,23 @@ compare every image with the golden.
 
 Before any prediction, everything the comparison depends on is checked against the golden: the data
 (the annotation file's sha256 and each drawn image's), the pipeline settings of every row as this code
-builds them from the golden's settings, and the checkpoint's sha256; a difference is a BenchError
-naming it (exit status 2). The subset then runs through ``bench reproduce`` (its report goes into
-``out``), and each row's poses are compared with the golden's image by image
-(``bench.evaluation.image_diff.compare_poses``): identical, within the tolerance (``tolerance_px`` for
-every joint, ``tolerance_score`` for the person and joint scores: a GPU golden and a CPU rerun differ
-in float rounding), or changed. Any changed image fails the gate, an improvement too, until the golden
-is recorded again.
+builds them from the golden's settings, the precision, and the weights (the checkpoint's sha256, or a
+provided network's state digest); a difference is a BenchError naming it (exit status 2). The runtime
+is exempt, as the device is: it says how the network runs, not what it computes, so a float32 golden
+recorded with torch on a GPU is gated with ONNX Runtime on a CPU runner, and the tolerances decide. An
+int8 golden is refused: its network was quantized on calibration images a subset rerun does not have.
+The subset then runs through ``bench reproduce`` (its report goes into ``out``), and each row's poses
+are compared with the golden's image by image (``bench.evaluation.image_diff.compare_poses``):
+identical, within the tolerance (``tolerance_px`` for every joint, ``tolerance_score`` for the person
+and joint scores: a GPU golden and a CPU rerun differ in float rounding), or changed. Any changed image
+fails the gate, an improvement too, until the golden is recorded again.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,32 +39,46 @@ from bench.data.dataset import CrowdPoseDataset, DataConfig, load_dataset
 from bench.errors import BenchError
 from bench.evaluation import evaluate
 from bench.evaluation.bootstrap import BootstrapSettings, PairedDelta
-from bench.evaluation.image_diff import PoseChange, compare_poses, image_differences
+from bench.evaluation.image_diff import (
+    TOLERANCE_PX,
+    TOLERANCE_SCORE,
+    PoseChange,
+    compare_poses,
+    image_differences,
+)
 from bench.evaluation.inputs import GroundTruth, load_detections, load_ground_truth
-from bench.evaluation.subset import SubsetDraw, strata_of
+from bench.evaluation.subset import STRATA, SubsetDraw, strata_of
 from bench.gate.estimate import full_set_changes
 from bench.gate.golden import Golden, GoldenHeader, RowPoses
 from bench.gate.golden_file import load_golden
 from bench.reading import sha256_of
+from bench.reports.environment import Environment
 from bench.reports.folders import DEFAULT_OUT
 from bench.reports.typed import to_data
 from bench.weights import Weights
 from reference.pipeline import InputLimits
+from reference.precisions import QUANTIZED
 
-TOLERANCE_PX = 0.05
-TOLERANCE_SCORE = 1e-4
 MAX_NAMED = 5
 """Most image ids a refusal names (then a count)."""
-RECORDED_SETTINGS = ("precision", "runtime", "calibration_images", "pipeline_options")
-"""The reproduce settings a gate takes from its golden (besides the rows and the input limits)."""
+RECORDED_SETTINGS = ("calibration_images", "pipeline_options")
+"""The reproduce settings a gate takes from its golden (besides the rows, the input limits and, unless
+given, the runtime and precision)."""
+EXECUTION_SETTINGS = ("runtime",)
+"""Pipeline settings that say how the network runs, not what it computes: like the device, the gate
+may change them (the tolerances decide), so the settings check leaves them out."""
+FULL_PRECISION = "float32"
+"""The one precision whose reruns round as the golden's did to the tolerances; every other one (tf32,
+bfloat16, float16) is reduced."""
 
 
 @dataclass(frozen=True)
 class GateConfig:
     """What `bench gate` reruns and how: the golden, the subset's size and seed, where the data and the
-    checkpoint are, how the network runs (device, batch, workers, threads, caches, machine name: none of
-    them part of the comparison), where the subset's report goes, the bootstrap of the estimates and the
-    tolerances."""
+    checkpoint are, how the network runs (device, runtime, batch, workers, threads, caches, machine
+    name: none of them part of the comparison; ``runtime`` None: the golden's), the precision (None: the
+    golden's; any other is refused), where the subset's report and the gate's record go, the bootstrap
+    of the estimates and the tolerances."""
 
     golden: Path
     subset: int
@@ -67,6 +86,8 @@ class GateConfig:
     data: DataConfig = field(default_factory=DataConfig)
     checkpoint: str | None = None
     device: str = "auto"
+    runtime: str | None = None
+    precision: str | None = None
     batch_size: int = 1
     out: str = str(DEFAULT_OUT)
     workers: int = 2
@@ -97,24 +118,47 @@ class RowOutcome:
         """How many images have ``status``."""
         return self.statuses.count(status)
 
+    @property
+    def differing(self) -> np.ndarray:
+        """[n] whether each image's poses differ from the golden's at all (within tolerance included)."""
+        return np.array([not change.identical for change in self.changes])
+
+
+@dataclass(frozen=True)
+class Rerun:
+    """How the subset ran: the report it wrote, its device, runtime, precision and batch size, and the
+    environment it ran in (fingerprint, and the code's git commit in ``host``)."""
+
+    report: Path
+    device: str
+    runtime: str
+    precision: str
+    batch_size: int
+    environment: Environment
+
+    def describe(self) -> str:
+        return (f"{self.device} with {self.runtime} {self.precision} (environment "
+                f"{self.environment.fingerprint_id})")
+
 
 @dataclass(frozen=True, eq=False)
 class GateOutcome:
-    """The gate's outcome: the golden (path, content sha256, header), the draw, the subset's image ids
-    [n] and strata [n], every row compared, the subset run's report with its device and environment
-    fingerprint, and the tolerances."""
+    """The gate's outcome: the golden (path, content and file sha256, header), the draw, the subset's
+    image ids [n] and strata [n], every row compared, how the subset ran, the tolerances, and the wall
+    seconds of each phase (check, rerun, compare, estimate)."""
 
     golden: Path
     golden_sha256: str
+    golden_file_sha256: str
     header: GoldenHeader
     draw: SubsetDraw
     image_ids: np.ndarray
     strata: np.ndarray
     rows: tuple[RowOutcome, ...]
-    report: Path
-    rerun_on: str
+    rerun: Rerun
     tolerance_px: float
     tolerance_score: float
+    seconds: dict[str, float]
 
     @property
     def changed_images(self) -> list[int]:
@@ -127,53 +171,78 @@ class GateOutcome:
     def exit_code(self) -> int:
         return 1 if self.changed_images else 0
 
+    def stratum(self, image_id: int) -> str:
+        """The split of the drawn image ``image_id``."""
+        return STRATA[self.strata[int(np.flatnonzero(self.image_ids == image_id)[0])]]
+
 
 def run_gate(config: GateConfig, model: nn.Module | None = None) -> GateOutcome:
     """Check, rerun and compare (see the module docstring); ``model`` replaces the checkpoint (tests)."""
+    started = time.perf_counter()
     golden, golden_sha256 = load_golden(config.golden)
+    golden_file_sha256 = sha256_of(config.golden, "golden file")
     dataset = checked_dataset(config, golden)
     subset, draw = stratified_subset(dataset, config.subset, config.subset_seed)
     check_images(subset, golden)
     rerun = rerun_config(config, golden.header)
     check_settings(rerun, golden.header)
     check_weights(rerun, golden.header, model)
-    result = run_reproduction(rerun, model)
+    checked = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="gate-predictions-") as scratch:
+        # a fresh cache unless one is named: a cached prediction is keyed by reference/ and torch only,
+        # and would hide what the gate is there to see (another OpenCV, numpy or bench/)
+        fresh = rerun if config.cache_dir else dataclasses.replace(rerun, cache_dir=scratch)
+        result = run_reproduction(fresh, model)
     report_path = result.paths["json"]
     gt = load_ground_truth(subset.ground_truth())
     image_ids = np.array(subset.image_ids, dtype=np.int64)
     positions = np.searchsorted(golden.image_ids, image_ids)
     rows = {row.result.name: row for row in result.report.rows}
-    outcomes = []
+    reran = time.perf_counter()
+    pairs = []
     for golden_row, poses in zip(golden.header.rows, golden.poses, strict=True):
         row = rows[golden_row.name].result
         if row.behaviour is None:
             raise BenchError(f"row {row.name!r} did not run: {rows[golden_row.name].verdict.reason}")
         new = RowPoses.from_detections(load_detections(recorded_results(row, report_path), gt), image_ids)
-        outcomes.append(compare_row(golden_row.name, golden_row.metrics, golden_row.protocol,
-                                    poses.select(positions), new, image_ids, gt, draw, config))
-    rerun_on = f"{result.report.config.device} (environment {result.report.environment.fingerprint_id})"
-    return GateOutcome(config.golden, golden_sha256, golden.header, draw, image_ids,
-                       strata_of(gt_crowd_index(gt, image_ids)), tuple(outcomes), report_path, rerun_on,
-                       config.tolerance_px, config.tolerance_score)
+        pairs.append((poses.select(positions), new))
+    compared = [compare_row(golden_row.name, golden_row.metrics, golden, new, image_ids, config)
+                for golden_row, (golden, new) in zip(golden.header.rows, pairs, strict=True)]
+    ended_compare = time.perf_counter()
+    outcomes = tuple(estimated(row, golden_row.protocol, *pair, image_ids, gt, draw, config.bootstrap)
+                     for row, golden_row, pair in zip(compared, golden.header.rows, pairs, strict=True))
+    ended = time.perf_counter()
+    report = result.report
+    ran = Rerun(report_path, report.config.device, report.config.runtime, report.config.precision,
+                config.batch_size, report.environment)
+    seconds = {"check": checked - started, "rerun": reran - checked, "compare": ended_compare - reran,
+               "estimate": ended - ended_compare}
+    return GateOutcome(config.golden, golden_sha256, golden_file_sha256, golden.header, draw, image_ids,
+                       strata_of(gt_crowd_index(gt, image_ids)), outcomes, ran, config.tolerance_px,
+                       config.tolerance_score, seconds)
 
 
-def compare_row(name: str, golden_metrics: dict[str, float], protocol: str, golden: RowPoses, new: RowPoses,
-                image_ids: np.ndarray, gt: GroundTruth, draw: SubsetDraw, config: GateConfig) -> RowOutcome:
-    """One row's poses against the golden's on the subset; the estimates where an image changed."""
+def compare_row(name: str, golden_metrics: dict[str, float], golden: RowPoses, new: RowPoses,
+                image_ids: np.ndarray, config: GateConfig) -> RowOutcome:
+    """One row's poses against the golden's on the subset, image by image."""
     changes = tuple(compare_poses(int(image_id), golden.image(position), new.image(position))
                     for position, image_id in enumerate(image_ids))
-    statuses = tuple("identical" if change.identical else "within tolerance"
-                     if change.within(config.tolerance_px, config.tolerance_score) else "changed"
-                     for change in changes)
-    if "changed" not in statuses:
-        return RowOutcome(name, golden_metrics, changes, statuses)
+    statuses = tuple(change.outcome(config.tolerance_px, config.tolerance_score) for change in changes)
+    return RowOutcome(name, golden_metrics, changes, statuses)
+
+
+def estimated(row: RowOutcome, protocol: str, golden: RowPoses, new: RowPoses, image_ids: np.ndarray,
+              gt: GroundTruth, draw: SubsetDraw, bootstrap: BootstrapSettings) -> RowOutcome:
+    """``row`` with its per-image match differences and full-set estimates where an image changed."""
+    if "changed" not in row.statuses:
+        return row
     category = int(gt.table.category_ids[0])
     golden_matches, new_matches = (
         evaluate(gt, poses.detections(image_ids, category, source), protocol).matches
         for poses, source in ((golden, "golden"), (new, "rerun")))
-    differing = np.array([not change.identical for change in changes])
-    return RowOutcome(name, golden_metrics, changes, statuses, image_differences(golden_matches, new_matches),
-                      full_set_changes(golden_matches, new_matches, draw, differing, config.bootstrap))
+    return dataclasses.replace(row, matches=image_differences(golden_matches, new_matches),
+                               estimate=full_set_changes(golden_matches, new_matches, draw, row.differing,
+                                                         bootstrap))
 
 
 def checked_dataset(config: GateConfig, golden: Golden) -> CrowdPoseDataset:
@@ -205,12 +274,31 @@ def check_images(subset: CrowdPoseDataset, golden: Golden) -> None:
                          f"unreadable in {subset.img_dir}: image id {named}")
 
 
+def rerun_precision(config: GateConfig, header: GoldenHeader) -> str:
+    """The rerun's precision: the golden's. BenchError naming both for another one (a golden is gated at
+    its own precision), and for an int8 golden: its network was quantized with the first
+    ``calibration_images`` images of the full set, and a subset rerun would calibrate on the first of its
+    own, so every prediction could differ for that alone."""
+    precision = config.precision or header.precision
+    if precision != header.precision:
+        raise BenchError(f"--precision {precision} differs from the golden's {header.precision}: a golden is "
+                         f"gated at its own precision (record a {precision} golden to gate {precision} runs)")
+    if precision in QUANTIZED:
+        count = header.settings.get("calibration_images")
+        raise BenchError(f"the golden is {precision}: its network was quantized on the first {count} images "
+                         f"of the full set, and a subset rerun would quantize on images of its own, so it "
+                         f"cannot match; gate a float32 golden (any float32 runtime), or rerun the whole "
+                         f"set and compare the reports with `bench diff`")
+    return precision
+
+
 def rerun_config(config: GateConfig, header: GoldenHeader) -> ReproduceConfig:
-    """The reproduce run of the subset: the golden's rows, precision, runtime, pipeline options and
-    input limits; this machine's data location, checkpoint, device and schedule; no intervals and no
-    sample run."""
+    """The reproduce run of the subset: the golden's rows, precision, pipeline options and input limits,
+    and its runtime unless ``config`` names one; this machine's data location, checkpoint, device and
+    schedule; no intervals and no sample run."""
     settings = header.settings
     recorded = {key: settings[key] for key in RECORDED_SETTINGS if key in settings}
+    recorded.update(precision=rerun_precision(config, header), runtime=config.runtime or header.runtime)
     try:
         limits = InputLimits(**settings.get("input_limits", {}))
     except (TypeError, ValueError) as error:
@@ -226,7 +314,7 @@ def rerun_config(config: GateConfig, header: GoldenHeader) -> ReproduceConfig:
 
 def check_settings(rerun: ReproduceConfig, header: GoldenHeader) -> None:
     """BenchError naming every row and pipeline setting this code builds otherwise than the golden
-    recorded them (a default changed since, say)."""
+    recorded them (a default changed since, say); the ``EXECUTION_SETTINGS`` (the runtime) are left out."""
     specs = {spec.name: spec for spec in row_specs(rerun, load_expected(rerun.expected))}
     problems = []
     for row in header.rows:
@@ -234,8 +322,9 @@ def check_settings(rerun: ReproduceConfig, header: GoldenHeader) -> None:
         if spec is None:
             problems.append(f"row {row.name!r}: no such published row now (rows: {', '.join(specs)})")
             continue
-        problems += [f"row {row.name!r}: {difference}"
-                     for difference in setting_differences(row.pipeline, to_data(spec.config.to_dict()))]
+        golden, now = ({name: value for name, value in pipeline.items() if name not in EXECUTION_SETTINGS}
+                       for pipeline in (row.pipeline, to_data(spec.config.to_dict())))
+        problems += [f"row {row.name!r}: {difference}" for difference in setting_differences(golden, now)]
         if spec.protocol != row.protocol:
             problems.append(f"row {row.name!r}: protocol: golden {row.protocol!r}, now {spec.protocol!r}")
     if problems:
@@ -255,11 +344,12 @@ def setting_differences(golden: dict[str, Any], now: dict[str, Any], prefix: str
 
 
 def check_weights(rerun: ReproduceConfig, header: GoldenHeader, model: nn.Module | None) -> None:
-    """BenchError unless the rerun's weights are the golden's: the checkpoint's sha256 (resolved, and
-    downloaded if need be, now), or the same kind of provided network."""
+    """BenchError unless the rerun's weights are the golden's: the same kind, and the same sha256 (of the
+    checkpoint, resolved and downloaded if need be now; of a provided network's state)."""
     recorded = header.weights
     if model is not None:
-        found, sha256 = Weights.provided(model).to_record().kind, None
+        provided = Weights.provided(model).to_record()
+        found, sha256 = provided.kind, provided.sha256
     else:
         spec = rerun.checkpoint or load_expected(rerun.expected).checkpoint.url
         found, sha256 = "checkpoint", resolve_checkpoint(spec, rerun.checkpoint_cache_dir).sha256

@@ -1,7 +1,7 @@
-"""What `bench gate` prints: per row how many images are identical, within tolerance or changed; on a
-pass the exact binomial bound on the share of the set that changes; on a failure the changed images
-(people, the largest joint move, the matches) and every published metric's estimated full-set change
-with its 95% interval."""
+"""What `bench gate` prints: how the golden and the rerun ran (a reduced-precision golden with a warning),
+per row how many images are identical, within tolerance or changed; on a pass the exact binomial bound
+on the share of the set that changes; on a failure the changed images (people, the largest joint move,
+the matches) and every published metric's estimated full-set change with its 95% interval."""
 
 from __future__ import annotations
 
@@ -11,8 +11,7 @@ import pandas as pd
 from bench.evaluation import metric_text
 from bench.evaluation.bootstrap import INTERVAL_METRICS
 from bench.evaluation.image_diff import PoseChange
-from bench.evaluation.subset import STRATA
-from bench.gate.check import GateOutcome, RowOutcome
+from bench.gate.check import FULL_PRECISION, GateOutcome, RowOutcome
 from bench.gate.estimate import changed_fraction_bound, differing_counts
 from bench.reports.markdown import markdown_table
 from reference.crowdpose import JOINT_NAMES
@@ -26,10 +25,15 @@ def gate_text(outcome: GateOutcome) -> str:
     """The gate's summary (see the module docstring), ending with the line that says why it exits so."""
     images = len(outcome.image_ids)
     total = outcome.header.data.num_images
+    header = outcome.header
     lines = [f"gate: {outcome.draw.describe()} of golden {outcome.golden} (content sha256 "
-             f"{outcome.golden_sha256[:12]}..., {total} images), rerun: {outcome.report}",
-             f"golden recorded on {outcome.header.device} (environment "
-             f"{outcome.header.environment_fingerprint}), rerun on {outcome.rerun_on}"]
+             f"{outcome.golden_sha256[:12]}..., {total} images), rerun: {outcome.rerun.report}",
+             f"golden recorded on {header.device} with {header.runtime} {header.precision} (environment "
+             f"{header.environment_fingerprint}), rerun on {outcome.rerun.describe()}"]
+    if header.precision != FULL_PRECISION:
+        lines.append(f"a {header.precision} golden: reduced-precision reruns round otherwise on another "
+                     "device or runtime, so an image may differ beyond the tolerances by that rounding "
+                     "noise alone; read a changed image with that in mind")
     tolerance = f"within {outcome.tolerance_px:g} px and {outcome.tolerance_score:g} in score"
     lines += [f"{row.name}: {row.count('identical')} identical, {row.count('within tolerance')} {tolerance}, "
               f"{row.count('changed')} changed" for row in outcome.rows]
@@ -46,7 +50,8 @@ def gate_text(outcome: GateOutcome) -> str:
     if len(listed) > MAX_LISTED:
         lines.append(f"... and {len(listed) - MAX_LISTED} more")
     lines += ["", f"estimated full-set change, rerun - golden ({CONFIDENCE:.0%} intervals: stratified "
-                  f"bootstrap over the {images} images; their coverage: `bench gate --coverage`):",
+                  f"bootstrap over the {images} images, widened where few of them differ; their coverage: "
+                  "`bench gate --coverage`):",
               estimate_table(outcome), "",
               f"{len(changed)} of {images} images changed: the gate fails (an improvement too, until the "
               "golden is recorded again with `python -m bench golden record`)"]
@@ -56,9 +61,8 @@ def gate_text(outcome: GateOutcome) -> str:
 def change_line(outcome: GateOutcome, row: RowOutcome, change: PoseChange) -> str:
     """One changed image: people before and after, the largest joint move, the largest score change and
     the people matched at OKS .5 with their mean OKS (golden -> rerun)."""
-    position = int((outcome.image_ids == change.image_id).argmax())
     before, after = change.people
-    stratum = STRATA[outcome.strata[position]]
+    stratum = outcome.stratum(change.image_id)
     text = f"{row.name}: image {change.image_id} ({stratum}): {before} -> {after} people"
     largest = change.largest_move()
     if largest is not None:
@@ -78,10 +82,11 @@ def change_line(outcome: GateOutcome, row: RowOutcome, change: PoseChange) -> st
 def estimate_table(outcome: GateOutcome) -> str:
     """Per row with a changed image and published metric: the golden's full-set value, the estimated
     change and its interval, the estimated new value, and the drawn images that differ among the
-    metric's (an interval resting on few of them is less sure than its 95%: README)."""
+    metric's (the interval widens as they get fewer; with none, a split's interval is [0, 0] and says
+    nothing about it)."""
     records = []
     for row in outcome.rows:
-        counts = differing_counts(np.array([not change.identical for change in row.changes]), outcome.strata)
+        counts = differing_counts(row.differing, outcome.strata)
         for name in INTERVAL_METRICS if row.estimate else ():
             delta = row.estimate[name]
             golden = row.golden_metrics.get(name)

@@ -1,5 +1,5 @@
-"""``bench ab``: two commits measured in the same job, in alternating rounds, and their predictions
-compared once.
+"""``bench ab``: two sides (commits, or environments: ``bench.moved.sides``) measured in the same job,
+in alternating rounds, and their predictions compared once.
 
 Each round runs one short profile of each side, in an order drawn anew each round from a generator
 seeded with ``AbSettings.seed`` (so neither side always runs first, after the other has warmed the
@@ -7,7 +7,7 @@ machine), and keeps each stage's median of that round. After every round the sta
 rounds so far (``bench.moved.speed``); rounds go on while any stage is inconclusive, up to
 ``max_rounds`` rounds or ``max_minutes`` minutes, and a stage still inconclusive then is reported as
 such, at the budget. Both sides' predictions (``bench reproduce``, once per side and cached by
-commit) are compared image by image (``bench.moved.accuracy``).
+commit and environment) are compared image by image (``bench.moved.accuracy``).
 
 Unlike ``bench compare --baseline``, which judges reports stored at different times, both sides here
 share the same minutes of the same machine: a machine that drifts (thermal state, other jobs, a
@@ -32,23 +32,14 @@ from bench import atomic
 from bench.errors import EXIT_FAILED_VERDICT, EXIT_PASSED, BenchError
 from bench.evaluation.bootstrap import BootstrapSettings
 from bench.moved.accuracy import AccuracyComparison, compare_predictions
-from bench.moved.checkouts import source_tree
 from bench.moved.runner import Runner, SideFailed
+from bench.moved.sides import Ref, Side, prepare_side
 from bench.moved.speed import INCONCLUSIVE, MIN_ROUNDS, round_verdicts
 from bench.reading import read_json
 from bench.reports.speed_verdicts import StageVerdict, VerdictRule
 
 PREDICTIONS = "predictions"
-"""The cache's subfolder of each commit's predictions, one folder per commit and option digest."""
-
-
-@dataclass(frozen=True)
-class Side:
-    """One side of a comparison: its name ("base" or "head"), commit and source tree."""
-
-    name: str
-    sha: str
-    tree: Path
+"""The cache's subfolder of each side's predictions, one folder per REF key and option digest."""
 
 
 @dataclass(frozen=True)
@@ -56,10 +47,11 @@ class AbSettings:
     """What a comparison measures and how long it may run.
 
     ``out``: this comparison's folder (each round's reports, the diff files, ``ab.json``); ``cache``:
-    the extracted commits and each commit's predictions, kept between runs. ``stages``: the stages
-    judged (None: all a profile times); ``accuracy``: compare predictions too; ``gt``: the annotation
-    file of results-file predictions (a report names its own); ``predictions_key``: what the
-    predictions depend on besides the commit (a digest of the reproduce options).
+    the extracted commits, the environments and each side's predictions, kept between runs.
+    ``stages``: the stages judged (None: all a profile times); ``accuracy``: compare predictions too;
+    ``gt``: the annotation file of results-file predictions (a report names its own);
+    ``predictions_key``: what the predictions depend on besides the REF (a digest of the reproduce
+    options).
     """
 
     out: Path
@@ -110,7 +102,8 @@ class AbResult:
         """What ``bench ab`` prints: what was compared and how, then one line per stage and one for
         the accuracy (the last lines)."""
         rule = self.settings.rule
-        head = [f"ab: base {self.base.sha} against head {self.head.sha}"]
+        head = [f"ab: base {self.base.ref.text} against head {self.head.ref.text}", self.base.describe(),
+                self.head.describe()]
         if self.settings.max_rounds:
             head.append(f"speed: {self.rounds} rounds, each side once per round in random order (seed "
                         f"{self.settings.seed}); per stage, the per-round medians paired by round: Wilcoxon "
@@ -126,7 +119,7 @@ class AbResult:
         return [*head, *stages, accuracy]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"base": self.base.sha, "head": self.head.sha, "seed": self.settings.seed,
+        return {"base": self.base.to_dict(), "head": self.head.to_dict(), "seed": self.settings.seed,
                 "rule": dataclasses.asdict(self.settings.rule), "rounds": self.rounds,
                 "at_budget": self.at_budget, "medians_ms": self.medians,
                 "speed": [dataclasses.asdict(verdict) for verdict in self.speed],
@@ -134,10 +127,9 @@ class AbResult:
                 "exit_status": self.exit_code}
 
 
-def run_ab(repo: Path, base: str, head: str, runner: Runner, settings: AbSettings) -> AbResult:
-    """Compare commit ``head`` with commit ``base`` of ``repo`` (full shas) and write ``ab.json``."""
-    sides = [Side(name, sha, source_tree(repo, sha, settings.cache)) for name, sha in (("base", base),
-                                                                                        ("head", head))]
+def run_ab(repo: Path, base: Ref, head: Ref, runner: Runner, settings: AbSettings) -> AbResult:
+    """Compare ``head`` with ``base`` (REFs of ``repo``) and write ``ab.json``."""
+    sides = [prepare_side(name, ref, repo, settings.cache) for name, ref in (("base", base), ("head", head))]
     return compare_sides(*sides, runner, settings)
 
 
@@ -145,8 +137,8 @@ def compare_sides(base: Side, head: Side, runner: Runner, settings: AbSettings,
                   clock: Callable[[], float] = time.monotonic) -> AbResult:
     """Check that both sides build, compare their predictions (``settings.accuracy``) and measure
     their speed in rounds; SideFailed when a side does not run."""
-    for side in {base.tree: base, head.tree: head}.values():
-        runner.check(side.tree)
+    for setup in dict.fromkeys((base.setup, head.setup)):
+        runner.check(setup)
     accuracy = None
     if settings.accuracy:
         predictions = [side_predictions(side, runner, settings) for side in (base, head)]
@@ -159,15 +151,16 @@ def compare_sides(base: Side, head: Side, runner: Runner, settings: AbSettings,
 
 
 def side_predictions(side: Side, runner: Runner, settings: AbSettings) -> Path:
-    """The side's predictions, made once per commit and ``predictions_key`` and then taken from the
-    cache (a folder is reused only once its run finished and recorded where its predictions are)."""
-    folder = settings.cache / PREDICTIONS / f"{side.sha}-{settings.predictions_key}"
+    """The side's predictions, made once per REF key (commit and environment) and ``predictions_key``
+    and then taken from the cache (a folder is reused only once its run finished and recorded where
+    its predictions are)."""
+    folder = settings.cache / PREDICTIONS / f"{side.ref.key}-{settings.predictions_key}"
     done = folder / "done.json"
     if done.is_file():
         return Path(read_json(done, "cached predictions record")["predictions"])
     shutil.rmtree(folder, ignore_errors=True)  # an interrupted run's leftovers
-    predictions = runner.predictions(side.tree, folder)
-    atomic.write_json(done, {"commit": side.sha, "predictions": str(predictions)})
+    predictions = runner.predictions(side.setup, folder)
+    atomic.write_json(done, {**side.to_dict(), "predictions": str(predictions)})
     return predictions
 
 
@@ -183,7 +176,7 @@ def measure_speed(base: Side, head: Side, runner: Runner, settings: AbSettings,
         sides = [base, head]
         order.shuffle(sides)
         for side in sides:
-            samples = runner.profile_round(side.tree, settings.out / "rounds" / f"{number:03d}-{side.name}")
+            samples = runner.profile_round(side.setup, settings.out / "rounds" / f"{number:03d}-{side.name}")
             medians[side.name].append(chosen_medians(samples, settings.stages, side))
         verdicts = round_verdicts(medians["base"], medians["head"], settings.rule)
         undecided = sum(verdict.verdict == INCONCLUSIVE for verdict in verdicts)
@@ -208,7 +201,7 @@ def chosen_medians(samples: dict[str, list[float]], stages: tuple[str, ...] | No
     the head) when a chosen stage was not measured."""
     missing = sorted(set(stages or ()) - set(samples))
     if missing:
-        message = (f"the {side.name} {side.sha[:12]} measures no stage {', '.join(missing)}; its stages: "
+        message = (f"the {side.name} {side.ref.short} measures no stage {', '.join(missing)}; its stages: "
                    f"{', '.join(samples)}")
         raise BenchError(message) if side.name == "base" else SideFailed(message)
     return {stage: float(np.median(values)) for stage, values in samples.items()

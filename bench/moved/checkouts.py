@@ -4,8 +4,8 @@ under the commit's full sha, and reused by every later ``ab`` or ``bisect`` that
 ``git archive`` registers nothing in the repository (``git worktree add`` would add an entry under
 ``.git/worktrees`` for every cached commit) and leaves its checkout, index and refs alone: other work
 in the same clone goes on undisturbed. A tree is extracted into a temporary folder beside its final
-place and renamed there whole, so a reader never sees half a tree and two concurrent runs do not
-collide (the second keeps the first one's tree).
+place and renamed there whole (``built_once``, which the environments use too), so a reader never sees
+half a tree and two concurrent runs do not collide (the second keeps the first one's tree).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import tarfile
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from bench.errors import BenchError
@@ -25,17 +26,22 @@ TREES = "trees"
 
 def source_tree(repo: Path, sha: str, cache: Path) -> Path:
     """The folder holding commit ``sha``'s tracked files (``cache/trees/SHA``), extracted if absent."""
-    final = Path(cache) / TREES / sha
+    return built_once(Path(cache) / TREES / sha, lambda staging: _extract(repo, sha, staging))
+
+
+def built_once(final: Path, build: Callable[[Path], None]) -> Path:
+    """``final``, made by ``build(staging)`` into an empty temporary folder beside it and renamed into
+    place whole, unless it exists; a failed build leaves nothing behind."""
     if final.is_dir():
         return final
     final.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{sha[:12]}-"))
+    staging = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name[:16]}-"))
     try:
-        _extract(repo, sha, staging)
+        build(staging)
         try:
             os.rename(staging, final)
         except OSError:
-            if not final.is_dir():  # not a concurrent run's finished tree: a real failure
+            if not final.is_dir():  # not a concurrent run's finished folder: a real failure
                 raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)

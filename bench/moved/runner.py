@@ -1,11 +1,11 @@
 """How one side of a comparison runs, as three functions a test can replace (``Runner``).
 
-The real runner (``subprocess_runner``) runs each side with the current interpreter in a subprocess,
-``python -P -m bench ...``, with the side's source tree first on ``PYTHONPATH`` (``-P`` keeps the
-current folder off ``sys.path``, so the checkout of the repository being worked in cannot shadow the
-tree). Both sides therefore share one environment: what differs is the repository's code only (a REF
-naming another environment, a constraints file with a venv of its own, is left for later). The current
-folder stays the caller's, so relative paths in the pass-through options mean what they mean there.
+A side is a ``Setup``: a source tree and the interpreter that runs it (the current one for a commit
+REF, an environment's own for an environment REF; ``bench.moved.sides``). The real runner
+(``subprocess_runner``) runs each side in a subprocess, ``PYTHON -P -m bench ...``, with the side's
+source tree first on ``PYTHONPATH`` (``-P`` keeps the current folder off ``sys.path``, so the checkout
+of the repository being worked in cannot shadow the tree). The current folder stays the caller's, so
+relative paths in the pass-through options mean what they mean there.
 
 Each side's output goes to the folder it is given: the reports (read back with the project's report
 loader, ``load_report``, so a side's numbers are the ones its report holds) and the command's output
@@ -20,7 +20,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench import atomic
@@ -45,29 +45,37 @@ class SideFailed(BenchError):
 
 
 @dataclass(frozen=True)
-class Runner:
-    """How a side runs, given its source tree and an empty output folder: ``check(tree)`` raises
-    SideFailed when it does not build; ``profile_round(tree, out)`` returns one short profile's
-    samples, {stage: [ms, ...]}; ``predictions(tree, out)`` returns the reproduce report (or results
-    file) holding its predictions."""
+class Setup:
+    """What a side runs: a source tree, and the Python interpreter that runs it (by default this one)."""
 
-    check: Callable[[Path], None]
-    profile_round: Callable[[Path, Path], dict[str, list[float]]]
-    predictions: Callable[[Path, Path], Path]
+    tree: Path
+    python: Path = field(default_factory=lambda: Path(sys.executable))
+
+
+@dataclass(frozen=True)
+class Runner:
+    """How a side runs, given its setup and an empty output folder: ``check(setup)`` raises SideFailed
+    when it does not build; ``profile_round(setup, out)`` returns one short profile's samples,
+    {stage: [ms, ...]}; ``predictions(setup, out)`` returns the reproduce report (or results file)
+    holding its predictions."""
+
+    check: Callable[[Setup], None]
+    profile_round: Callable[[Setup, Path], dict[str, list[float]]]
+    predictions: Callable[[Setup, Path], Path]
 
 
 def subprocess_runner(profile_options: Sequence[str] = (), reproduce_options: Sequence[str] = ()) -> Runner:
-    """The real runner: ``python -m bench profile`` / ``reproduce`` of the tree, with these options."""
+    """The real runner: ``python -m bench profile`` / ``reproduce`` of the setup, with these options."""
     return Runner(check=check_imports,
                   profile_round=functools.partial(profile_round, options=tuple(profile_options)),
                   predictions=functools.partial(reproduce_predictions, options=tuple(reproduce_options)))
 
 
-def run_python(tree: Path, arguments: Sequence[str], log: Path) -> int:
-    """Run ``python -P ARGUMENTS`` with ``tree`` first on PYTHONPATH; its output is written to ``log``
-    and its exit status returned."""
-    path = [str(tree), *filter(None, [os.environ.get("PYTHONPATH")])]
-    finished = subprocess.run([sys.executable, "-P", *arguments], capture_output=True, check=False,
+def run_python(setup: Setup, arguments: Sequence[str], log: Path) -> int:
+    """Run the setup's ``python -P ARGUMENTS`` with its tree first on PYTHONPATH; its output is written
+    to ``log`` and its exit status returned."""
+    path = [str(setup.tree), *filter(None, [os.environ.get("PYTHONPATH")])]
+    finished = subprocess.run([str(setup.python), "-P", *arguments], capture_output=True, check=False,
                               env=dict(os.environ, PYTHONPATH=os.pathsep.join(path)))
     atomic.write_bytes(log, finished.stdout + finished.stderr)
     return finished.returncode
@@ -81,17 +89,19 @@ def failure(what: str, code: int, log: Path) -> SideFailed:
     return SideFailed(f"{what} exited with status {code} (output in {log}):\n  {tail}")
 
 
-def check_imports(tree: Path) -> None:
-    """SideFailed unless ``python -m bench`` of ``tree`` imports, and imports the tree's own ``bench``."""
+def check_imports(setup: Setup) -> None:
+    """SideFailed unless ``python -m bench`` of the setup imports, and imports its tree's own ``bench``
+    (not one installed in its interpreter's environment)."""
+    tree = setup.tree
     log = tree.parent / f".{tree.name}-imports.log"
     script = "import bench, bench.__main__; print(bench.__file__)"
-    code = run_python(tree, ["-c", script], log)
+    code = run_python(setup, ["-c", script], log)
     if code:
-        raise failure("importing its bench", code, log)
+        raise failure(f"importing its bench with {setup.python}", code, log)
     imported = Path(log.read_text(encoding="utf-8").strip().splitlines()[-1]).resolve()
     if not imported.is_relative_to(Path(tree).resolve()):
-        raise SideFailed(f"the interpreter imports bench from {imported}, not from {tree}: an installed "
-                         "bench must not shadow PYTHONPATH")
+        raise SideFailed(f"the interpreter {setup.python} imports bench from {imported}, not from {tree}: "
+                         "an installed bench must not shadow PYTHONPATH")
 
 
 def reports_in(folder: Path, kind: str, what: str) -> dict[Path, Report]:
@@ -107,12 +117,12 @@ def reports_in(folder: Path, kind: str, what: str) -> dict[Path, Report]:
     return chosen
 
 
-def profile_round(tree: Path, out: Path, options: tuple[str, ...] = ()) -> dict[str, list[float]]:
-    """One short ``bench profile`` of ``tree`` into ``out``: {stage: samples in ms}. Stages are named
+def profile_round(setup: Setup, out: Path, options: tuple[str, ...] = ()) -> dict[str, list[float]]:
+    """One short ``bench profile`` of ``setup`` into ``out``: {stage: samples in ms}. Stages are named
     by the case's label as well where the options profile more than one case."""
     log = out / "profile.log"
     arguments = ["-m", "bench", "profile", *PROFILE_ROUND, *options, "--out", str(out / "reports")]
-    code = run_python(tree, arguments, log)
+    code = run_python(setup, arguments, log)
     if code:
         raise failure("`python -m bench profile`", code, log)
     reports = list(reports_in(out / "reports", "profile", "`python -m bench profile`").values())
@@ -121,8 +131,8 @@ def profile_round(tree: Path, out: Path, options: tuple[str, ...] = ()) -> dict[
             for report in reports for stage, stats in report.timings.items()}
 
 
-def reproduce_predictions(tree: Path, out: Path, options: tuple[str, ...] = ()) -> Path:
-    """One ``bench reproduce`` of ``tree`` into ``out``, with a prediction cache of its own (a cache
+def reproduce_predictions(setup: Setup, out: Path, options: tuple[str, ...] = ()) -> Path:
+    """One ``bench reproduce`` of ``setup`` into ``out``, with a prediction cache of its own (a cache
     shared between commits is keyed by ``reference/`` alone and would hide a change in ``bench``),
     unless the options bring a ``--config``; returns its report."""
     config = []
@@ -132,7 +142,7 @@ def reproduce_predictions(tree: Path, out: Path, options: tuple[str, ...] = ()) 
         config = ["--config", str(written)]
     log = out / "reproduce.log"
     arguments = ["-m", "bench", "reproduce", *options, *config, "--out", str(out / "reports")]
-    code = run_python(tree, arguments, log)
+    code = run_python(setup, arguments, log)
     if code not in REPRODUCE_RESULTS:
         raise failure("`python -m bench reproduce`", code, log)
     return max(reports_in(out / "reports", "reproduce", "`python -m bench reproduce`"))

@@ -35,6 +35,8 @@ import pandas as pd
 from bench import atomic
 from bench.errors import BenchError
 from bench.reports import markdown, results_page
+from bench.reports.change_points import MIN_POINTS, SIGNIFICANCE
+from bench.reports.history import Appended, Series, append_history, history_series, series_table
 from bench.reports.records import ProfileRecord, network_label
 from bench.reports.rows import is_predictions_name
 from bench.reports.schema import Report, load_report
@@ -59,13 +61,16 @@ SUMMARY_WIDTH = 120
 @dataclass(frozen=True)
 class CompareConfig:
     """What to compare: report files or folders, the baseline machine, and the smallest relative
-    change of a stage's median that counts (the rest of the rule is ``VerdictRule``'s defaults)."""
+    change of a stage's median that counts (the rest of the rule is ``VerdictRule``'s defaults);
+    ``history``: the history CSV the compared reports' figures are appended to (``bench.reports
+    .history``), None for none."""
 
     paths: tuple[Path, ...]
     baseline: str | None = None
     threshold: float = DEFAULT_THRESHOLD
     out_dir: Path | None = None
     html: Path | None = None
+    history: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -189,6 +194,7 @@ class Comparison:
     checks: tuple[RegressionCheck, ...]
     not_checked: tuple[str, ...]
     rule: VerdictRule
+    history: Appended | None = None
 
     @property
     def regressed(self) -> bool:
@@ -204,6 +210,8 @@ def compare(config: CompareConfig) -> Comparison:
         atomic.check_writable_folder(config.out_dir, "--out")
     if config.html is not None:
         atomic.check_writable_file(config.html, "--html")
+    if config.history is not None:
+        atomic.check_writable_file(config.history, "--history")
     loaded, skipped = load_reports(report_paths(config.paths))
     reference_file = _baseline_file(config.baseline)
     if reference_file is not None:
@@ -224,6 +232,8 @@ def compare(config: CompareConfig) -> Comparison:
         checks=tuple(checks),
         not_checked=tuple(not_checked),
         rule=rule,
+        history=None if config.history is None else append_history(
+            config.history, [(item.report, item.workload) for item in loaded]),
     )
 
 
@@ -527,8 +537,34 @@ def comparison_page(comparison: Comparison) -> str:
                f"system and workload judged for speed, {slower} of them slower. Reports of different "
                f"systems are set side by side, never tested against each other.")
     notes = {"Files not compared": comparison.skipped, "Reports not judged for speed": comparison.not_checked}
+    history = None if comparison.history is None else _page_history(comparison.history)
     return results_page.results_page("Cross-hardware comparison", summary, named, pairs, charts,
-                                     rule=comparison.rule.describe(), notes=notes)
+                                     rule=comparison.rule.describe(), notes=notes, history=history)
+
+
+def _page_history(appended: Appended) -> results_page.History:
+    """Every series of the history with its change points: one PNG of small multiples per quantity (of
+    the series with two points or more: one point is no history) and the table of every series."""
+    from bench.reports import plots  # matplotlib is imported only when a plot is drawn
+
+    series = history_series(appended.table)
+    plotted: dict[str, list[Series]] = {}
+    for item in series:
+        if len(item.values) > 1:
+            plotted.setdefault(item.quantity, []).append(item)
+    charts = tuple((quantity, plots.encode(plots.history_figure(quantity, members), "png"))
+                   for quantity, members in plotted.items())
+    single = sum(1 for item in series if len(item.values) == 1)
+    short = sum(1 for item in series if len(item.values) < MIN_POINTS)
+    notes = (f"{len(series)} series from {appended.table['digest'].nunique()} report(s) in "
+             f"{appended.path.name}. A series is one figure (a stage's p50, or an AP metric of one row) of "
+             "one machine fingerprint, device and workload, oldest first. Change points: changeforest's "
+             f"nearest-neighbour binary segmentation (E-Divisive-style) with a permutation test at level "
+             f"{SIGNIFICANCE}; a dashed line marks each, before its first point, and a solid line each "
+             f"segment's mean level. {short} series have fewer than {MIN_POINTS} points, too few for the "
+             f"test: none of them is marked; {single} have one point only and are in "
+             "the table, not plotted.",)
+    return results_page.History(charts=charts, series=series_table(series), notes=notes)
 
 
 def _page_verdicts(comparison: Comparison) -> list[results_page.Pair]:

@@ -133,7 +133,16 @@ def fingerprint_id(hardware: Hardware, software: Software, numerics: Numerics) -
     """Stable 12-hex-digit hash over the speed-relevant sections."""
     software_fields = {name: value for name, value in dataclasses.asdict(software).items()
                        if name not in SET_ONLY or value is not None}
-    relevant = {"hardware": dataclasses.asdict(hardware), "software": software_fields,
-                "numerics": dataclasses.asdict(numerics)}
+    return _short_hash({"hardware": dataclasses.asdict(hardware), "software": software_fields,
+                        "numerics": dataclasses.asdict(numerics)})
+
+
+def hardware_id(hardware: Hardware) -> str:
+    """Stable 12-hex-digit hash of the hardware alone: the same machine whatever software it runs (a
+    history's series go on across library upgrades, which is what their change points should see)."""
+    return _short_hash(dataclasses.asdict(hardware))
+
+
+def _short_hash(relevant: dict) -> str:
     encoded = json.dumps(relevant, sort_keys=True, separators=(",", ":")).encode("utf-8")
     return hashlib.sha256(encoded).hexdigest()[:12]

@@ -11,6 +11,7 @@ import io
 import re
 import textwrap
 from collections.abc import Mapping, Sequence
+from itertools import pairwise
 
 import numpy as np
 from matplotlib import colormaps, rc_context
@@ -20,6 +21,8 @@ from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
 
 from bench.evaluation.protocol import NO_GROUND_TRUTH
+from bench.reports.change_points import MIN_POINTS
+from bench.reports.history import Series
 from bench.reports.markdown import machine_label
 from bench.reports.rows import Row
 from bench.reports.schema import Report
@@ -41,6 +44,12 @@ STAGE_COLOURS = {
     "to_image": "#8c564b", OTHER_STAGE: "#c7c7c7",
 }
 """One fixed colour per stage, the same in every chart; other stages get one from ``stage_colour``."""
+
+HISTORY_COLOURS = {"value": "#1f77b4", "change point": "#d62728", "level": "#2ca02c"}
+"""The history plots' fixed colours: the series' points, its change points, and the mean level of each
+segment between them."""
+HISTORY_COLUMNS = 3
+"""Panels per row of a history figure (one panel per series)."""
 
 SMOKE_TITLE = "smoke run on the {images}-image sample: not compared with the published numbers"
 WRAP_CHARS = 34
@@ -356,6 +365,36 @@ def _defined(value: float | None) -> bool:
 def _colours(count: int) -> list:
     palette = colormaps["tab10" if count <= 10 else "tab20"]
     return [palette(index % palette.N) for index in range(count)]
+
+
+def history_figure(quantity: str, series: Sequence[Series]) -> Figure:
+    """Small multiples of one quantity: one panel per series (machine, device and workload), its values
+    oldest first, each change point a vertical line before its first point and the mean level of every
+    segment between change points a horizontal line; a series too short to test says so."""
+    columns = min(HISTORY_COLUMNS, len(series))
+    rows = -(-len(series) // columns)
+    figure = Figure(figsize=(4.2 * columns, 0.6 + 2.4 * rows), layout="constrained")
+    panels = figure.subplots(rows, columns, squeeze=False).ravel()
+    for axes, item in zip(panels, series, strict=False):
+        positions = np.arange(len(item.values))
+        axes.plot(positions, item.values, "o-", color=HISTORY_COLOURS["value"], markersize=3, linewidth=1)
+        if item.change_points:
+            bounds = [0, *(point.index for point in item.change_points), len(item.values)]
+            levels = [item.change_points[0].before, *(point.after for point in item.change_points)]
+            for (start, stop), level in zip(pairwise(bounds), levels, strict=True):
+                axes.hlines(level, start - 0.4, stop - 0.6, color=HISTORY_COLOURS["level"], linewidth=2)
+        for point in item.change_points:
+            axes.axvline(point.index - 0.5, color=HISTORY_COLOURS["change point"], linestyle="--")
+        found = (f"too few points to test (< {MIN_POINTS})" if len(item.values) < MIN_POINTS
+                 else f"{len(item.change_points)} change point(s)")
+        axes.set_title(f"{textwrap.fill(item.key, 60)}\n{len(item.values)} point(s), {found}", fontsize=7)
+        axes.set_xticks(positions if len(positions) <= 12 else positions[::len(positions) // 12 + 1])
+        axes.tick_params(labelsize=7)
+    for axes in panels[len(series):]:
+        axes.set_visible(False)
+    figure.supxlabel("report, oldest first (by created, then commit)", fontsize=8)
+    figure.suptitle(quantity)
+    return figure
 
 
 def encode(figure: Figure, image_format: str) -> bytes:

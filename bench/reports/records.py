@@ -25,7 +25,8 @@ seed; provided: a network the caller built (tests)."""
 class WeightsRecord:
     """Which weights a run used. ``published`` says whether a checkpoint is the published one (None
     where no published checkpoint applies), and ``verification`` how strongly: by the full sha256, or
-    by a prefix only while no full digest is pinned. ``sha256`` is always the full digest of the file."""
+    by a prefix only while no full digest is pinned. ``sha256`` is always the full digest of the file (of a
+    provided network: the digest of its state, ``bench.weights.state_digest``)."""
 
     kind: str
     sha256: str | None = None

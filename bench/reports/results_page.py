@@ -7,8 +7,10 @@ hardware" (MLPerf-style), top to bottom:
    (``systems_table``).
 3. **Speed verdicts**: per judged pair (candidate against reference of one system and workload) a
    heading with its headline, then a compact per-stage table (``Pair``, ``verdict_table``).
-4. **Details**, collapsed: the per-stage charts and the raw tables (every report, every AP row, every
-   stage verdict with all its fields, and the notes).
+4. **Details**, collapsed: the history of every figure with its change points, where the comparison
+   keeps one (``History``: one PNG of small multiples per quantity, inlined, and a table of every
+   series), the per-stage charts and the raw tables (every report, every AP row, every stage verdict
+   with all its fields, and the notes).
 
 Systems are named, not fingerprinted (``system_names``): the GPU or CPU model and the host name, with
 ``#1``, ``#2`` where different fingerprints would share a name (the table says what differs), so two
@@ -25,6 +27,7 @@ into the page.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import html
 import math
@@ -46,6 +49,10 @@ NamedReport = tuple[str, Report]
 """A report and the name of the file it was read from."""
 
 RATIO_DIRECTION = "ratio = candidate median / reference median; above 1 is slower"
+
+HISTORY_MEANING = ("AP is deterministic for a fixed environment and data, so any change point in an AP "
+                   "series is real (a change of code, library or data), while speed series carry machine "
+                   "noise.")
 
 _SORT_SCRIPT = """
 function cellKey(row, column) {
@@ -95,7 +102,7 @@ table.raw td { max-width: 24em; }
 .undecided { background-color: #fbf0c8; }
 h3 { margin-bottom: 0.2em; } p.headline { margin: 0.2em 0; }
 details { margin: 1em 0; } summary { cursor: pointer; font-weight: bold; }
-figure { margin: 1em 0; } figure svg { max-width: 100%; height: auto; }
+figure { margin: 1em 0; } figure svg, figure img { max-width: 100%; height: auto; }
 """
 
 _TINTED = {"slower": "slower", "faster": "faster", "reproduced": "reproduced", "failed": "failed",
@@ -131,6 +138,17 @@ class Pair:
     @property
     def slower(self) -> tuple[str, ...]:
         return tuple(verdict.stage for verdict in self.verdicts if verdict.verdict == "slower")
+
+
+@dataclass(frozen=True)
+class History:
+    """What the History section shows: one PNG per quantity as (quantity, PNG bytes), its series as small
+    multiples with their change points marked, and one row per series (``bench.reports.history
+    .series_table``); ``notes`` say how change points are found."""
+
+    charts: tuple[tuple[str, bytes], ...]
+    series: pd.DataFrame
+    notes: tuple[str, ...] = ()
 
 
 def system_names(reports: Sequence[Report]) -> dict[str, str]:
@@ -349,16 +367,16 @@ def workload_name(report: Report) -> str:
 
 def results_page(title: str, summary: str, reports: Sequence[NamedReport], pairs: Sequence[Pair],
                  charts: Sequence[tuple[str, bytes]], rule: str = "",
-                 notes: Mapping[str, Sequence[str]] | None = None) -> str:
+                 notes: Mapping[str, Sequence[str]] | None = None, history: History | None = None) -> str:
     """The page (see the module docstring for its sections). ``charts``: (caption, SVG bytes) per
     workload; ``rule``: how a verdict is decided; ``notes``: titled lists for the details (files not
-    compared, reports not judged)."""
+    compared, reports not judged); ``history``: the History section, left out where None."""
     names = system_names([report for _, report in reports])
     sections = [f"<h1>{html.escape(title)}</h1>", f"<p class='note'>{html.escape(summary)}</p>"]
     sections += _accuracy_section(reports, names)
     sections += _systems_section(reports, names)
     sections += _verdicts_section(pairs, names, rule)
-    details = []
+    details = [] if history is None else [_history_section(history)]
     if charts:
         details.append("<details><summary>Per-stage latency charts (one per workload)</summary>"
                        + "".join(f"<figure>{svg.decode('utf-8').split('?>', 1)[-1]}"
@@ -385,6 +403,17 @@ def results_page(title: str, summary: str, reports: Sequence[NamedReport], pairs
     return ("<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
             f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head><body>"
             + "\n".join(sections) + f"<script>{_SORT_SCRIPT}</script></body></html>\n")
+
+
+def _history_section(history: History) -> str:
+    """The collapsed History: what a change point means, how they are found, one figure per quantity
+    (its PNG inlined, so the page still needs no other file) and the table of every series."""
+    figures = "".join(f"<figure><img alt='{html.escape(quantity)}' src='data:image/png;base64,"
+                      f"{base64.b64encode(png).decode('ascii')}'><figcaption>{html.escape(quantity)}"
+                      "</figcaption></figure>" for quantity, png in history.charts)
+    return ("<details id='history'><summary>History and change points</summary>"
+            + _note(HISTORY_MEANING) + "".join(_notes(history.notes)) + figures
+            + _table(history.series, "history") + "</details>")
 
 
 def _accuracy_section(reports: Sequence[NamedReport], names: Mapping[str, str]) -> list[str]:

@@ -81,12 +81,14 @@ class Evaluator:
 @dataclass(frozen=True)
 class VariantCheck:
     """A speed variant (another precision or runtime, channels_last, compile) against its float32 run on
-    torch on the same images: the float32 metrics and the AP difference (variant - float32); the verdict
-    says whether it is small enough for the variant to stand for the float32 run (a quantized one: its
-    AP ratio, ``bench.accuracy.judge.QUANTIZED_AP_RATIO``)."""
+    torch on the same images: the float32 metrics and the AP difference (variant - float32) with its
+    paired bootstrap interval (both runs on the same resampled images as the row's intervals; None
+    without resamples); the verdict says whether it is small enough for the variant to stand for the
+    float32 run (a quantized one: its AP ratio, ``bench.accuracy.judge.QUANTIZED_AP_RATIO``)."""
 
     float32_metrics: dict[str, float]
     ap_delta: float
+    ap_delta_ci95: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True)

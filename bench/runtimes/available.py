@@ -9,7 +9,7 @@ from types import ModuleType
 import torch
 
 from bench.errors import BenchError
-from bench.runtimes.names import INSTALL, QUANTIZER_PACKAGES, required_packages, runtime_problem
+from bench.runtimes.names import INSTALL, PIP_INSTALL, QUANTIZER_PACKAGES, required_packages, runtime_problem
 from reference.precisions import QUANTIZED, TORCH_RUNTIME
 
 PROVIDERS = {"onnxruntime": {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"},
@@ -44,8 +44,8 @@ def imported(name: str, runtime: str) -> ModuleType:
         return importlib.import_module(name)
     except ImportError as error:
         raise BenchError(f"--runtime {runtime} needs the Python package {name}, which cannot be imported "
-                         f"({error}); install the runtimes with `{INSTALL}` (or `pip install {name}`)"
-                         ) from None
+                         f"({error}); install the runtimes with `{INSTALL}` (or `pip install "
+                         f"{PIP_INSTALL.get(name, name)}`)") from None
 
 
 def runtime_version(module: ModuleType) -> str:

@@ -15,6 +15,7 @@ from bench.errors import BenchError
 from bench.reports.records import NetworkBuild
 from bench.runtimes.available import runtime_version
 from bench.runtimes.export import EXPORTER, OPSET, SHAPES, exported_network
+from bench.runtimes.names import SHAPE_POLICIES, SHAPE_POLICY
 from reference.pipeline import PipelineConfig
 from reference.precisions import QUANTIZED, TORCH_RUNTIME
 
@@ -36,10 +37,12 @@ class BuiltNetwork:
 
 
 def build_network(model: nn.Module, weights_id: str, config: PipelineConfig, device: torch.device,
-                  cache_dir: Path, calibration: Sequence[Path] = ()) -> BuiltNetwork:
+                  cache_dir: Path, calibration: Sequence[Path] = (),
+                  shapes: str = SHAPE_POLICY) -> BuiltNetwork:
     """The network of ``config.runtime`` at ``config.precision`` on ``device``: ``model`` itself for
     torch; else ``model`` (whose weights ``weights_id`` names) exported to ONNX, for int8 quantized with
-    the ``calibration`` images, and compiled, the files cached under ``cache_dir``. Each runtime's
+    the ``calibration`` images, and compiled under the shape policy ``shapes``
+    (``bench.runtimes.names.SHAPE_POLICIES``), the files cached under ``cache_dir``. Each runtime's
     package is imported only when that runtime runs (one may be installed without the others)."""
     runtime, precision = config.runtime, config.precision
     if runtime == TORCH_RUNTIME:
@@ -61,16 +64,18 @@ def build_network(model: nn.Module, weights_id: str, config: PipelineConfig, dev
         import openvino
 
         from bench.runtimes.openvino_network import openvino_network
-        module: nn.Module = openvino_network(quantized.model if quantized else exported.path, precision)
+        module: nn.Module = openvino_network(quantized.model if quantized else exported.path, precision,
+                                             shapes)
         version, providers = runtime_version(openvino), ()
     else:
         import onnxruntime
 
         from bench.runtimes.onnxruntime_network import onnxruntime_network
-        module = onnxruntime_network(exported.path, runtime, precision, device, cache_dir)
+        module = onnxruntime_network(exported.path, runtime, precision, device, cache_dir, shapes)
         version, providers = runtime_version(onnxruntime), tuple(module.session.get_providers())
     compile_s = time.perf_counter() - start
     return BuiltNetwork(module, NetworkBuild(
-        runtime=runtime, version=version, exporter=EXPORTER, opset=OPSET, shapes=SHAPES,
+        runtime=runtime, version=version, exporter=EXPORTER, opset=OPSET,
+        shapes=f"{SHAPES} in the ONNX file; {shapes}: {SHAPE_POLICIES[shapes]}",
         onnx_file=str(exported.path), export_s=exported.seconds, export_cached=exported.cached,
         compile_s=compile_s, providers=providers, **quantization))

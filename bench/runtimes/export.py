@@ -48,6 +48,8 @@ INPUT_NAME = "images"
 OUTPUT_NAMES = ("heatmaps_tags", "heatmaps_high")
 """The network's input x [B, 3, h, w] and outputs low [B, 2K, h/4, w/4] (K heatmaps, K tags) and high
 [B, K, h/2, w/2]."""
+OUTPUT_STRIDES = (4, 2)
+"""How much smaller than the input each output is, in height and width (low, high)."""
 DYNAMIC_AXES = {INPUT_NAME: {0: "batch", 2: "height", 3: "width"},
                 OUTPUT_NAMES[0]: {0: "batch", 2: "height_4", 3: "width_4"},
                 OUTPUT_NAMES[1]: {0: "batch", 2: "height_2", 3: "width_2"}}

@@ -4,6 +4,9 @@ what to do, before any work."""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
+
 from reference.precisions import PRECISIONS, QUANTIZED, TORCH_RUNTIME
 
 RUNTIMES = (TORCH_RUNTIME, "onnxruntime", "openvino", "tensorrt")
@@ -27,12 +30,38 @@ CPU_ONLY = ("openvino",)
 """Runtimes that run on the CPU only (OpenVINO's GPU plugin is for Intel GPUs)."""
 
 PACKAGES = {"onnxruntime": ("onnx", "onnxruntime"), "openvino": ("onnx", "openvino"),
-            "tensorrt": ("onnx", "onnxruntime")}
-"""The Python packages (import names) each runtime needs: onnx for the export, and the runtime's own."""
+            "tensorrt": ("onnx", "onnxruntime", "tensorrt_libs")}
+"""The Python packages (import names) each runtime needs: onnx for the export, and the runtime's own
+(tensorrt: ONNX Runtime, and the module that loads TensorRT's libraries for its TensorRT provider)."""
 QUANTIZER_PACKAGES = ("nncf",)
 """What a quantized precision needs besides its runtime's packages."""
 INSTALL = "pip install -c constraints.txt -e .[runtimes]"
-"""How to install every runtime's packages (the CUDA build of ONNX Runtime is onnxruntime-gpu)."""
+"""How to install every runtime's packages on the CPU (on CUDA: ``cuda_runtime_requirements``)."""
+
+CUDA_BUILDS = {"onnxruntime": "onnxruntime-gpu"}
+"""Distributions of the ``[runtimes]`` extra that a CUDA machine takes as their CUDA build instead. Both
+ONNX Runtime builds install the one module ``onnxruntime``: an environment holds one of them only
+(installed over each other their files mix, and uninstalling either deletes the module the other needs),
+so the CUDA environment is built with the CUDA build from the start (``nox -s device``)."""
+TENSORRT_LIBRARIES = "tensorrt-cu13-libs"
+"""TensorRT's libraries (libnvinfer, libnvonnxparser) for ONNX Runtime's TensorRT provider, of the major
+version (10) and CUDA (13) onnxruntime-gpu is built against; importing ``tensorrt_libs`` loads them, so
+the provider finds them without a library path. The pinned versions are in constraints.txt."""
+TENSORRT_INDEX = "https://pypi.nvidia.com"
+"""Where NVIDIA publishes TensorRT's wheels (PyPI holds only stubs that fetch them from there at install)."""
+PIP_INSTALL = {"tensorrt_libs": f"{TENSORRT_LIBRARIES} --extra-index-url {TENSORRT_INDEX}"}
+"""What ``pip install`` takes for an import name whose distribution is named otherwise."""
+
+SHAPE_POLICIES = {
+    "dynamic": "one compiled network runs every input shape (the ONNX file's dynamic batch, height, width)",
+    "static": "one compiled network per input shape, compiled on its first forward and kept",
+}
+"""How a runtime other than torch meets the input sizes that vary per image (multiples of 64, twice as
+large at scale 2): the exported file is the same for both."""
+SHAPE_POLICY = "dynamic"
+"""The policy runs use: ``benchmarks/test_runtime_speed.py::test_dynamic_axes_against_static_shapes``
+measures both side by side, and this is set from its numbers on a quiet machine (not measured yet: dynamic,
+which compiles once and never inside a forward)."""
 
 DEFAULT_CALIBRATION_IMAGES = 50
 """Images of the data set being evaluated that int8 quantization calibrates on (fewer when it has fewer)."""
@@ -62,3 +91,14 @@ def runtime_problem(runtime: str, precision: str, device_type: str | None = None
 def required_packages(runtime: str, precision: str) -> tuple[str, ...]:
     """The Python packages (import names) that ``runtime`` at ``precision`` needs."""
     return PACKAGES.get(runtime, ()) + (QUANTIZER_PACKAGES if precision in QUANTIZED else ())
+
+
+def cuda_runtime_requirements(runtimes_extra: Sequence[str]) -> list[str]:
+    """The requirements that install the runtimes on a CUDA machine, from the ``[runtimes]`` extra's: each
+    distribution with a CUDA build replaced by it (same version bounds), and TensorRT's libraries added.
+    Install them with ``--extra-index-url TENSORRT_INDEX`` and constraints.txt (which pins them)."""
+    requirements = []
+    for text in runtimes_extra:
+        name = re.match(r"[A-Za-z0-9._-]+", text.strip()).group()  # PEP 508: the name comes first
+        requirements.append(CUDA_BUILDS.get(name, name) + text.strip()[len(name):])
+    return [*requirements, TENSORRT_LIBRARIES]
