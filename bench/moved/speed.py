@@ -1,14 +1,15 @@
-"""Per-stage verdicts of two sides measured in alternating rounds: pure functions over per-round
-medians.
+"""Per-stage verdicts of two sides measured in alternating rounds: pure functions over one number per
+stage, side and round.
 
-Each round runs both sides once, in a random order, and gives each stage one number per side: the
-median of that round's samples. Rounds are paired (both sides saw the same minutes of the machine), so
-a stage is judged on its log ratios head/base per round:
+Each round runs both sides once, in a random order, and gives each stage one number per side (``bench
+ab``: the fastest of that round's samples, ``bench.moved.ab.round_minimums``).
+Rounds are paired (both sides saw the same minutes of the machine), so a stage is judged on its log
+ratios head/base per round:
 
 * a two-sided Wilcoxon signed-rank test (``scipy.stats.wilcoxon``; exact for few rounds) of the log
   ratios, whose p-values are adjusted over all the stages compared with Holm's step-down method
   (``holm``), which keeps the chance of any false "faster" or "slower" among them at most ``alpha``;
-* the ratio of medians (head / base over the rounds) with a percentile interval from a paired
+* the ratio of their medians (head / base over the rounds) with a percentile interval from a paired
   bootstrap: rounds are resampled, both sides of a round together (``paired_ratio_interval``).
 
 Three outcomes, on the effect floor ``MIN_RELATIVE_CHANGE`` (``VerdictRule.threshold``) of the
@@ -99,7 +100,7 @@ def decide(ratio: float, low: float, high: float, p_value: float, rule: VerdictR
 def round_verdicts(base_rounds: Sequence[Mapping[str, float]], head_rounds: Sequence[Mapping[str, float]],
                    rule: VerdictRule) -> list[StageVerdict]:
     """A verdict per stage that every round measured on both sides (in the base's order), from the
-    per-round medians in ms of each side ([R] mappings stage -> ms, paired by index). ``p_value`` is
+    per-round numbers in ms of each side ([R] mappings stage -> ms, paired by index). ``p_value`` is
     the Holm-adjusted one; ``n_a``/``n_b`` count rounds."""
     count = len(base_rounds)
     stages = [stage for stage in (base_rounds[0] if count else {})
