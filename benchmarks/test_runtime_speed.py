@@ -14,7 +14,8 @@ forward. Run on a quiet machine: ``nox -s benchmark -- benchmarks/test_runtime_s
 ``test_dynamic_axes_against_static_shapes`` measures the two shape policies of a runtime other than torch
 (``bench.runtimes.names.SHAPE_POLICIES``) side by side, interleaved, on the network inputs (batch 2: with
 flip) the pipeline feeds for the bundled sample and for a CrowdPose-sized image (640x480: 704x512 at
-scale 1) at scales 1 and 2; the faster sets ``SHAPE_POLICY``. One runtime:
+scale 1) at scales 1 and 2, and the memory each policy's network holds as it meets them (each policy in
+a fresh process); the faster sets ``SHAPE_POLICY``, unless its memory is out of bounds. One runtime:
 ``nox -s benchmark -- benchmarks/test_runtime_speed.py -s -k "shapes and openvino"``.
 """
 
@@ -165,11 +166,51 @@ def pipeline_input_shapes(input_size: int) -> list[tuple[int, ...]]:
     return sorted(shapes, key=lambda shape: shape[2] * shape[3])
 
 
+POLICY_MEMORY_SCRIPT = """
+import gc, json, os, sys
+import torch
+from bench.runtimes.build import build_network
+from bench.speed.network_maps import BROAD_FILL, BROAD_SEED
+from bench.weights import Weights
+from reference.pipeline import pipeline_config
+def resident():
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+runtime, policy, cache, input_size, shapes = json.loads(sys.argv[1])
+weights = Weights.synthetic(BROAD_FILL, seed=BROAD_SEED)
+config = pipeline_config((1,), runtime=runtime, input_size=input_size)
+network = build_network(weights.build_model().eval(), weights.cache_id, config, torch.device("cpu"),
+                        cache, shapes=policy).module
+gc.collect()
+held = [resident()]
+with torch.inference_mode():
+    for shape in shapes:
+        network(torch.zeros(*shape))
+        gc.collect()
+        held.append(resident())
+print(json.dumps(held))
+"""
+"""A fresh process builds one policy's network from the cached ONNX file and calls it once per shape,
+printing its resident memory (bytes, Linux's /proc/self/statm) after the build and after each shape."""
+
+
+def policy_memory_mib(runtime: str, policy: str, cache: Path, shapes: list[tuple[int, ...]]) -> list[float]:
+    """How much the resident memory of a fresh process grows (MiB) with each shape's first call under
+    ``policy`` and stays grown: a static network's compiled copy of that shape, or a dynamic one's larger
+    buffers (a peak would not show it: building the network peaks above any forward)."""
+    argument = json.dumps([runtime, policy, str(cache), SHAPES_INPUT_SIZE, shapes])
+    done = subprocess.run([sys.executable, "-c", POLICY_MEMORY_SCRIPT, argument], check=True, text=True,
+                          capture_output=True, cwd=Path(__file__).parents[1])
+    held = json.loads(done.stdout.splitlines()[-1])
+    return [(after - before) / 2**20 for before, after in itertools.pairwise(held)]
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="reads the resident memory from /proc/self/statm")
 @pytest.mark.parametrize("runtime", ["onnxruntime", "openvino"])
 def test_dynamic_axes_against_static_shapes(benchmark, tmp_path, runtime):
     """The forward with flip on every input shape of ``pipeline_input_shapes`` under each shape policy,
     interleaved; each network's first call of a shape (the static network's compilation) is timed apart,
-    before the rounds."""
+    before the rounds; then the memory each policy's network grows by per shape, in a fresh process."""
     weights = Weights.synthetic(BROAD_FILL, seed=BROAD_SEED)
     model = weights.build_model().eval()
     config = pipeline_config((1,), runtime=runtime, input_size=SHAPES_INPUT_SIZE)
@@ -190,10 +231,13 @@ def test_dynamic_axes_against_static_shapes(benchmark, tmp_path, runtime):
     benchmark.group = f"{GROUP}-shapes"
     cases = {key: lambda key=key: call(*key) for key in first_call_s}
     medians = benchmark.pedantic(interleaved_medians, args=(cases, ROUNDS), rounds=1, iterations=1)
+    growth = {policy: dict(zip(inputs, policy_memory_mib(runtime, policy, tmp_path, list(inputs)),
+                               strict=True)) for policy in SHAPE_POLICIES}
     table = pd.DataFrame({"x".join(map(str, shape)): {
         **{f"{policy} s": medians[policy, shape] for policy in SHAPE_POLICIES},
         "static / dynamic": medians["static", shape] / medians["dynamic", shape],
-        **{f"{policy} first call s": first_call_s[policy, shape] for policy in SHAPE_POLICIES}}
+        **{f"{policy} first call s": first_call_s[policy, shape] for policy in SHAPE_POLICIES},
+        **{f"{policy} held +MiB": growth[policy][shape] for policy in SHAPE_POLICIES}}
         for shape in inputs}).T
     table.loc["all shapes"] = table.sum()
     table.loc["all shapes", "static / dynamic"] = table.loc["all shapes", "static s"] / table.loc[
@@ -202,5 +246,7 @@ def test_dynamic_axes_against_static_shapes(benchmark, tmp_path, runtime):
                                 shapes=table.to_dict(orient="index"))
     print(f"\n{runtime}: forward with flip per network input, dynamic axes against static shapes (median "
           f"of {ROUNDS} interleaved rounds, {torch.get_num_threads()} threads; first call: the static "
-          f"network's compilation, the dynamic one's warm-up)")
+          f"network's compilation, the dynamic one's warm-up; held +MiB: how much a fresh process's "
+          f"resident memory grows with the shape's first call and stays grown, so 'all shapes' is the "
+          f"network's total)")
     print(table.to_string(float_format="{:.4f}".format))

@@ -59,9 +59,10 @@ SHAPE_POLICIES = {
 """How a runtime other than torch meets the input sizes that vary per image (multiples of 64, twice as
 large at scale 2): the exported file is the same for both."""
 SHAPE_POLICY = "dynamic"
-"""The policy runs use: ``benchmarks/test_runtime_speed.py::test_dynamic_axes_against_static_shapes``
-measures both side by side, and this is set from its numbers on a quiet machine (not measured yet: dynamic,
-which compiles once and never inside a forward)."""
+"""The policy runs use, set from ``benchmarks/test_runtime_speed.py::test_dynamic_axes_against_static_shapes``
+on the quiet 2-core CPU (README, "Input shapes"): static was 0-7% faster per forward (OpenVINO 6.6%, ONNX
+Runtime 0.2% slower to 5.6% faster between two runs), but each compiled shape holds another 240-660 MiB,
+and a full set meets dozens of input shapes, which would hold tens of GiB; dynamic holds one network."""
 
 DEFAULT_CALIBRATION_IMAGES = 50
 """Images of the data set being evaluated that int8 quantization calibrates on (fewer when it has fewer)."""
