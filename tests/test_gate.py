@@ -1,8 +1,8 @@
 """`bench golden record` and `bench gate` end to end, offline: a generated mini CrowdPose run through the
 pipeline with the tiny stand-in network, recorded as a golden, then gated: unchanged images pass with the
 binomial bound, changed ones fail naming the images with estimates, each run leaves a JSON record, a
-float32 golden recorded with torch is gated with ONNX Runtime, and a golden, data, settings, precision or
-weights that do not fit are bad input (exit status 2)."""
+float32 golden recorded with torch is gated with ONNX Runtime or torch's channels_last layout, and a
+golden, data, settings, precision or weights that do not fit are bad input (exit status 2)."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ from bench.errors import BenchError
 from bench.evaluation import AP_NAMES
 from bench.evaluation.bootstrap import BootstrapSettings
 from bench.evaluation.image_diff import compare_poses
-from bench.gate.check import GateConfig, run_gate
+from bench.gate.check import GateConfig, rerun_config, run_gate
 from bench.gate.golden import RowPoses
 from bench.gate.golden_file import load_golden, write_golden
 from bench.gate.record import write_gate_record
@@ -206,7 +206,8 @@ def test_data_settings_or_checkpoint_unlike_the_golden_are_bad_input(recorded, t
 
 def test_a_float32_golden_is_gated_with_another_runtime(recorded, tmp_path):
     """The runtime is an execution choice, as the device is: the torch golden's images rerun in ONNX
-    Runtime, and the tolerances decide."""
+    Runtime, and the tolerances decide. The rerun is compared with the golden, so it predicts no float32
+    torch reference beside it (as a reproduce run of a variant does)."""
     root, _, golden_path, work = recorded
     outcome = gate(golden_path, root, work, runtime="onnxruntime", cache_dir=str(tmp_path / "cache"),
                    network_cache_dir=str(tmp_path / "networks"))
@@ -214,7 +215,34 @@ def test_a_float32_golden_is_gated_with_another_runtime(recorded, tmp_path):
     assert (outcome.header.runtime, outcome.rerun.runtime, outcome.rerun.precision) == (
         "torch", "onnxruntime", "float32")
     assert "rerun on cpu with onnxruntime float32" in gate_text(outcome)
-    assert load_report(outcome.rerun.report).config.runtime == "onnxruntime"
+    report = load_report(outcome.rerun.report)
+    assert report.config.runtime == "onnxruntime" and report.config.settings["variant_references"] is False
+    (forward,) = report.throughput.forwards
+    assert (forward.computed, forward.from_cache) == (SUBSET, 0)
+
+
+def test_a_golden_is_gated_in_the_channels_last_layout(recorded, tmp_path):
+    """The memory layout is this machine's choice, as the runtime is: the rerun runs channels_last and says
+    so, with no contiguous reference beside it; a golden's own layout is not carried over, and another
+    runtime refuses the layout before any work."""
+    root, _, golden_path, work = recorded
+    outcome = gate(golden_path, root, work, channels_last=True, cache_dir=str(tmp_path / "cache"))
+    # no verdict asserted: the tiny network's maps are at noise level, so the layout's other rounding
+    # regroups its people (the real network's outputs agree to 1e-4: benchmarks/test_runtime_speed.py)
+    assert outcome.rows[0].count("identical") + outcome.rows[0].count("changed") <= SUBSET
+    assert "rerun on cpu with torch float32 channels_last" in gate_text(outcome)
+    report = load_report(outcome.rerun.report)
+    assert report.config.settings["pipeline_options"]["channels_last"] is True
+    (forward,) = report.throughput.forwards
+    assert forward.computed == SUBSET
+    header = load_golden(golden_path)[0].header
+    settings = {**header.settings, "pipeline_options": {**header.settings.get("pipeline_options", {}),
+                                                        "channels_last": True}}
+    rerun = rerun_config(GateConfig(golden=golden_path, subset=SUBSET),
+                         dataclasses.replace(header, settings=settings))
+    assert "channels_last" not in rerun.pipeline_options
+    with pytest.raises(BenchError, match="channels_last apply to the torch runtime only"):
+        gate(golden_path, root, work, runtime="onnxruntime", channels_last=True)
 
 
 def test_another_precision_an_int8_golden_or_other_weights_are_bad_input(recorded, tmp_path):

@@ -46,6 +46,8 @@ class ReproduceConfig:
     ``runtime`` runs the network of every row (``bench.runtimes``; a speed variant's float32 reference
     runs on torch); int8 calibrates on the first ``calibration_images`` images of the data set (fewer
     when it has fewer). ``network_cache_dir`` keeps exported and quantized networks.
+    ``variant_references``: also predict each speed variant's float32 reference, for its AP change (a
+    gate's rerun does not: it compares with its golden, and the reference would double its forwards).
     """
 
     checkpoint: str | None = None
@@ -71,6 +73,7 @@ class ReproduceConfig:
     runtime: str = TORCH_RUNTIME
     calibration_images: int = DEFAULT_CALIBRATION_IMAGES
     network_cache_dir: str | None = None
+    variant_references: bool = True
 
     def __post_init__(self) -> None:
         Schedule(self.batch_size, self.workers)  # checks --batch-size and workers against their limits

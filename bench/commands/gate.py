@@ -48,6 +48,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--precision", choices=PRECISIONS,
                         help="the golden's (default); any other is refused: a golden is gated at its own "
                              "precision")
+    parser.add_argument("--channels-last", action="store_true",
+                        help="torch: run the network in the channels_last memory layout, faster on CPUs; "
+                             "its float rounding may differ and the tolerances decide, as for a runtime")
     parser.add_argument("--batch-size", type=int, default=1, help="images per forward pass (default: 1)")
     parser.add_argument("--out", default=str(DEFAULT_OUT),
                         help="folder of the subset's reproduce report and the gate's record (default: "
@@ -84,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
     config = GateConfig(
         golden=args.golden, subset=args.subset, subset_seed=args.subset_seed, data=data,
         checkpoint=args.checkpoint, device=args.device, runtime=args.runtime, precision=args.precision,
-        batch_size=args.batch_size, out=args.out,
+        channels_last=args.channels_last, batch_size=args.batch_size, out=args.out,
         bootstrap=bootstrap, **{key: table[key] for key in PLAIN_KEYS if key in table},
         **({"tolerance_px": tolerance["joint_px"]} if "joint_px" in tolerance else {}),
         **({"tolerance_score": tolerance["score"]} if "score" in tolerance else {}))

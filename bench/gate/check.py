@@ -64,7 +64,7 @@ MAX_NAMED = 5
 RECORDED_SETTINGS = ("calibration_images", "pipeline_options")
 """The reproduce settings a gate takes from its golden (besides the rows, the input limits and, unless
 given, the runtime and precision)."""
-EXECUTION_SETTINGS = ("runtime",)
+EXECUTION_SETTINGS = ("runtime", "channels_last")
 """Pipeline settings that say how the network runs, not what it computes: like the device, the gate
 may change them (the tolerances decide), so the settings check leaves them out."""
 FULL_PRECISION = "float32"
@@ -75,10 +75,10 @@ bfloat16, float16) is reduced."""
 @dataclass(frozen=True)
 class GateConfig:
     """What `bench gate` reruns and how: the golden, the subset's size and seed, where the data and the
-    checkpoint are, how the network runs (device, runtime, batch, workers, threads, caches, machine
-    name: none of them part of the comparison; ``runtime`` None: the golden's), the precision (None: the
-    golden's; any other is refused), where the subset's report and the gate's record go, the bootstrap
-    of the estimates and the tolerances."""
+    checkpoint are, how the network runs (device, runtime, torch's channels_last memory layout, batch,
+    workers, threads, caches, machine name: none of them part of the comparison; ``runtime`` None: the
+    golden's), the precision (None: the golden's; any other is refused), where the subset's report and
+    the gate's record go, the bootstrap of the estimates and the tolerances."""
 
     golden: Path
     subset: int
@@ -88,6 +88,7 @@ class GateConfig:
     device: str = "auto"
     runtime: str | None = None
     precision: str | None = None
+    channels_last: bool = False
     batch_size: int = 1
     out: str = str(DEFAULT_OUT)
     workers: int = 2
@@ -126,18 +127,21 @@ class RowOutcome:
 
 @dataclass(frozen=True)
 class Rerun:
-    """How the subset ran: the report it wrote, its device, runtime, precision and batch size, and the
-    environment it ran in (fingerprint, and the code's git commit in ``host``)."""
+    """How the subset ran: the report it wrote, its device, runtime, precision, memory layout (torch's
+    channels_last or not) and batch size, and the environment it ran in (fingerprint, and the code's git
+    commit in ``host``)."""
 
     report: Path
     device: str
     runtime: str
     precision: str
+    channels_last: bool
     batch_size: int
     environment: Environment
 
     def describe(self) -> str:
-        return (f"{self.device} with {self.runtime} {self.precision} (environment "
+        layout = " channels_last" if self.channels_last else ""
+        return (f"{self.device} with {self.runtime} {self.precision}{layout} (environment "
                 f"{self.environment.fingerprint_id})")
 
 
@@ -214,7 +218,7 @@ def run_gate(config: GateConfig, model: nn.Module | None = None) -> GateOutcome:
     ended = time.perf_counter()
     report = result.report
     ran = Rerun(report_path, report.config.device, report.config.runtime, report.config.precision,
-                config.batch_size, report.environment)
+                config.channels_last, config.batch_size, report.environment)
     seconds = {"check": checked - started, "rerun": reran - checked, "compare": ended_compare - reran,
                "estimate": ended - ended_compare}
     return GateOutcome(config.golden, golden_sha256, golden_file_sha256, golden.header, draw, image_ids,
@@ -294,11 +298,16 @@ def rerun_precision(config: GateConfig, header: GoldenHeader) -> str:
 
 def rerun_config(config: GateConfig, header: GoldenHeader) -> ReproduceConfig:
     """The reproduce run of the subset: the golden's rows, precision, pipeline options and input limits,
-    and its runtime unless ``config`` names one; this machine's data location, checkpoint, device and
-    schedule; no intervals and no sample run."""
+    and its runtime unless ``config`` names one; this machine's data location, checkpoint, device,
+    memory layout and schedule; no intervals, no sample run, and no float32 torch reference of a
+    variant (another runtime or layout): the golden is what the rerun is compared with."""
     settings = header.settings
     recorded = {key: settings[key] for key in RECORDED_SETTINGS if key in settings}
     recorded.update(precision=rerun_precision(config, header), runtime=config.runtime or header.runtime)
+    # the layout, like the runtime, is this machine's choice: the golden's own is not carried over
+    options = {key: value for key, value in recorded.get("pipeline_options", {}).items()
+               if key != "channels_last"}
+    recorded["pipeline_options"] = {**options, **({"channels_last": True} if config.channels_last else {})}
     try:
         limits = InputLimits(**settings.get("input_limits", {}))
     except (TypeError, ValueError) as error:
@@ -309,12 +318,13 @@ def rerun_config(config: GateConfig, header: GoldenHeader) -> ReproduceConfig:
         device=config.device, out=config.out, batch_size=config.batch_size, workers=config.workers,
         threads=config.threads, cache_dir=config.cache_dir, checkpoint_cache_dir=config.checkpoint_cache_dir,
         network_cache_dir=config.network_cache_dir, machine=config.machine, sample=False,
-        input_limits=limits, bootstrap=BootstrapSettings(resamples=0), **recorded)
+        input_limits=limits, bootstrap=BootstrapSettings(resamples=0), variant_references=False, **recorded)
 
 
 def check_settings(rerun: ReproduceConfig, header: GoldenHeader) -> None:
     """BenchError naming every row and pipeline setting this code builds otherwise than the golden
-    recorded them (a default changed since, say); the ``EXECUTION_SETTINGS`` (the runtime) are left out."""
+    recorded them (a default changed since, say); the ``EXECUTION_SETTINGS`` (runtime, layout) are left
+    out."""
     specs = {spec.name: spec for spec in row_specs(rerun, load_expected(rerun.expected))}
     problems = []
     for row in header.rows:

@@ -51,7 +51,8 @@ def gate_record(outcome: GateOutcome, created: str) -> dict[str, Any]:
              "image_ids": outcome.image_ids[outcome.strata == position].tolist()}
             for position, stratum in enumerate(draw.strata)]},
         "rerun": {"report": str(rerun.report), "device": rerun.device, "runtime": rerun.runtime,
-                  "precision": rerun.precision, "batch_size": rerun.batch_size,
+                  "precision": rerun.precision, "channels_last": rerun.channels_last,
+                  "batch_size": rerun.batch_size,
                   "environment": to_data(rerun.environment)},
         "tolerance": {"joint_px": outcome.tolerance_px, "score": outcome.tolerance_score},
         "changed_images": changed,
