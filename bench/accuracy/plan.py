@@ -131,8 +131,8 @@ def make_plan(config: ReproduceConfig, table: ExpectedTable, topology: distribut
             dataset, draw = stratified_subset(dataset, data.subset, data.subset_seed)
         validate(dataset, input_problem=input_problem)
     sample_weights = weights or Weights.synthetic("calibrated", published=default_checkpoint())
-    run = (data_run(specs, sample_weights, dataset, table, draw, config.variant_references)
-           if weights and dataset else None)
+    run = (data_run(specs, sample_weights, dataset, table, draw,
+                    variant_references=config.variant_references) if weights and dataset else None)
     return Plan(table, specs, sample_weights, run, tuple(problems))
 
 
@@ -155,14 +155,16 @@ def stratified_subset(dataset: CrowdPoseDataset, size: int, seed: int) -> tuple[
 
 
 def data_run(specs: Sequence[RowSpec], weights: Weights, dataset: CrowdPoseDataset,
-             table: ExpectedTable, draw: SubsetDraw | None = None, references: bool = True) -> DataRun:
+             table: ExpectedTable, draw: SubsetDraw | None = None,
+             variant_references: bool = True) -> DataRun:
     """Rows on a data set (``draw``: how it was drawn, for a stratified subset): its content
-    fingerprinted, the float32 references of speed variants (none unless ``references``)."""
+    fingerprinted, the float32 references of speed variants (none unless ``variant_references``)."""
     paths = {record["id"]: dataset.image_path(record) for record in dataset.images}
     digests = DataDigests(sha256_of(dataset.ann_file, "annotation file"), image_digests(paths))
     smoke = any(spec.role == "smoke" for spec in specs)
     references = tuple(float32_reference(spec.config)
-                       if references and spec.role == "published" and is_variant(spec.config) else None
+                       if variant_references and spec.role == "published" and is_variant(spec.config)
+                       else None
                        for spec in specs)
     return DataRun(tuple(specs), weights, dataset, digests, data_subset(dataset, table, smoke, digests, draw),
                    references)

@@ -217,8 +217,9 @@ def run_gate(config: GateConfig, model: nn.Module | None = None) -> GateOutcome:
                      for row, golden_row, pair in zip(compared, golden.header.rows, pairs, strict=True))
     ended = time.perf_counter()
     report = result.report
-    ran = Rerun(report_path, report.config.device, report.config.runtime, report.config.precision,
-                config.channels_last, config.batch_size, report.environment)
+    layout = bool(report.config.settings.get("pipeline_options", {}).get("channels_last", False))
+    ran = Rerun(report_path, report.config.device, report.config.runtime, report.config.precision, layout,
+                config.batch_size, report.environment)
     seconds = {"check": checked - started, "rerun": reran - checked, "compare": ended_compare - reran,
                "estimate": ended - ended_compare}
     return GateOutcome(config.golden, golden_sha256, golden_file_sha256, golden.header, draw, image_ids,

@@ -3,12 +3,12 @@ in alternating rounds, and their predictions compared once.
 
 Each round runs one short profile of each side, in an order drawn anew each round from a generator
 seeded with ``AbSettings.seed`` (so neither side always runs first, after the other has warmed the
-machine), and keeps each stage's fastest sample of that round, its minimum (``round_minimums``). After
-every round the stages are judged on the
-rounds so far (``bench.moved.speed``); rounds go on while any stage is inconclusive, up to
-``max_rounds`` rounds or ``max_minutes`` minutes, and a stage still inconclusive then is reported as
-such, at the budget. Both sides' predictions (``bench reproduce``, once per side and cached by
-commit and environment) are compared image by image (``bench.moved.accuracy``).
+machine), and keeps each stage's fastest sample of that round, its minimum (``round_minimums``).
+After every round the stages are judged on the rounds so far (``bench.moved.speed``); rounds go on
+while any stage is inconclusive, up to ``max_rounds`` rounds or ``max_minutes`` minutes, and a stage
+still inconclusive then is reported as such, at the budget. Both sides' predictions (``bench
+reproduce``, once per side and cached by commit and environment) are compared image by image
+(``bench.moved.accuracy``).
 
 Unlike ``bench compare --baseline``, which judges reports stored at different times, both sides here
 share the same minutes of the same machine: a machine that drifts (thermal state, other jobs, a
